@@ -1,0 +1,3 @@
+from redvec.cli import main
+
+main()

@@ -1,0 +1,209 @@
+"""Connecting to a Redis with search, and knowing when it is ready.
+
+Readiness means "fully indexed": RediSearch 2.10 does not persist the HNSW graph,
+so after a restart the server answers (from AOF) while the index is still being
+rebuilt, or answers ``-LOADING`` (from RDB) until it is. Searches against a partly
+built index silently miss documents, so :func:`wait_ready` waits for both.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
+
+import redis
+
+from redvec._resp import pairs, text
+from redvec.errors import ModuleMissingError, RedisUnavailableError
+from redvec.server import read_state
+from redvec.settings import Settings
+
+__all__ = [
+    "IndexProgress",
+    "ServerReport",
+    "connect",
+    "index_progress",
+    "inspect_server",
+    "redact_url",
+    "resolve_url",
+    "wait_ready",
+]
+
+REQUIRED_MODULES = {"search": "RediSearch", "ReJSON": "RedisJSON"}
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password replaced, fit for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
+def resolve_url(url: str | None = None, settings: Settings | None = None) -> str:
+    """Explicit URL, else ``REDIS_URL``, else the embedded server in the data directory."""
+    if url:
+        return url
+    settings = settings or Settings.from_env()
+    if settings.redis_url:
+        return settings.redis_url
+    state = read_state(settings.data_dir)
+    if state is not None:
+        return state.url
+    raise RedisUnavailableError(
+        f"no Redis to talk to: REDIS_URL is not set and no embedded server runs on "
+        f"{settings.data_dir}. Run `redvec server start`, or set REDIS_URL (or --url) to a "
+        f"Redis Stack / Redis 8 server."
+    )
+
+
+def _modules(client: redis.Redis) -> dict[str, int]:
+    try:
+        return {
+            text(m["name"]): int(m["ver"])
+            for m in (pairs(entry) for entry in client.execute_command("MODULE", "LIST"))
+        }
+    except redis.ResponseError:
+        # Managed services often forbid MODULE LIST: ask about the commands instead.
+        found: dict[str, int] = {}
+        for name, command in (("search", "FT.SEARCH"), ("ReJSON", "JSON.GET")):
+            info = client.execute_command("COMMAND", "INFO", command)
+            if info and info[0]:
+                found[name] = 0
+        return found
+
+
+def connect(
+    url: str | None = None,
+    *,
+    settings: Settings | None = None,
+    check_modules: bool = True,
+    require_json: bool = True,
+    loading_timeout: float = 60.0,
+) -> redis.Redis:
+    """A RESP2 client to a Redis that has the search (and JSON) modules.
+
+    Raises :class:`RedisUnavailableError` when nothing answers at the URL and
+    :class:`ModuleMissingError` when Redis answers without the modules.
+    """
+    settings = settings or Settings.from_env()
+    resolved = resolve_url(url, settings)
+    try:
+        client = redis.Redis.from_url(
+            resolved, protocol=2, socket_connect_timeout=settings.connect_timeout
+        )
+    except ValueError as e:
+        raise RedisUnavailableError(f"invalid Redis URL {redact_url(resolved)}: {e}") from None
+    deadline = time.monotonic() + loading_timeout
+    while True:
+        try:
+            client.ping()
+            modules = _modules(client) if check_modules else {}
+            break
+        except redis.BusyLoadingError:
+            if time.monotonic() > deadline:
+                raise RedisUnavailableError(
+                    f"Redis at {redact_url(resolved)} is still loading its data "
+                    f"after {loading_timeout:.0f}s"
+                ) from None
+            time.sleep(0.1)
+        except redis.AuthenticationError as e:
+            raise RedisUnavailableError(
+                f"Redis at {redact_url(resolved)} refused the credentials: {e}"
+            ) from None
+        except (redis.ConnectionError, redis.TimeoutError) as e:
+            raise RedisUnavailableError(
+                f"cannot reach Redis at {redact_url(resolved)}: {e}"
+            ) from None
+    if check_modules:
+        wanted = REQUIRED_MODULES if require_json else {"search": "RediSearch"}
+        missing = [label for name, label in wanted.items() if name not in modules]
+        if missing:
+            raise ModuleMissingError(
+                f"Redis at {redact_url(resolved)} lacks the {' and '.join(missing)} "
+                f"module{'s' if len(missing) > 1 else ''} that redvec needs. Start the embedded "
+                f"server with `redvec server start`, or use Redis Stack or Redis 8 "
+                f"(which bundle them)."
+            )
+    return client
+
+
+@dataclass(frozen=True)
+class IndexProgress:
+    name: str
+    num_docs: int
+    percent_indexed: float
+    indexing: bool
+    hash_indexing_failures: int
+
+    @property
+    def ready(self) -> bool:
+        return self.percent_indexed >= 1.0 and not self.indexing
+
+
+def index_progress(client: redis.Redis, name: str) -> IndexProgress:
+    info = pairs(client.execute_command("FT.INFO", name))
+    return IndexProgress(
+        name=name,
+        num_docs=int(info.get("num_docs", 0)),
+        percent_indexed=float(info.get("percent_indexed", 1)),
+        indexing=bool(int(info.get("indexing", 0))),
+        hash_indexing_failures=int(info.get("hash_indexing_failures", 0)),
+    )
+
+
+def _list_indexes(client: redis.Redis) -> list[str]:
+    return sorted(text(n) for n in client.execute_command("FT._LIST"))
+
+
+def wait_ready(
+    client: redis.Redis, indexes: list[str] | None = None, timeout: float = 600.0
+) -> list[IndexProgress]:
+    """Block until Redis answers and every index (or the named ones) is fully indexed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            names = indexes if indexes is not None else _list_indexes(client)
+            progress = [index_progress(client, n) for n in names]
+            if all(p.ready for p in progress):
+                return progress
+        except redis.BusyLoadingError:
+            pass
+        if time.monotonic() > deadline:
+            raise RedisUnavailableError(
+                f"indexes not fully indexed after {timeout:.0f}s; see `redvec server status`"
+            )
+        time.sleep(0.05)
+
+
+@dataclass
+class ServerReport:
+    """What `redvec doctor` and `redvec server status` print."""
+
+    url: str
+    redis_version: str
+    modules: dict[str, str]
+    used_memory_human: str
+    indexes: list[IndexProgress] = field(default_factory=list)
+
+
+def _module_version(ver: int) -> str:
+    return f"{ver // 10000}.{ver // 100 % 100}.{ver % 100}" if ver else "present"
+
+
+def inspect_server(client: redis.Redis, url: str) -> ServerReport:
+    info = client.info()
+    modules = {name: _module_version(ver) for name, ver in _modules(client).items()}
+    indexes = []
+    if "search" in modules:
+        indexes = [index_progress(client, n) for n in _list_indexes(client)]
+    return ServerReport(
+        url=redact_url(url),
+        redis_version=str(info.get("redis_version")),
+        modules=modules,
+        used_memory_human=str(info.get("used_memory_human")),
+        indexes=indexes,
+    )

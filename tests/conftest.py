@@ -1,0 +1,54 @@
+"""Shared fixtures: one real embedded Redis with search for the whole session.
+
+Every test that needs Redis uses it over a real socket; there are no mocks.
+Tests get a flushed database so they can use fixed index names.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from redvec.server import EmbeddedServer
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]:
+    server = EmbeddedServer(tmp_path_factory.mktemp("redis"), appendfsync="no")
+    with server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_server: EmbeddedServer) -> str:
+    return redis_server.url
+
+
+@pytest.fixture()
+def r(redis_server: EmbeddedServer) -> Iterator[redis.Redis]:
+    """A RESP2 client on a flushed database (FLUSHALL drops indexes too)."""
+    client = redis_server.client()
+    client.flushall()
+    yield client
+    client.close()
+
+
+@pytest.fixture()
+def cli_env(redis_url: str, tmp_path: Path) -> dict[str, str]:
+    """Environment for running the `redvec` CLI as a subprocess against the test Redis."""
+    env = dict(os.environ)
+    env["REDIS_URL"] = redis_url
+    env["REDVEC_DATA_DIR"] = str(tmp_path / "data")
+    env["NO_COLOR"] = "1"
+    env["COLUMNS"] = "200"
+    return env
+
+
+REDVEC = [sys.executable, "-m", "redvec.cli"]
