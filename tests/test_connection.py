@@ -24,10 +24,17 @@ def plain_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Redis 8.2 without RediSearch or RedisJSON loaded."""
     port = find_free_port()
     proc = subprocess.Popen(
-        [str(redis_server_binary()), "--port", str(port), "--save", "",
-         "--dir", str(tmp_path_factory.mktemp("plain"))],
+        [
+            str(redis_server_binary()),
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--dir",
+            str(tmp_path_factory.mktemp("plain")),
+        ],
         stdout=subprocess.DEVNULL,
-    )  # fmt: skip
+    )
     client = redis.Redis(port=port)
     for _ in range(200):
         try:
@@ -97,9 +104,25 @@ def test_ready_means_fully_indexed_after_restart(tmp_path: Path) -> None:
     with EmbeddedServer(tmp_path) as server:
         client = server.client()
         client.execute_command(
-            "FT.CREATE", "idx:restart", "ON", "HASH", "PREFIX", "1", "r:", "SCHEMA",
-            "v", "VECTOR", "HNSW", "6", "TYPE", "FLOAT32", "DIM", dim, "DISTANCE_METRIC", "L2",
-        )  # fmt: skip
+            "FT.CREATE",
+            "idx:restart",
+            "ON",
+            "HASH",
+            "PREFIX",
+            "1",
+            "r:",
+            "SCHEMA",
+            "v",
+            "VECTOR",
+            "HNSW",
+            "6",
+            "TYPE",
+            "FLOAT32",
+            "DIM",
+            dim,
+            "DISTANCE_METRIC",
+            "L2",
+        )
         pipe = client.pipeline(transaction=False)
         for i, v in enumerate(vectors):
             pipe.hset(f"r:{i}", mapping={"v": v.tobytes()})

@@ -216,16 +216,25 @@ class EmbeddedServer:
         assert self.port is not None
         args = [
             str(redis_server_binary()),
-            "--port", str(self.port),
-            "--bind", self.host,
-            "--dir", str(self.data_dir),
-            "--logfile", str(self.log_path),
-            "--daemonize", "no",
-            "--appendonly", "yes" if self.appendonly else "no",
-            "--appendfsync", self.appendfsync,
-            "--loadmodule", str(search),
-            "--loadmodule", str(rejson),
-        ]  # fmt: skip
+            "--port",
+            str(self.port),
+            "--bind",
+            self.host,
+            "--dir",
+            str(self.data_dir),
+            "--logfile",
+            str(self.log_path),
+            "--daemonize",
+            "no",
+            "--appendonly",
+            "yes" if self.appendonly else "no",
+            "--appendfsync",
+            self.appendfsync,
+            "--loadmodule",
+            str(search),
+            "--loadmodule",
+            str(rejson),
+        ]
         if self.password:
             args += ["--requirepass", self.password]
         elif self.host not in ("127.0.0.1", "localhost", "::1"):

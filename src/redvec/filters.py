@@ -1,0 +1,377 @@
+"""Filter expressions that cannot be turned into query injections.
+
+Build filters from Python (``Tag("category") == "finance"``), from the small string
+form of the CLI (``category:finance price>=10``) or from the JSON form of the HTTP
+API; all three become the same tree, checked against the index schema and rendered
+with every user value escaped. Tag values escape every ASCII punctuation and space;
+text values are reduced to word tokens, so no input can change the query's shape.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from redvec.errors import FilterError
+from redvec.schema import IndexSchema
+
+__all__ = [
+    "Filter",
+    "Geo",
+    "Num",
+    "Tag",
+    "Text",
+    "escape_tag",
+    "filter_from_json",
+    "parse_filter",
+    "text_tokens",
+]
+
+_TAG_SPECIAL = re.compile(r"([^\w\u0080-\U0010ffff])", re.ASCII)
+_WORD = re.compile(r"\w+", re.UNICODE)
+_GEO_UNITS = ("m", "km", "mi", "ft")
+
+
+def escape_tag(value: str) -> str:
+    """Backslash every ASCII character that is not a letter, digit or underscore."""
+    if not isinstance(value, str):
+        raise FilterError(f"tag values are strings, got {type(value).__name__}")
+    if value == "":
+        raise FilterError("a tag value cannot be empty")
+    return _TAG_SPECIAL.sub(r"\\\1", value)
+
+
+def text_tokens(text: str) -> list[str]:
+    """The words of ``text``: the only parts of free text that reach a query."""
+    if not isinstance(text, str):
+        raise FilterError(f"text values are strings, got {type(text).__name__}")
+    return _WORD.findall(text)
+
+
+def _number(value: Any, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise FilterError(f"field '{field}': expected a number, got {value!r}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise FilterError(f"field '{field}': expected a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise FilterError(f"field '{field}': numbers must be finite, got {value!r}")
+    return number
+
+
+def _fmt(number: float) -> str:
+    return repr(int(number)) if number.is_integer() and abs(number) < 2**53 else repr(number)
+
+
+class Filter:
+    """A node of a filter tree. Combine with ``&``, ``|`` and ``~``."""
+
+    def render(self, schema: IndexSchema | None = None) -> str:
+        raise NotImplementedError
+
+    def __and__(self, other: Filter) -> Filter:
+        return _Bool("and", (self, other))
+
+    def __or__(self, other: Filter) -> Filter:
+        return _Bool("or", (self, other))
+
+    def __invert__(self) -> Filter:
+        return _Not(self)
+
+    def __str__(self) -> str:
+        return self.render()
+
+
+@dataclass(frozen=True)
+class _Bool(Filter):
+    op: str
+    parts: tuple[Filter, ...]
+
+    def render(self, schema: IndexSchema | None = None) -> str:
+        joiner = " " if self.op == "and" else " | "
+        return "(" + joiner.join(p.render(schema) for p in self.parts) + ")"
+
+
+@dataclass(frozen=True)
+class _Not(Filter):
+    part: Filter
+
+    def render(self, schema: IndexSchema | None = None) -> str:
+        return f"(-{self.part.render(schema)})"
+
+
+@dataclass(frozen=True)
+class _Leaf(Filter):
+    field: str
+    kind: str
+    body: str  # already escaped
+
+    def render(self, schema: IndexSchema | None = None) -> str:
+        if schema is not None:
+            check_field(schema, self.field, self.kind)
+        return f"@{self.field}:{self.body}"
+
+
+def check_field(schema: IndexSchema, name: str, kind: str) -> None:
+    known = {f.name: f.kind for f in schema.fields if f.kind != "vector"}
+    if name not in known:
+        raise FilterError(
+            f"unknown field '{name}' in filter; index '{schema.name}' can filter on: "
+            + (", ".join(f"{n} ({k})" for n, k in known.items()) or "nothing")
+        )
+    if known[name] != kind:
+        raise FilterError(f"field '{name}' is a {known[name]} field, not {kind}")
+
+
+@dataclass(frozen=True)
+class Tag:
+    """``Tag("category") == "finance"``, ``Tag("category").one_of(["a", "b"])``."""
+
+    name: str
+
+    def one_of(self, values: Iterable[str]) -> Filter:
+        values = list(values)
+        if not values:
+            raise FilterError(f"field '{self.name}': a tag filter needs at least one value")
+        return _Leaf(self.name, "tag", "{" + " | ".join(escape_tag(v) for v in values) + "}")
+
+    def __eq__(self, value: object) -> Filter:  # type: ignore[override]
+        if isinstance(value, list | tuple | set):
+            return self.one_of(value)
+        return self.one_of([value])  # type: ignore[list-item]
+
+    def __ne__(self, value: object) -> Filter:  # type: ignore[override]
+        return ~(self == value)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class Num:
+    """``Num("price") >= 10``, ``Num("price").between(10, 20)``."""
+
+    name: str
+
+    def _range(self, lo: str, hi: str) -> Filter:
+        return _Leaf(self.name, "numeric", f"[{lo} {hi}]")
+
+    def between(self, lo: Any, hi: Any, *, inclusive: bool = True) -> Filter:
+        a, b = _number(lo, self.name), _number(hi, self.name)
+        if a > b:
+            raise FilterError(f"field '{self.name}': range start {lo} is above its end {hi}")
+        prefix = "" if inclusive else "("
+        return self._range(prefix + _fmt(a), prefix + _fmt(b))
+
+    def __eq__(self, value: object) -> Filter:  # type: ignore[override]
+        n = _fmt(_number(value, self.name))
+        return self._range(n, n)
+
+    def __ne__(self, value: object) -> Filter:  # type: ignore[override]
+        return ~(self == value)
+
+    def __gt__(self, value: Any) -> Filter:
+        return self._range("(" + _fmt(_number(value, self.name)), "+inf")
+
+    def __ge__(self, value: Any) -> Filter:
+        return self._range(_fmt(_number(value, self.name)), "+inf")
+
+    def __lt__(self, value: Any) -> Filter:
+        return self._range("-inf", "(" + _fmt(_number(value, self.name)))
+
+    def __le__(self, value: Any) -> Filter:
+        return self._range("-inf", _fmt(_number(value, self.name)))
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class Text:
+    """``Text("body") % "words"`` (all words), ``.any(...)``, ``== "exact phrase"``."""
+
+    name: str
+
+    def _words(self, text: str) -> list[str]:
+        words = text_tokens(text)
+        if not words:
+            raise FilterError(f"field '{self.name}': text filter {text!r} has no words")
+        return words
+
+    def __mod__(self, text: str) -> Filter:
+        return _Leaf(self.name, "text", "(" + " ".join(self._words(text)) + ")")
+
+    def any(self, text: str) -> Filter:
+        return _Leaf(self.name, "text", "(" + " | ".join(self._words(text)) + ")")
+
+    def __eq__(self, text: object) -> Filter:  # type: ignore[override]
+        return _Leaf(self.name, "text", '"' + " ".join(self._words(str(text))) + '"')
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class Geo:
+    """``Geo("location").within(lon, lat, radius, "km")``."""
+
+    name: str
+
+    def within(self, lon: Any, lat: Any, radius: Any, unit: str = "km") -> Filter:
+        x, y, rad = (_number(v, self.name) for v in (lon, lat, radius))
+        if not -180 <= x <= 180 or not -85.05112878 <= y <= 85.05112878:
+            raise FilterError(f"field '{self.name}': ({lon}, {lat}) is not a valid lon, lat")
+        if rad <= 0:
+            raise FilterError(f"field '{self.name}': radius must be positive, got {radius}")
+        if unit not in _GEO_UNITS:
+            raise FilterError(f"field '{self.name}': unit must be one of m, km, mi, ft")
+        return _Leaf(self.name, "geo", f"[{_fmt(x)} {_fmt(y)} {_fmt(rad)} {unit}]")
+
+
+# -- the string form (CLI) --------------------------------------------------------------
+
+_TERM = re.compile(
+    r"""\s*(?P<neg>-?)(?P<field>[A-Za-z_]\w*)(?P<op>>=|<=|!=|>|<|=|:)"""
+    r"""(?:"(?P<quoted>(?:[^"\\]|\\.)*)"|(?P<bare>[^\s"]*))(?=\s|$)"""
+)
+_OR = re.compile(r"\s*OR(?=\s|$)", re.IGNORECASE)
+
+
+def _parse_term(m: re.Match[str], schema: IndexSchema) -> Filter:
+    name, op = m["field"], m["op"]
+    quoted = m["quoted"] is not None
+    value = re.sub(r"\\(.)", r"\1", m["quoted"]) if quoted else m["bare"]
+    term = m.group(0).strip()
+    if op != ":":
+        check_field(schema, name, "numeric")
+        n = Num(name)
+        result = {
+            "=": n.__eq__,
+            "!=": n.__ne__,
+            ">": n.__gt__,
+            ">=": n.__ge__,
+            "<": n.__lt__,
+            "<=": n.__le__,
+        }[op](value)
+    else:
+        known = {f.name: f.kind for f in schema.fields}
+        if name not in known:
+            check_field(schema, name, "tag")  # raises the unknown-field message
+        kind = known[name]
+        if kind == "tag":
+            result = Tag(name).one_of([value] if quoted else value.split("|"))
+        elif kind == "text":
+            result = (Text(name) == value) if quoted else (Text(name) % value)
+        elif kind == "numeric":
+            lo, sep, hi = value.partition("..")
+            if not sep:
+                raise FilterError(f"numeric filter '{term}': write {name}:LO..HI or {name}>=N")
+            if lo and hi:
+                result = Num(name).between(lo, hi)
+            else:
+                lo_s = _fmt(_number(lo, name)) if lo else "-inf"
+                hi_s = _fmt(_number(hi, name)) if hi else "+inf"
+                result = _Leaf(name, "numeric", f"[{lo_s} {hi_s}]")
+        elif kind == "geo":
+            parts = value.split(",")
+            if len(parts) not in (3, 4):
+                raise FilterError(f"geo filter '{term}': write {name}:LON,LAT,RADIUS[,UNIT]")
+            result = Geo(name).within(*parts)
+        else:
+            raise FilterError(f"field '{name}' is a vector field and cannot be a filter")
+    return ~result if m["neg"] else result
+
+
+def parse_filter(text: str, schema: IndexSchema) -> Filter | None:
+    """The CLI form: space-separated terms are ANDed, ``OR`` between terms ORs them.
+
+    ``category:finance|tech`` (tag, any of), ``category:"a|b"`` (one literal tag),
+    ``body:words`` (text, all words), ``body:"exact phrase"``, ``price>=10``,
+    ``price:10..20``, ``loc:2.35,48.85,10,km``, ``-category:spam`` (negation).
+    """
+    groups: list[list[Filter]] = [[]]
+    pos = 0
+    while pos < len(text):
+        if not text[pos:].strip():
+            break
+        if m := _OR.match(text, pos):
+            groups.append([])
+        elif m := _TERM.match(text, pos):
+            groups[-1].append(_parse_term(m, schema))
+        else:
+            bad = text[pos:].split()[0]
+            raise FilterError(
+                f'cannot read filter term {bad!r}: write field:value, field:"quoted value", '
+                f"field>=number, field:lo..hi, or -term to negate"
+            )
+        pos = m.end()
+    if any(not g for g in groups):
+        if len(groups) == 1:
+            return None
+        raise FilterError(f"cannot read filter {text!r}: OR needs a term on each side")
+    ands = [g[0] if len(g) == 1 else _Bool("and", tuple(g)) for g in groups]
+    return ands[0] if len(ands) == 1 else _Bool("or", tuple(ands))
+
+
+# -- the JSON form (HTTP) ---------------------------------------------------------------
+
+
+def filter_from_json(obj: Any, schema: IndexSchema) -> Filter:
+    """``{"and": [...]}``, ``{"or": [...]}``, ``{"not": {...}}`` over leaves such as
+    ``{"field": "category", "tag": ["a", "b"]}``, ``{"field": "price", "gte": 10, "lt": 20}``,
+    ``{"field": "body", "text": "words"}`` and
+    ``{"field": "loc", "geo": {"lon": 2.35, "lat": 48.85, "radius": 10, "unit": "km"}}``.
+    """
+    if not isinstance(obj, dict):
+        raise FilterError(f"a filter is a JSON object, got {type(obj).__name__}")
+    for op in ("and", "or"):
+        if op in obj:
+            parts = obj[op]
+            if len(obj) != 1 or not isinstance(parts, list) or not parts:
+                raise FilterError(f"'{op}' takes a non-empty list of filters and nothing else")
+            nodes = tuple(filter_from_json(p, schema) for p in parts)
+            return nodes[0] if len(nodes) == 1 else _Bool(op, nodes)
+    if "not" in obj:
+        if len(obj) != 1:
+            raise FilterError("'not' takes one filter and nothing else")
+        return ~filter_from_json(obj["not"], schema)
+    name = obj.get("field")
+    if not isinstance(name, str):
+        raise FilterError("a filter leaf needs 'field' (a field name) or and/or/not")
+    rest = {k: v for k, v in obj.items() if k != "field"}
+    if "tag" in rest and len(rest) == 1:
+        check_field(schema, name, "tag")
+        values = rest["tag"] if isinstance(rest["tag"], list) else [rest["tag"]]
+        return Tag(name).one_of(values)
+    if "text" in rest and len(rest) == 1:
+        check_field(schema, name, "text")
+        return Text(name) % str(rest["text"])
+    if "geo" in rest and len(rest) == 1:
+        check_field(schema, name, "geo")
+        g = rest["geo"]
+        if not isinstance(g, dict) or not {"lon", "lat", "radius"} <= g.keys():
+            raise FilterError(f"field '{name}': geo needs lon, lat and radius")
+        return Geo(name).within(g["lon"], g["lat"], g["radius"], g.get("unit", "km"))
+    ops = {"eq", "gt", "gte", "lt", "lte"}
+    if rest and set(rest) <= ops:
+        check_field(schema, name, "numeric")
+        n = Num(name)
+        if "eq" in rest:
+            if len(rest) != 1:
+                raise FilterError(f"field '{name}': 'eq' cannot be combined with a range")
+            return n.__eq__(rest["eq"])
+        lo, hi = "-inf", "+inf"
+        if "gte" in rest:
+            lo = _fmt(_number(rest["gte"], name))
+        if "gt" in rest:
+            lo = "(" + _fmt(_number(rest["gt"], name))
+        if "lte" in rest:
+            hi = _fmt(_number(rest["lte"], name))
+        if "lt" in rest:
+            hi = "(" + _fmt(_number(rest["lt"], name))
+        return _Leaf(name, "numeric", f"[{lo} {hi}]")
+    raise FilterError(
+        f"field '{name}': a filter leaf takes one of tag, text, geo, or eq/gt/gte/lt/lte; "
+        f"got {', '.join(sorted(rest)) or 'nothing'}"
+    )

@@ -1,0 +1,659 @@
+"""One search index in Redis: create it, write and read documents, search it.
+
+The schema of every index redvec creates is kept beside it (``redvec:schema:<name>``),
+so that any process can open the index by name and know its storage mode, vector
+parameters and defaults (such as a tuned EF_RUNTIME). An index created by someone
+else is described from ``FT.INFO`` instead.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import redis
+
+from redvec._resp import pairs, text
+from redvec.connection import index_progress, wait_ready
+from redvec.errors import (
+    DocumentError,
+    IndexExistsError,
+    IndexNotFoundError,
+    RedvecError,
+    SchemaError,
+    ValidationError,
+)
+from redvec.filters import Filter
+from redvec.query import (
+    Hit,
+    KnnQuery,
+    RangeQuery,
+    SearchResult,
+    TextQuery,
+    build_knn,
+    build_range,
+    build_text,
+    parse_reply,
+    rrf_fuse,
+)
+from redvec.schema import (
+    GeoField,
+    IndexSchema,
+    NumericField,
+    TagField,
+    TextField,
+    VectorField,
+)
+from redvec.vectors import check_vector, from_bytes, to_bytes
+
+__all__ = ["IndexInfo", "SearchIndex", "list_indexes"]
+
+META_PREFIX = "redvec:schema:"
+SETTINGS_PREFIX = "redvec:settings:"
+
+# Split storage: search, then fetch each hit's JSON document, in one round trip.
+_SPLIT_SEARCH = """
+local prefix = ARGV[1]
+local docprefix = ARGV[2]
+local scored = ARGV[3] == '1'
+local args = {}
+for i = 4, #ARGV do args[#args + 1] = ARGV[i] end
+local res = redis.call('FT.SEARCH', unpack(args))
+local out = {res[1]}
+local i = 2
+while i <= #res do
+  local key = res[i]
+  out[#out + 1] = key
+  i = i + 1
+  if scored then out[#out + 1] = res[i]; i = i + 1 end
+  if type(res[i]) == 'table' then out[#out + 1] = res[i]; i = i + 1 else out[#out + 1] = {} end
+  out[#out + 1] = redis.call('JSON.GET', docprefix .. string.sub(key, #prefix + 1))
+end
+return out
+"""
+
+
+def list_indexes(client: redis.Redis) -> list[str]:
+    return sorted(text(n) for n in client.execute_command("FT._LIST"))
+
+
+@dataclass
+class IndexInfo:
+    name: str
+    num_docs: int
+    percent_indexed: float
+    indexing: bool
+    hash_indexing_failures: int
+    vector_index_mb: float
+    total_index_mb: float
+    schema: IndexSchema
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "num_docs": self.num_docs,
+            "percent_indexed": self.percent_indexed,
+            "indexing": self.indexing,
+            "hash_indexing_failures": self.hash_indexing_failures,
+            "vector_index_mb": self.vector_index_mb,
+            "total_index_mb": self.total_index_mb,
+            "schema": self.schema.to_dict(),
+        }
+
+
+def _schema_from_ft_info(name: str, info: dict[str, Any]) -> IndexSchema:
+    """Describe an index redvec did not create, from what FT.INFO says of it."""
+    definition = pairs(info.get("index_definition"))
+    storage = "json" if text(definition.get("key_type")) == "JSON" else "hash"
+    prefixes = [text(p) for p in definition.get("prefixes", [])]
+    fields: list[Any] = []
+    for raw in info.get("attributes", []):
+        attr = pairs(raw)
+        fname = text(attr.get("attribute"))
+        kind = text(attr.get("type"))
+        if kind == "TEXT":
+            fields.append(TextField(fname, weight=float(attr.get("WEIGHT", 1))))
+        elif kind == "TAG":
+            sep = text(attr.get("SEPARATOR", ",")) or ","
+            fields.append(TagField(fname, separator=sep))
+        elif kind == "NUMERIC":
+            fields.append(NumericField(fname))
+        elif kind == "GEO":
+            fields.append(GeoField(fname))
+        elif kind == "VECTOR":
+            algorithm = text(attr.get("algorithm"))
+            hnsw = algorithm == "HNSW"
+            fields.append(
+                VectorField(
+                    fname,
+                    dims=int(attr["dim"]),
+                    algorithm=algorithm,
+                    datatype=text(attr.get("data_type")),
+                    distance=text(attr.get("distance_metric")),
+                    m=int(attr["M"]) if hnsw and "M" in attr else None,
+                    ef_construction=int(attr["ef_construction"])
+                    if hnsw and "ef_construction" in attr
+                    else None,
+                )
+            )
+    prefix = prefixes[0] if prefixes and prefixes[0] else "__all__:"
+    try:
+        return IndexSchema(name=name, prefix=prefix, storage=storage, fields=tuple(fields))  # type: ignore[arg-type]
+    except SchemaError as e:
+        raise SchemaError(f"index '{name}' cannot be used by redvec: {e}") from None
+
+
+class SearchIndex:
+    """An index and the documents under its prefix.
+
+    Documents are mappings with an ``id`` and the schema's fields; in ``json`` and
+    ``split`` storage any other (nested) metadata rides along.
+    """
+
+    def __init__(self, client: redis.Redis, schema: IndexSchema, *, batch_size: int = 500) -> None:
+        self.client = client
+        self.schema = schema
+        self.batch_size = batch_size
+        self._split_script = client.register_script(_SPLIT_SEARCH)
+
+    @property
+    def name(self) -> str:
+        return self.schema.name
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    @classmethod
+    def open(cls, client: redis.Redis, name: str, **kwargs: Any) -> SearchIndex:
+        try:
+            raw_info = client.execute_command("FT.INFO", name)
+        except redis.ResponseError as e:
+            if "unknown index" in str(e).lower() or "no such index" in str(e).lower():
+                raise IndexNotFoundError(f"no index named '{name}'") from None
+            raise
+        stored = client.get(META_PREFIX + name)
+        if stored is not None:
+            schema = IndexSchema.from_dict(json.loads(stored))
+        else:
+            schema = _schema_from_ft_info(name, pairs(raw_info))
+        return cls(client, schema, **kwargs)
+
+    @classmethod
+    def create(
+        cls, client: redis.Redis, schema: IndexSchema, *, overwrite: bool = False, **kwargs: Any
+    ) -> SearchIndex:
+        """FT.CREATE the index; refuses a prefix that overlaps another index's."""
+        existing = list_indexes(client)
+        if schema.name in existing:
+            if not overwrite:
+                raise IndexExistsError(
+                    f"index '{schema.name}' already exists (use overwrite to replace it; "
+                    f"its documents are kept)"
+                )
+            client.execute_command("FT.DROPINDEX", schema.name)
+            existing.remove(schema.name)
+        ours = [p for p in (schema.prefix, schema.document_prefix) if p]
+        for other in existing:
+            for theirs in _prefixes_of(client, other):
+                for mine in ours:
+                    if mine.startswith(theirs) or theirs.startswith(mine):
+                        raise IndexExistsError(
+                            f"prefix '{mine}' of index '{schema.name}' overlaps prefix "
+                            f"'{theirs}' of existing index '{other}': each would see the "
+                            f"other's documents; choose a prefix that neither starts with"
+                        )
+        client.ft(schema.name).create_index(schema.redis_fields(), definition=schema.definition())
+        client.set(META_PREFIX + schema.name, schema.to_json())
+        return cls(client, schema, **kwargs)
+
+    def drop(self, *, delete_documents: bool = False) -> None:
+        """Drop the index; with ``delete_documents`` also every key under its prefix."""
+        try:
+            if delete_documents:
+                self.client.execute_command("FT.DROPINDEX", self.name, "DD")
+            else:
+                self.client.execute_command("FT.DROPINDEX", self.name)
+        except redis.ResponseError as e:
+            raise IndexNotFoundError(f"no index named '{self.name}'") from e
+        if delete_documents and self.schema.storage == "split":
+            self._delete_matching(f"{self.schema.document_prefix}*")
+        self.client.delete(META_PREFIX + self.name, SETTINGS_PREFIX + self.name)
+
+    def _delete_matching(self, pattern: str) -> None:
+        batch: list[Any] = []
+        for key in self.client.scan_iter(match=pattern, count=1000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                self.client.unlink(*batch)
+                batch = []
+        if batch:
+            self.client.unlink(*batch)
+
+    def info(self) -> IndexInfo:
+        raw = pairs(self.client.execute_command("FT.INFO", self.name))
+        progress = index_progress(self.client, self.name)
+        return IndexInfo(
+            name=self.name,
+            num_docs=progress.num_docs,
+            percent_indexed=progress.percent_indexed,
+            indexing=progress.indexing,
+            hash_indexing_failures=progress.hash_indexing_failures,
+            vector_index_mb=float(raw.get("vector_index_sz_mb", 0) or 0),
+            total_index_mb=float(raw.get("total_index_memory_sz_mb", 0) or 0),
+            schema=self.schema,
+        )
+
+    def wait_indexed(self, timeout: float = 600.0) -> None:
+        wait_ready(self.client, [self.name], timeout=timeout)
+
+    # -- settings kept with the index (e.g. a tuned EF_RUNTIME) --------------------------
+
+    def get_setting(self, key: str) -> str | None:
+        value = self.client.hget(SETTINGS_PREFIX + self.name, key)
+        return None if value is None else text(value)
+
+    def set_setting(self, key: str, value: str | int | float) -> None:
+        self.client.hset(SETTINGS_PREFIX + self.name, key, str(value))
+
+    @property
+    def default_ef_runtime(self) -> int | None:
+        value = self.get_setting("ef_runtime")
+        return int(value) if value is not None else None
+
+    # -- writing ---------------------------------------------------------------------
+
+    def _encode(self, doc: Mapping[str, Any], id_field: str) -> tuple[str, list[Any]]:
+        """Check one document and return its id and the commands that store it."""
+        if not isinstance(doc, Mapping):
+            raise DocumentError(f"a document is a mapping, got {type(doc).__name__}")
+        raw_id = doc.get(id_field)
+        if raw_id is None or raw_id == "" or isinstance(raw_id, bool | float | dict | list):
+            raise DocumentError(f"document has no usable '{id_field}' (a string or integer)")
+        doc_id = str(raw_id)
+        schema = self.schema
+        values: dict[str, Any] = {}
+        vectors: dict[str, np.ndarray] = {}
+        for f in schema.fields:
+            value = doc.get(f.name)
+            if isinstance(f, VectorField):
+                if value is None:
+                    raise DocumentError(f"document '{doc_id}' has no vector '{f.name}'")
+                try:
+                    vectors[f.name] = check_vector(value, f, what=f"document '{doc_id}' vector")
+                except RedvecError as e:
+                    raise DocumentError(str(e)) from None
+            elif value is not None:
+                values[f.name] = _check_value(doc_id, f, value)
+        extra = {
+            k: v for k, v in doc.items() if k != id_field and k not in values and k not in vectors
+        }
+        commands: list[Any] = []
+        if schema.storage == "json":
+            body = {**extra, **values}
+            body.update({n: v.tolist() for n, v in vectors.items()})
+            commands.append(("JSON.SET", schema.key(doc_id), "$", _dumps(doc_id, body)))
+        else:
+            mapping: dict[str, Any] = {}
+            for f in schema.fields:
+                if f.name in vectors:
+                    mapping[f.name] = to_bytes(vectors[f.name], f)  # type: ignore[arg-type]
+                elif f.name in values:
+                    mapping[f.name] = _hash_value(f, values[f.name])
+            if schema.storage == "hash":
+                for k, v in extra.items():
+                    if isinstance(v, dict | list):
+                        raise DocumentError(
+                            f"document '{doc_id}': field '{k}' is nested; hash storage keeps "
+                            f"flat fields only (use json or split storage)"
+                        )
+                    mapping[k] = _hash_value(None, v)
+            stale = [f.name for f in schema.fields if f.name not in mapping]
+            commands.append(("HSET", schema.key(doc_id), *_flatten(mapping)))
+            if stale:
+                commands.append(("HDEL", schema.key(doc_id), *stale))
+            if schema.storage == "split":
+                body = {**extra, **values}
+                commands.append(
+                    ("JSON.SET", schema.document_key(doc_id), "$", _dumps(doc_id, body))
+                )
+        return doc_id, commands
+
+    def upsert(self, docs: Iterable[Mapping[str, Any]], *, id_field: str = "id") -> int:
+        """Write documents (the same id overwrites), pipelined in batches, no transactions.
+
+        Every document of a batch is checked before any of it is sent, so a bad
+        document stops the call with a :class:`DocumentError` naming it.
+        """
+        written = 0
+        for batch in _batches(docs, self.batch_size):
+            encoded = [self._encode(d, id_field) for d in batch]
+            pipe = self.client.pipeline(transaction=False)
+            for _, commands in encoded:
+                for command in commands:
+                    pipe.execute_command(*command)
+            pipe.execute()
+            written += len(encoded)
+        return written
+
+    def update_vectors(
+        self, ids: Sequence[str], vectors: Sequence[Any], *, vector_field: str | None = None
+    ) -> int:
+        """Replace only vectors; in split storage no JSON document is rewritten."""
+        vf = self.schema.vector_field(vector_field)
+        if len(ids) != len(vectors):
+            raise ValidationError(f"{len(ids)} ids but {len(vectors)} vectors")
+        checked = [
+            check_vector(v, vf, what=f"vector for '{i}'") for i, v in zip(ids, vectors, strict=True)
+        ]
+        for start in range(0, len(ids), self.batch_size):
+            pipe = self.client.pipeline(transaction=False)
+            for doc_id, vec in zip(
+                ids[start : start + self.batch_size],
+                checked[start : start + self.batch_size],
+                strict=True,
+            ):
+                key = self.schema.key(str(doc_id))
+                if self.schema.storage == "json":
+                    pipe.execute_command("JSON.SET", key, f"$.{vf.name}", json.dumps(vec.tolist()))
+                else:
+                    pipe.hset(key, vf.name, to_bytes(vec, vf))
+            pipe.execute()
+        return len(ids)
+
+    def get(self, ids: Sequence[str], *, with_vectors: bool = False) -> list[dict[str, Any] | None]:
+        """Documents by id, in order; ``None`` where an id is not stored."""
+        schema = self.schema
+        pipe = self.client.pipeline(transaction=False)
+        for doc_id in ids:
+            if schema.storage in ("json", "split"):
+                pipe.execute_command("JSON.GET", schema.document_key(str(doc_id)))
+            if schema.storage in ("hash", "split"):
+                pipe.hgetall(schema.key(str(doc_id)))
+        replies = iter(pipe.execute())
+        out: list[dict[str, Any] | None] = []
+        for doc_id in ids:
+            doc: dict[str, Any] | None = None
+            if schema.storage in ("json", "split"):
+                raw = next(replies)
+                doc = None if raw is None else json.loads(raw)
+            if schema.storage in ("hash", "split"):
+                hash_fields = next(replies)
+                if schema.storage == "hash":
+                    doc = self._decode_hash(hash_fields, with_vectors) if hash_fields else None
+                elif doc is not None and with_vectors and hash_fields:
+                    for vf in schema.vector_fields:
+                        if vf.name.encode() in hash_fields:
+                            doc[vf.name] = from_bytes(hash_fields[vf.name.encode()], vf).tolist()
+            if doc is not None:
+                if not with_vectors and schema.storage == "json":
+                    for vf in schema.vector_fields:
+                        doc.pop(vf.name, None)
+                doc = {"id": str(doc_id), **doc}
+            out.append(doc)
+        return out
+
+    def _decode_hash(self, raw: dict[bytes, bytes], with_vectors: bool) -> dict[str, Any]:
+        kinds = {f.name: f for f in self.schema.fields}
+        doc: dict[str, Any] = {}
+        for k, v in raw.items():
+            name = text(k)
+            f = kinds.get(name)
+            if isinstance(f, VectorField):
+                if with_vectors:
+                    doc[name] = from_bytes(v, f).tolist()
+            elif isinstance(f, NumericField):
+                doc[name] = json.loads(v)
+            elif isinstance(f, TagField):
+                s = text(v)
+                doc[name] = s.split(f.separator) if f.separator in s else s
+            else:
+                doc[name] = text(v)
+        return doc
+
+    def delete(self, ids: Sequence[str]) -> int:
+        """Delete documents; returns how many ids were stored."""
+        keys = [self.schema.key(str(i)) for i in ids]
+        if not keys:
+            return 0
+        deleted = int(self.client.delete(*keys))
+        if self.schema.storage == "split":
+            docs = int(self.client.delete(*[self.schema.document_key(str(i)) for i in ids]))
+            deleted = max(deleted, docs)
+        return deleted
+
+    def count(self) -> int:
+        return index_progress(self.client, self.name).num_docs
+
+    # -- searching ---------------------------------------------------------------------
+
+    def _blob(self, vector: Any, field: VectorField) -> bytes:
+        return to_bytes(check_vector(vector, field, what="query vector"), field)
+
+    def _knn_args(self, q: KnnQuery) -> tuple[list[Any], VectorField]:
+        vf = self.schema.vector_field(q.vector_field)
+        ef = self.default_ef_runtime if q.ef_runtime is None else None
+        return build_knn(self.schema, q, self._blob(q.vector, vf), ef), vf
+
+    def _run(self, target: Any, args: list[Any], *, scored: bool = False) -> Any:
+        """Send one FT.SEARCH on ``target`` (client or pipeline); split storage joins JSON."""
+        if self.schema.storage == "split":
+            return self._split_script(
+                keys=[],
+                args=[
+                    self.schema.prefix,
+                    self.schema.document_prefix or "",
+                    "1" if scored else "0",
+                    self.name,
+                    *args,
+                ],
+                client=target,
+            )
+        return target.execute_command("FT.SEARCH", self.name, *args)
+
+    def _parse(self, reply: Any, vf: VectorField | None, *, scored: bool = False) -> SearchResult:
+        return parse_reply(
+            reply, self.schema, vf, with_scores=scored, joined=self.schema.storage == "split"
+        )
+
+    def search(
+        self,
+        vector: Any,
+        k: int = 10,
+        *,
+        filter: Filter | str | None = None,
+        vector_field: str | None = None,
+        ef_runtime: int | None = None,
+        hybrid_policy: str | None = None,
+        batch_size: int | None = None,
+        return_fields: list[str] | None = None,
+        offset: int = 0,
+    ) -> SearchResult:
+        """KNN: the ``k`` nearest documents to ``vector`` among those matching ``filter``."""
+        q = KnnQuery(
+            vector,
+            k,
+            filter,
+            vector_field,
+            ef_runtime,
+            hybrid_policy,
+            batch_size,
+            return_fields,
+            offset,
+        )
+        return self.query(q)
+
+    def query(self, q: KnnQuery) -> SearchResult:
+        args, vf = self._knn_args(q)
+        return self._parse(self._call(args), vf)
+
+    def _call(self, args: list[Any], *, scored: bool = False) -> Any:
+        try:
+            return self._run(self.client, args, scored=scored)
+        except redis.ResponseError as e:
+            raise _search_error(self.name, e) from None
+
+    def search_many(self, queries: Sequence[KnnQuery]) -> list[SearchResult]:
+        """Many KNN queries in one pipelined round trip."""
+        built = [self._knn_args(q) for q in queries]
+        pipe = self.client.pipeline(transaction=False)
+        for args, _ in built:
+            self._run(pipe, args)
+        try:
+            replies = pipe.execute()
+        except redis.ResponseError as e:
+            raise _search_error(self.name, e) from None
+        return [self._parse(reply, vf) for reply, (_, vf) in zip(replies, built, strict=True)]
+
+    def range_search(
+        self,
+        vector: Any,
+        radius: float,
+        k: int = 10,
+        *,
+        filter: Filter | str | None = None,
+        vector_field: str | None = None,
+        epsilon: float | None = None,
+        return_fields: list[str] | None = None,
+        offset: int = 0,
+    ) -> SearchResult:
+        """Documents within ``radius`` (in the metric's distance) of ``vector``, nearest first."""
+        vf = self.schema.vector_field(vector_field)
+        q = RangeQuery(vector, radius, k, filter, vector_field, epsilon, return_fields, offset)
+        args = build_range(self.schema, q, self._blob(vector, vf))
+        return self._parse(self._call(args), vf)
+
+    def text_search(
+        self,
+        text_query: str,
+        k: int = 10,
+        *,
+        filter: Filter | str | None = None,
+        text_field: str | None = None,
+        match_all: bool = False,
+        return_fields: list[str] | None = None,
+        offset: int = 0,
+    ) -> SearchResult:
+        """BM25 full-text search (RediSearch's scorer); ``score`` is the BM25 score."""
+        q = TextQuery(text_query, k, filter, text_field, match_all, return_fields, offset)
+        return self._parse(self._call(build_text(self.schema, q), scored=True), None, scored=True)
+
+    def hybrid_search(
+        self,
+        text_query: str,
+        vector: Any,
+        k: int = 10,
+        *,
+        filter: Filter | str | None = None,
+        text_weight: float = 1.0,
+        vector_weight: float = 1.0,
+        candidates: int | None = None,
+        text_field: str | None = None,
+        vector_field: str | None = None,
+        ef_runtime: int | None = None,
+        rrf_k: int = 60,
+    ) -> SearchResult:
+        """BM25 and KNN in one round trip, fused by weighted reciprocal rank fusion.
+
+        ``distance`` is the vector distance where the KNN run found the document,
+        else None; ``score`` is the fused RRF score.
+        """
+        for name, w in (("text_weight", text_weight), ("vector_weight", vector_weight)):
+            if not (isinstance(w, int | float) and math.isfinite(w) and w >= 0):
+                raise ValidationError(f"{name} must be a non-negative number, got {w!r}")
+        n = candidates or max(50, 2 * k)
+        text_args = build_text(self.schema, TextQuery(text_query, n, filter, text_field))
+        knn_args, vf = self._knn_args(KnnQuery(vector, n, filter, vector_field, ef_runtime))
+        pipe = self.client.pipeline(transaction=False)
+        self._run(pipe, text_args, scored=True)
+        self._run(pipe, knn_args)
+        try:
+            text_reply, knn_reply = pipe.execute()
+        except redis.ResponseError as e:
+            raise _search_error(self.name, e) from None
+        text_hits = self._parse(text_reply, None, scored=True).hits
+        knn_hits = self._parse(knn_reply, vf).hits
+        fused: list[Hit] = rrf_fuse(
+            [text_hits, knn_hits], [text_weight, vector_weight], k, rrf_k=rrf_k
+        )
+        return SearchResult(len({h.id for h in text_hits} | {h.id for h in knn_hits}), fused)
+
+
+def _search_error(index: str, e: redis.ResponseError) -> RedvecError:
+    message = str(e)
+    if "no such index" in message.lower() or "unknown index" in message.lower():
+        return IndexNotFoundError(f"no index named '{index}'")
+    return ValidationError(f"Redis refused the query on index '{index}': {message}")
+
+
+def _prefixes_of(client: redis.Redis, index: str) -> list[str]:
+    info = pairs(client.execute_command("FT.INFO", index))
+    prefixes = [text(p) for p in pairs(info.get("index_definition")).get("prefixes", [])]
+    stored = client.get(META_PREFIX + index)
+    if stored is not None:
+        doc_prefix = json.loads(stored).get("document_prefix")
+        if doc_prefix:
+            prefixes.append(doc_prefix)
+    return [p for p in prefixes if p]
+
+
+def _check_value(doc_id: str, f: Any, value: Any) -> Any:
+    where = f"document '{doc_id}' field '{f.name}'"
+    if isinstance(f, TextField):
+        if not isinstance(value, str):
+            raise DocumentError(f"{where}: text must be a string, got {type(value).__name__}")
+    elif isinstance(f, NumericField):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise DocumentError(f"{where}: expected a number, got {value!r}")
+        if not math.isfinite(value):
+            raise DocumentError(f"{where}: numbers must be finite, got {value!r}")
+    elif isinstance(f, TagField):
+        tags = value if isinstance(value, list) else [value]
+        for tag in tags:
+            if not isinstance(tag, str):
+                raise DocumentError(f"{where}: tags are strings, got {tag!r}")
+            if f.separator in tag:
+                raise DocumentError(f"{where}: tag {tag!r} contains the separator {f.separator!r}")
+    elif isinstance(f, GeoField):
+        if isinstance(value, list | tuple) and len(value) == 2:
+            value = f"{value[0]},{value[1]}"
+        if not isinstance(value, str) or value.count(",") != 1:
+            raise DocumentError(f"{where}: geo values are 'lon,lat' or [lon, lat]")
+    return value
+
+
+def _hash_value(f: Any, value: Any) -> Any:
+    if isinstance(f, TagField) and isinstance(value, list):
+        return f.separator.join(value)
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, float):
+        return repr(value)
+    return value
+
+
+def _dumps(doc_id: str, body: dict[str, Any]) -> str:
+    try:
+        return json.dumps(body, allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise DocumentError(f"document '{doc_id}' cannot be stored as JSON: {e}") from None
+
+
+def _flatten(mapping: dict[str, Any]) -> list[Any]:
+    out: list[Any] = []
+    for k, v in mapping.items():
+        out += [k, v]
+    return out
+
+
+def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -1,0 +1,352 @@
+"""Building FT.SEARCH requests and reading their replies.
+
+Every request is sent with ``DIALECT 2`` (the server default is 1, where ``$params``
+and KNN do not parse). Vectors travel as ``PARAMS``; filters are rendered by
+:mod:`redvec.filters`, so user values never reach the query string unescaped.
+
+Distances are RediSearch's (lower is closer). Scores are "higher is better":
+COSINE ``1 - distance`` (the cosine similarity), IP ``1 - distance`` (the inner
+product), L2 ``1 / (1 + distance)`` (RediSearch's L2 distance is squared).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from redvec._resp import text
+from redvec.errors import ValidationError
+from redvec.filters import Filter, parse_filter, text_tokens
+from redvec.schema import IndexSchema, VectorField
+
+__all__ = [
+    "Hit",
+    "KnnQuery",
+    "RangeQuery",
+    "SearchResult",
+    "TextQuery",
+    "build_knn",
+    "build_range",
+    "build_text",
+    "parse_reply",
+    "rrf_fuse",
+    "score_of",
+]
+
+DIST = "__dist"
+HYBRID_POLICIES = ("ADHOC_BF", "BATCHES")
+MAX_K = 10_000
+
+
+@dataclass
+class Hit:
+    id: str
+    distance: float | None
+    score: float
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "score": self.score,
+            "distance": self.distance,
+            "fields": self.fields,
+        }
+
+
+@dataclass
+class SearchResult:
+    total: int
+    hits: list[Hit]
+
+    def __len__(self) -> int:
+        return len(self.hits)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.hits)
+
+    @property
+    def ids(self) -> list[str]:
+        return [h.id for h in self.hits]
+
+
+@dataclass
+class KnnQuery:
+    vector: Any
+    k: int = 10
+    filter: Filter | str | None = None
+    vector_field: str | None = None
+    ef_runtime: int | None = None
+    hybrid_policy: str | None = None
+    batch_size: int | None = None
+    return_fields: list[str] | None = None
+    offset: int = 0
+
+
+@dataclass
+class RangeQuery:
+    vector: Any
+    radius: float
+    k: int = 10
+    filter: Filter | str | None = None
+    vector_field: str | None = None
+    epsilon: float | None = None
+    return_fields: list[str] | None = None
+    offset: int = 0
+
+
+@dataclass
+class TextQuery:
+    text: str
+    k: int = 10
+    filter: Filter | str | None = None
+    text_field: str | None = None
+    match_all: bool = False
+    return_fields: list[str] | None = None
+    offset: int = 0
+
+
+def score_of(distance: float, metric: str) -> float:
+    if metric == "L2":
+        return 1.0 / (1.0 + distance)
+    return 1.0 - distance
+
+
+def _check_paging(k: int, offset: int) -> None:
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+        raise ValidationError(f"k must be an integer from 1 to {MAX_K}, got {k!r}")
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise ValidationError(f"offset must be a non-negative integer, got {offset!r}")
+    if k + offset > MAX_K:
+        raise ValidationError(f"k + offset must not exceed {MAX_K}")
+
+
+def render_filter(flt: Filter | str | None, schema: IndexSchema) -> str:
+    if flt is None:
+        return "*"
+    if isinstance(flt, str):
+        parsed = parse_filter(flt, schema)
+        return "*" if parsed is None else parsed.render(schema)
+    return flt.render(schema)
+
+
+def _return_args(schema: IndexSchema, fields: list[str] | None, extra: list[str]) -> list[Any]:
+    """RETURN clause: the named fields, else every non-vector field of the schema."""
+    if schema.storage == "split":
+        names: list[str] = []  # metadata comes from the JSON document, joined by script
+    elif fields is None:
+        names = [f.name for f in schema.fields if f.kind != "vector"]
+    else:
+        names = list(fields)
+    names += extra
+    return ["RETURN", len(names), *names] if names else ["NOCONTENT"]
+
+
+def build_knn(
+    schema: IndexSchema, q: KnnQuery, blob: bytes, default_ef: int | None = None
+) -> list[Any]:
+    vf = schema.vector_field(q.vector_field)
+    _check_paging(q.k, q.offset)
+    params: list[Any] = ["BLOB", blob]
+    knn = f"KNN {q.k + q.offset} @{vf.name} $BLOB"
+    ef = q.ef_runtime if q.ef_runtime is not None else default_ef
+    if ef is not None:
+        if vf.algorithm != "HNSW":
+            if q.ef_runtime is not None:
+                raise ValidationError(f"ef_runtime applies to HNSW fields; '{vf.name}' is FLAT")
+        else:
+            if isinstance(ef, bool) or not isinstance(ef, int) or not 1 <= ef <= 1_000_000:
+                raise ValidationError(
+                    f"ef_runtime must be an integer from 1 to 1000000, got {ef!r}"
+                )
+            knn += " EF_RUNTIME $EF"
+            params += ["EF", ef]
+    if q.hybrid_policy is not None:
+        policy = q.hybrid_policy.upper()
+        if policy not in HYBRID_POLICIES:
+            raise ValidationError(f"hybrid_policy must be ADHOC_BF or BATCHES, got {policy!r}")
+        if q.filter is None:
+            raise ValidationError("hybrid_policy applies to filtered queries only")
+        knn += f" HYBRID_POLICY {policy}"
+        if q.batch_size is not None:
+            if policy != "BATCHES":
+                raise ValidationError("batch_size applies to HYBRID_POLICY BATCHES only")
+            knn += " BATCH_SIZE $BS"
+            params += ["BS", int(q.batch_size)]
+    where = render_filter(q.filter, schema)
+    query = f"({where})=>[{knn} AS {DIST}]"
+    return [
+        query,
+        *_return_args(schema, q.return_fields, [DIST]),
+        "SORTBY",
+        DIST,
+        "ASC",
+        "LIMIT",
+        q.offset,
+        q.k,
+        "PARAMS",
+        len(params),
+        *params,
+        "DIALECT",
+        2,
+    ]
+
+
+def build_range(schema: IndexSchema, q: RangeQuery, blob: bytes) -> list[Any]:
+    vf = schema.vector_field(q.vector_field)
+    _check_paging(q.k, q.offset)
+    radius = float(q.radius)
+    if not radius >= 0:
+        raise ValidationError(f"radius must be a non-negative number, got {q.radius!r}")
+    attrs = f"$YIELD_DISTANCE_AS: {DIST}"
+    params: list[Any] = ["BLOB", blob, "R", repr(radius)]
+    if q.epsilon is not None:
+        if not float(q.epsilon) > 0:
+            raise ValidationError(f"epsilon must be positive, got {q.epsilon!r}")
+        attrs += "; $EPSILON: $EPS"
+        params += ["EPS", repr(float(q.epsilon))]
+    where = render_filter(q.filter, schema)
+    head = "" if where == "*" else f"{where} "
+    query = f"{head}@{vf.name}:[VECTOR_RANGE $R $BLOB]=>{{{attrs}}}"
+    return [
+        query,
+        *_return_args(schema, q.return_fields, [DIST]),
+        "SORTBY",
+        DIST,
+        "ASC",
+        "LIMIT",
+        q.offset,
+        q.k,
+        "PARAMS",
+        len(params),
+        *params,
+        "DIALECT",
+        2,
+    ]
+
+
+def build_text(schema: IndexSchema, q: TextQuery) -> list[Any]:
+    _check_paging(q.k, q.offset)
+    words = text_tokens(q.text)
+    if not words:
+        raise ValidationError(f"text query {q.text!r} has no words to search for")
+    joined = (" " if q.match_all else " | ").join(words)
+    if q.text_field is not None:
+        f = schema.field(q.text_field)
+        if f.kind != "text":
+            raise ValidationError(f"field '{q.text_field}' is a {f.kind} field, not text")
+        terms = f"@{f.name}:({joined})"
+    else:
+        terms = f"({joined})"
+    where = render_filter(q.filter, schema)
+    query = terms if where == "*" else f"{where} {terms}"
+    return [
+        query,
+        "WITHSCORES",
+        "SCORER",
+        "BM25",
+        *_return_args(schema, q.return_fields, []),
+        "LIMIT",
+        q.offset,
+        q.k,
+        "DIALECT",
+        2,
+    ]
+
+
+# -- replies ----------------------------------------------------------------------------
+
+
+def _decode_value(schema: IndexSchema, name: str, raw: Any) -> Any:
+    value = text(raw)
+    if not isinstance(value, str):
+        return value
+    kind = next((f.kind for f in schema.fields if f.name == name), None)
+    if name.startswith("$"):
+        return json.loads(value)
+    if kind == "numeric":
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    if kind == "tag":
+        if schema.storage == "json" and value.startswith("["):
+            try:
+                return json.loads(value)
+            except ValueError:
+                return value
+        sep = next(f.separator for f in schema.fields if f.name == name)  # type: ignore[union-attr]
+        return value.split(sep) if sep in value else value
+    return value
+
+
+def parse_reply(
+    reply: list[Any],
+    schema: IndexSchema,
+    vector_field: VectorField | None,
+    *,
+    with_scores: bool = False,
+    joined: bool = False,
+) -> SearchResult:
+    """Turn a RESP2 FT.SEARCH reply into hits.
+
+    ``joined`` is the split-storage script's layout: ``key, fields, json`` per hit.
+    """
+    total = int(reply[0])
+    hits: list[Hit] = []
+    i = 1
+    n = len(reply)
+    prefix_len = len(schema.prefix)
+    while i < n:
+        key = text(reply[i])
+        i += 1
+        score: float | None = None
+        if with_scores:
+            score = float(reply[i])
+            i += 1
+        raw_fields: list[Any] = []
+        if i < n and isinstance(reply[i], list):
+            raw_fields = reply[i]
+            i += 1
+        doc: Any = None
+        if joined:
+            doc = reply[i]
+            i += 1
+        fields: dict[str, Any] = {}
+        distance: float | None = None
+        for name_raw, value in zip(raw_fields[::2], raw_fields[1::2], strict=False):
+            name = text(name_raw)
+            if name == DIST:
+                distance = float(value)
+            else:
+                fields[name] = _decode_value(schema, name, value)
+        if joined and doc is not None:
+            fields = json.loads(doc)
+        if distance is not None and vector_field is not None:
+            score = score_of(distance, vector_field.distance)
+        hits.append(Hit(key[prefix_len:], distance, score if score is not None else 0.0, fields))
+    return SearchResult(total, hits)
+
+
+def rrf_fuse(rankings: list[list[Hit]], weights: list[float], k: int, rrf_k: int = 60) -> list[Hit]:
+    """Reciprocal rank fusion: each list adds ``weight / (rrf_k + rank)`` to a hit's score."""
+    fused: dict[str, Hit] = {}
+    totals: dict[str, float] = {}
+    for hits, weight in zip(rankings, weights, strict=True):
+        for rank, hit in enumerate(hits, start=1):
+            totals[hit.id] = totals.get(hit.id, 0.0) + weight / (rrf_k + rank)
+            known = fused.get(hit.id)
+            if known is None:
+                fused[hit.id] = Hit(hit.id, hit.distance, 0.0, dict(hit.fields))
+            else:
+                if known.distance is None:
+                    known.distance = hit.distance
+                known.fields.update(hit.fields)
+    order = sorted(fused, key=lambda doc_id: (-totals[doc_id], doc_id))[:k]
+    out = []
+    for doc_id in order:
+        hit = fused[doc_id]
+        hit.score = totals[doc_id]
+        out.append(hit)
+    return out

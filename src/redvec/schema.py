@@ -1,0 +1,416 @@
+"""Declarative index schemas: fields, vector parameters and storage, validated up front.
+
+A schema is checked before anything reaches Redis, so a mistake reads as
+"field 'embedding': M applies to HNSW only" instead of a terse server error.
+FT.CREATE is built from redis-py's typed field classes, never by pasting strings.
+
+Storage modes:
+
+- ``json``: one JSON document per key; the vector is an array of numbers. Easiest to
+  read and to update field by field; vectors cost more to write (text floats).
+- ``hash``: one HASH per key; the vector is packed bytes. The fastest to write and the
+  smallest in memory; nested metadata does not fit.
+- ``split``: the metadata as a JSON document under ``document_prefix`` and the vector
+  plus the filterable fields as a HASH under ``prefix``; the index is on the HASH.
+  Rich documents with cheap vector rewrites (re-embedding touches no JSON).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from redis.commands.search import field as rf
+from redis.commands.search.index_definition import IndexDefinition, IndexType
+
+from redvec.errors import SchemaError
+
+__all__ = [
+    "Field",
+    "GeoField",
+    "IndexSchema",
+    "NumericField",
+    "TagField",
+    "TextField",
+    "VectorField",
+    "load_schema",
+]
+
+Storage = Literal["json", "hash", "split"]
+STORAGES = ("json", "hash", "split")
+ALGORITHMS = ("HNSW", "FLAT")
+DATATYPES = ("FLOAT32", "FLOAT64", "FLOAT16", "BFLOAT16")
+DISTANCES = ("COSINE", "L2", "IP")
+RESERVED_PREFIX = "redvec:"
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_INDEX_NAME = re.compile(r"^[A-Za-z0-9_:.{}\-]+$")
+
+
+@dataclass(frozen=True)
+class TextField:
+    name: str
+    weight: float = 1.0
+    sortable: bool = False
+    kind: Literal["text"] = field(default="text", init=False)
+
+
+@dataclass(frozen=True)
+class TagField:
+    name: str
+    separator: str = ","
+    case_sensitive: bool = False
+    sortable: bool = False
+    kind: Literal["tag"] = field(default="tag", init=False)
+
+
+@dataclass(frozen=True)
+class NumericField:
+    name: str
+    sortable: bool = False
+    kind: Literal["numeric"] = field(default="numeric", init=False)
+
+
+@dataclass(frozen=True)
+class GeoField:
+    """Longitude,latitude pairs; stored as the string ``"lon,lat"``."""
+
+    name: str
+    kind: Literal["geo"] = field(default="geo", init=False)
+
+
+@dataclass(frozen=True)
+class VectorField:
+    name: str
+    dims: int
+    algorithm: str = "HNSW"
+    datatype: str = "FLOAT32"
+    distance: str = "COSINE"
+    m: int | None = None
+    ef_construction: int | None = None
+    ef_runtime: int | None = None
+    epsilon: float | None = None
+    initial_cap: int | None = None
+    block_size: int | None = None
+    kind: Literal["vector"] = field(default="vector", init=False)
+
+    def __post_init__(self) -> None:
+        # Accept any case from files and callers; keep one spelling inside.
+        for attr in ("algorithm", "datatype", "distance"):
+            value = getattr(self, attr)
+            if isinstance(value, str):
+                object.__setattr__(self, attr, value.upper())
+
+    @property
+    def numpy_dtype(self) -> str:
+        """The numpy dtype vectors are packed as (BFLOAT16 is packed by hand from float32)."""
+        return {"FLOAT32": "<f4", "FLOAT64": "<f8", "FLOAT16": "<f2", "BFLOAT16": "<u2"}[
+            self.datatype
+        ]
+
+
+Field = TextField | TagField | NumericField | GeoField | VectorField
+_KINDS: dict[str, type[Any]] = {
+    "text": TextField,
+    "tag": TagField,
+    "numeric": NumericField,
+    "geo": GeoField,
+    "vector": VectorField,
+}
+
+
+def _check_vector(f: VectorField) -> None:
+    where = f"field '{f.name}'"
+    if f.algorithm not in ALGORITHMS:
+        raise SchemaError(f"{where}: algorithm must be HNSW or FLAT, got {f.algorithm!r}")
+    if f.datatype not in DATATYPES:
+        raise SchemaError(
+            f"{where}: datatype must be one of {', '.join(DATATYPES)}, got {f.datatype!r}"
+        )
+    if f.distance not in DISTANCES:
+        raise SchemaError(f"{where}: distance must be COSINE, L2 or IP, got {f.distance!r}")
+    if not isinstance(f.dims, int) or isinstance(f.dims, bool) or not 1 <= f.dims <= 32768:
+        raise SchemaError(f"{where}: dims must be an integer from 1 to 32768, got {f.dims!r}")
+    if f.algorithm == "FLAT":
+        for attr in ("m", "ef_construction", "ef_runtime", "epsilon"):
+            if getattr(f, attr) is not None:
+                raise SchemaError(f"{where}: {attr.upper()} applies to HNSW only")
+    limits = {
+        "m": (2, 512),
+        "ef_construction": (1, 1_000_000),
+        "ef_runtime": (1, 1_000_000),
+        "initial_cap": (0, 2**31),
+        "block_size": (1, 2**31),
+    }
+    for attr, (lo, hi) in limits.items():
+        value = getattr(f, attr)
+        if value is not None and (
+            not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi
+        ):
+            raise SchemaError(
+                f"{where}: {attr.upper()} must be an integer from {lo} to {hi}, got {value!r}"
+            )
+    if f.epsilon is not None and not (isinstance(f.epsilon, int | float) and f.epsilon > 0):
+        raise SchemaError(f"{where}: EPSILON must be a positive number, got {f.epsilon!r}")
+
+
+@dataclass(frozen=True)
+class IndexSchema:
+    """An index: its name, key prefix, storage mode and fields."""
+
+    name: str
+    prefix: str
+    fields: tuple[Field, ...]
+    storage: Storage = "hash"
+    document_prefix: str | None = None  # split storage: where the JSON documents live
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fields", tuple(self.fields))
+        if self.storage == "split" and self.document_prefix is None:
+            object.__setattr__(self, "document_prefix", "doc:")
+        self.validate()
+
+    # -- validation ---------------------------------------------------------------
+
+    def validate(self) -> None:
+        if not isinstance(self.name, str) or not _INDEX_NAME.match(self.name):
+            raise SchemaError(
+                f"index name {self.name!r} must be non-empty and use only letters, digits "
+                f"and _ : . - {{ }}"
+            )
+        if self.storage not in STORAGES:
+            raise SchemaError(
+                f"index '{self.name}': storage must be json, hash or split, got {self.storage!r}"
+            )
+        self._check_prefix("prefix", self.prefix)
+        if self.storage == "split":
+            assert self.document_prefix is not None
+            self._check_prefix("document_prefix", self.document_prefix)
+            if _overlaps(self.prefix, self.document_prefix):
+                raise SchemaError(
+                    f"index '{self.name}': prefix {self.prefix!r} and document_prefix "
+                    f"{self.document_prefix!r} overlap; split storage needs them apart"
+                )
+            if not self.vector_fields:
+                raise SchemaError(f"index '{self.name}': split storage needs a vector field")
+        elif self.document_prefix is not None:
+            raise SchemaError(f"index '{self.name}': document_prefix applies to split storage only")
+        if not self.fields:
+            raise SchemaError(f"index '{self.name}': a schema needs at least one field")
+        seen: set[str] = set()
+        for f in self.fields:
+            if not isinstance(f, TextField | TagField | NumericField | GeoField | VectorField):
+                raise SchemaError(f"index '{self.name}': {f!r} is not a field")
+            if not isinstance(f.name, str) or not _NAME.match(f.name):
+                raise SchemaError(
+                    f"field {f.name!r}: names start with a letter or _ and use only "
+                    f"letters, digits and _"
+                )
+            if f.name in seen:
+                raise SchemaError(f"field '{f.name}' is declared twice")
+            seen.add(f.name)
+            if f.name == "id":
+                raise SchemaError("field 'id' is reserved: a document's id is its key")
+            if isinstance(f, VectorField):
+                _check_vector(f)
+            if isinstance(f, TagField) and len(f.separator) != 1:
+                raise SchemaError(
+                    f"field '{f.name}': separator must be one character, got {f.separator!r}"
+                )
+            if isinstance(f, TextField) and not (
+                isinstance(f.weight, int | float) and f.weight > 0
+            ):
+                raise SchemaError(f"field '{f.name}': weight must be positive, got {f.weight!r}")
+
+    def _check_prefix(self, what: str, prefix: object) -> None:
+        if not isinstance(prefix, str) or not prefix.endswith(":") or len(prefix) < 2:
+            raise SchemaError(
+                f"index '{self.name}': {what} {prefix!r} must end with ':' so that one prefix "
+                f"never swallows another's keys (e.g. 'doc:')"
+            )
+        if prefix.startswith(RESERVED_PREFIX):
+            raise SchemaError(
+                f"index '{self.name}': {what} {prefix!r} is reserved for redvec's own keys"
+            )
+
+    # -- lookups ------------------------------------------------------------------
+
+    @property
+    def vector_fields(self) -> list[VectorField]:
+        return [f for f in self.fields if isinstance(f, VectorField)]
+
+    def field(self, name: str) -> Field:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        names = ", ".join(f.name for f in self.fields)
+        raise SchemaError(f"index '{self.name}' has no field '{name}' (fields: {names})")
+
+    def vector_field(self, name: str | None = None) -> VectorField:
+        vectors = self.vector_fields
+        if name is None:
+            if len(vectors) != 1:
+                raise SchemaError(
+                    f"index '{self.name}' has {len(vectors)} vector fields; name the one to use"
+                )
+            return vectors[0]
+        f = self.field(name)
+        if not isinstance(f, VectorField):
+            raise SchemaError(f"field '{name}' of index '{self.name}' is not a vector field")
+        return f
+
+    @property
+    def key_type(self) -> str:
+        return "JSON" if self.storage == "json" else "HASH"
+
+    def key(self, doc_id: str) -> str:
+        return f"{self.prefix}{doc_id}"
+
+    def document_key(self, doc_id: str) -> str:
+        """Where a document's metadata lives: its own key, or the JSON key in split mode."""
+        return f"{self.document_prefix}{doc_id}" if self.storage == "split" else self.key(doc_id)
+
+    # -- FT.CREATE -----------------------------------------------------------------
+
+    def redis_fields(self) -> list[rf.Field]:
+        json_paths = self.storage == "json"
+        out: list[rf.Field] = []
+        for f in self.fields:
+            name = f"$.{f.name}" if json_paths else f.name
+            alias = f.name if json_paths else None
+            if isinstance(f, TextField):
+                out.append(rf.TextField(name, weight=f.weight, sortable=f.sortable, as_name=alias))
+            elif isinstance(f, TagField):
+                out.append(
+                    rf.TagField(
+                        name,
+                        separator=f.separator,
+                        case_sensitive=f.case_sensitive,
+                        sortable=f.sortable,
+                        as_name=alias,
+                    )
+                )
+            elif isinstance(f, NumericField):
+                out.append(rf.NumericField(name, sortable=f.sortable, as_name=alias))
+            elif isinstance(f, GeoField):
+                out.append(rf.GeoField(name, as_name=alias))
+            else:
+                attrs: dict[str, Any] = {
+                    "TYPE": f.datatype,
+                    "DIM": f.dims,
+                    "DISTANCE_METRIC": f.distance,
+                }
+                for attr in (
+                    "m",
+                    "ef_construction",
+                    "ef_runtime",
+                    "epsilon",
+                    "initial_cap",
+                    "block_size",
+                ):
+                    value = getattr(f, attr)
+                    if value is not None:
+                        attrs[attr.upper()] = value
+                out.append(rf.VectorField(name, f.algorithm, attrs, as_name=alias))
+        return out
+
+    def definition(self) -> IndexDefinition:
+        index_type = IndexType.JSON if self.storage == "json" else IndexType.HASH
+        return IndexDefinition(prefix=[self.prefix], index_type=index_type)
+
+    # -- (de)serialisation -------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "prefix": self.prefix, "storage": self.storage}
+        if self.document_prefix is not None:
+            out["document_prefix"] = self.document_prefix
+        out["fields"] = []
+        for f in self.fields:
+            d = {k: v for k, v in asdict(f).items() if v is not None and k != "kind"}
+            out["fields"].append({"name": d.pop("name"), "type": f.kind, **d})
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> IndexSchema:
+        if not isinstance(data, dict):
+            raise SchemaError(f"a schema is a mapping, got {type(data).__name__}")
+        allowed = {"name", "prefix", "storage", "document_prefix", "fields"}
+        unknown = sorted(set(data) - allowed)
+        if unknown:
+            raise SchemaError(
+                f"schema: unknown key(s) {', '.join(unknown)} "
+                f"(allowed: {', '.join(sorted(allowed))})"
+            )
+        for key in ("name", "prefix", "fields"):
+            if key not in data:
+                raise SchemaError(f"schema: '{key}' is required")
+        raw_fields = data["fields"]
+        if not isinstance(raw_fields, list):
+            raise SchemaError("schema: 'fields' must be a list")
+        storage = str(data.get("storage", "hash")).lower()
+        return cls(
+            name=data["name"],
+            prefix=data["prefix"],
+            storage=storage,  # type: ignore[arg-type]
+            document_prefix=data.get("document_prefix"),
+            fields=tuple(_field_from_dict(f) for f in raw_fields),
+        )
+
+
+def _field_from_dict(raw: Any) -> Field:
+    if not isinstance(raw, dict):
+        raise SchemaError(f"a field is a mapping with 'name' and 'type', got {raw!r}")
+    spec = dict(raw)
+    name = spec.pop("name", None)
+    if name is None:
+        raise SchemaError(f"field {raw!r}: 'name' is required")
+    kind = str(spec.pop("type", "")).lower()
+    if kind not in _KINDS:
+        raise SchemaError(
+            f"field '{name}': type must be one of {', '.join(_KINDS)}, got {kind or None!r}"
+        )
+    cls = _KINDS[kind]
+    spec = {k.lower(): v for k, v in spec.items()}
+    # Accept the RediSearch spellings too (DIM, TYPE, DISTANCE_METRIC).
+    for alias, canonical in (("dim", "dims"), ("distance_metric", "distance")):
+        if alias in spec:
+            spec[canonical] = spec.pop(alias)
+    allowed = {f.name for f in fields(cls) if f.init and f.name != "name"}
+    unknown = sorted(set(spec) - allowed)
+    if unknown:
+        raise SchemaError(
+            f"field '{name}': unknown option(s) {', '.join(unknown)} for a "
+            f"{kind} field (allowed: {', '.join(sorted(allowed))})"
+        )
+    if kind == "vector" and "dims" not in spec:
+        raise SchemaError(f"field '{name}': a vector field needs 'dims'")
+    try:
+        return cls(name=name, **spec)  # type: ignore[no-any-return]
+    except TypeError as e:
+        raise SchemaError(f"field '{name}': {e}") from None
+
+
+def load_schema(path: str | Path) -> IndexSchema:
+    """Read a schema from a YAML or JSON file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise SchemaError(f"cannot read schema file {path}: {e.strerror or e}") from None
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as e:
+        raise SchemaError(
+            f"schema file {path} is not valid {path.suffix[1:] or 'YAML'}: {e}"
+        ) from None
+    return IndexSchema.from_dict(data)
+
+
+def _overlaps(a: str, b: str) -> bool:
+    return a.startswith(b) or b.startswith(a)

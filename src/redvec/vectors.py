@@ -1,0 +1,66 @@
+"""Vectors in and out of Redis: checked, converted, packed.
+
+Every vector is checked before it is written or sent as a query, because RediSearch
+accepts wrong-sized blobs into a HASH (the document just fails to index) and answers
+``-nan`` for a zero vector under COSINE.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from redvec.errors import VectorError
+from redvec.schema import VectorField
+
+__all__ = ["as_matrix", "check_vector", "from_bytes", "to_bytes"]
+
+FloatArray = npt.NDArray[np.float32]
+
+
+def check_vector(value: Any, field: VectorField, *, what: str = "vector") -> FloatArray:
+    """A 1-d float32 copy of ``value``, or a :class:`VectorError` that says what is wrong."""
+    try:
+        vec = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise VectorError(f"{what} for field '{field.name}' must be a list of numbers") from None
+    if vec.ndim != 1:
+        raise VectorError(
+            f"{what} for field '{field.name}' must be one-dimensional, got shape {vec.shape}"
+        )
+    if vec.shape[0] != field.dims:
+        raise VectorError(
+            f"{what} for field '{field.name}' has dimension {vec.shape[0]}, expected {field.dims}"
+        )
+    if not np.all(np.isfinite(vec)):
+        raise VectorError(f"{what} for field '{field.name}' contains NaN or infinity")
+    if field.datatype == "FLOAT16" and np.any(np.abs(vec) > 65504):
+        raise VectorError(f"{what} for field '{field.name}' overflows FLOAT16 (|x| > 65504)")
+    if field.distance == "COSINE" and not np.any(vec):
+        raise VectorError(
+            f"{what} for field '{field.name}' is all zeros, which has no direction under COSINE"
+        )
+    return vec.astype(np.float32) if field.datatype != "FLOAT64" else vec  # type: ignore[return-value]
+
+
+def as_matrix(values: Sequence[Any] | np.ndarray, field: VectorField) -> list[FloatArray]:
+    return [check_vector(v, field, what=f"vector #{i}") for i, v in enumerate(values)]
+
+
+def to_bytes(vec: np.ndarray, field: VectorField) -> bytes:
+    """Little-endian bytes in the field's datatype (BFLOAT16 rounded to nearest even)."""
+    if field.datatype == "BFLOAT16":
+        bits = np.asarray(vec, dtype="<f4").view("<u4").astype(np.uint64)
+        rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
+        return rounded.astype("<u2").tobytes()
+    return np.asarray(vec, dtype=field.numpy_dtype).tobytes()
+
+
+def from_bytes(blob: bytes, field: VectorField) -> FloatArray:
+    if field.datatype == "BFLOAT16":
+        halves = np.frombuffer(blob, dtype="<u2").astype("<u4") << 16
+        return halves.view("<f4").astype(np.float32)
+    return np.frombuffer(blob, dtype=field.numpy_dtype).astype(np.float32)
