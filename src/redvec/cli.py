@@ -15,7 +15,9 @@ import typer
 from rich.console import Console
 
 from redvec.connection import connect, inspect_server, redact_url, resolve_url
-from redvec.errors import RedvecError
+from redvec.errors import RedvecError, ValidationError
+from redvec.index import SearchIndex, list_indexes
+from redvec.schema import load_schema
 from redvec.server import EmbeddedServer, read_state
 from redvec.settings import Settings
 
@@ -27,6 +29,8 @@ app = typer.Typer(
 )
 server_app = typer.Typer(help="Run the embedded Redis with RediSearch + RedisJSON.")
 app.add_typer(server_app, name="server")
+index_app = typer.Typer(help="Create, inspect, list and drop search indexes.", no_args_is_help=True)
+app.add_typer(index_app, name="index")
 
 out = Console()
 err = Console(stderr=True)
@@ -153,6 +157,149 @@ def doctor(url: UrlOpt = None) -> None:
         out.print(f"{name + ':':<7} {report.modules.get(name, 'MISSING')}")
     connect(resolved)  # raises the one clear message when a module is missing
     out.print("ok: redvec can use this Redis")
+
+
+# -- indexes -----------------------------------------------------------------------------
+
+
+@index_app.command("create")
+def index_create(
+    schema_file: Annotated[Path, typer.Argument(help="Schema file (YAML or JSON)")],
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace an index of the same name (documents are kept)")
+    ] = False,
+    url: UrlOpt = None,
+) -> None:
+    """FT.CREATE an index from a declarative schema file."""
+    schema = load_schema(schema_file)
+    SearchIndex.create(connect(url), schema, overwrite=overwrite)
+    out.print(f"created index '{schema.name}' on {schema.storage} keys under '{schema.prefix}'")
+
+
+@index_app.command("info")
+def index_info(
+    name: str,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    url: UrlOpt = None,
+) -> None:
+    """Documents, indexing progress, vector index memory, failures and schema."""
+    info = SearchIndex.open(connect(url), name).info()
+    if as_json:
+        print_json(info.to_dict())
+        return
+    out.print(f"index:        {info.name}")
+    out.print(f"storage:      {info.schema.storage} under '{info.schema.prefix}'")
+    out.print(f"documents:    {info.num_docs}")
+    out.print(
+        f"indexed:      {info.percent_indexed:.0%}" + (" (indexing)" if info.indexing else "")
+    )
+    out.print(f"failures:     {info.hash_indexing_failures}")
+    out.print(f"vector index: {info.vector_index_mb:.2f} MB")
+    out.print(f"total index:  {info.total_index_mb:.2f} MB")
+    for f in info.schema.to_dict()["fields"]:
+        details = ", ".join(f"{k}={v}" for k, v in f.items() if k not in ("name", "type"))
+        out.print(f"  {f['name']}: {f['type']}" + (f" ({details})" if details else ""))
+
+
+@index_app.command("list")
+def index_list(
+    as_json: Annotated[bool, typer.Option("--json")] = False, url: UrlOpt = None
+) -> None:
+    """Every index with its document count."""
+    client = connect(url)
+    rows = [SearchIndex.open(client, n).info() for n in list_indexes(client)]
+    if as_json:
+        print_json(
+            [
+                {
+                    "name": i.name,
+                    "num_docs": i.num_docs,
+                    "storage": i.schema.storage,
+                    "percent_indexed": i.percent_indexed,
+                }
+                for i in rows
+            ]
+        )
+        return
+    if not rows:
+        out.print("no indexes")
+    for i in rows:
+        out.print(
+            f"{i.name}\t{i.num_docs} docs\t{i.schema.storage}\t{i.percent_indexed:.0%} indexed"
+        )
+
+
+@index_app.command("drop")
+def index_drop(
+    name: str,
+    delete_docs: Annotated[
+        bool, typer.Option("--delete-docs", help="Also delete every document of the index")
+    ] = False,
+    url: UrlOpt = None,
+) -> None:
+    """Drop an index; its documents stay unless --delete-docs."""
+    SearchIndex.open(connect(url), name).drop(delete_documents=delete_docs)
+    out.print(f"dropped index '{name}'" + (" and its documents" if delete_docs else ""))
+
+
+# -- search ------------------------------------------------------------------------------
+
+
+def _load_vector(path: Path) -> Any:
+    import numpy as np
+
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise ValidationError(f"cannot read vector file {path}: {e}") from None
+    return data.reshape(-1) if data.ndim == 2 and data.shape[0] == 1 else data
+
+
+@app.command()
+def search(
+    index: Annotated[str, typer.Option("--index", "-i", help="Index name")],
+    vector_file: Annotated[
+        Path | None, typer.Option(help="Query vector as a .npy file (KNN search)")
+    ] = None,
+    text_query: Annotated[
+        str | None, typer.Option("--text", help="Full-text query (BM25); with a vector: hybrid")
+    ] = None,
+    k: Annotated[int, typer.Option("-k", help="How many results")] = 10,
+    filter_expr: Annotated[
+        str | None,
+        typer.Option("--filter", help="e.g. 'category:finance price>=10', see docs/query.md"),
+    ] = None,
+    ef_runtime: Annotated[int | None, typer.Option(help="HNSW EF_RUNTIME for this query")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    url: UrlOpt = None,
+) -> None:
+    """KNN with --vector-file, full-text with --text, hybrid (RRF) with both."""
+    if vector_file is None and text_query is None:
+        raise ValidationError("give --vector-file (KNN), --text (full-text), or both (hybrid)")
+    idx = SearchIndex.open(connect(url), index)
+    if vector_file is not None and text_query is not None:
+        result = idx.hybrid_search(
+            text_query, _load_vector(vector_file), k, filter=filter_expr, ef_runtime=ef_runtime
+        )
+    elif vector_file is not None:
+        result = idx.search(_load_vector(vector_file), k, filter=filter_expr, ef_runtime=ef_runtime)
+    else:
+        assert text_query is not None
+        result = idx.text_search(text_query, k, filter=filter_expr)
+    print_hits(result.hits, as_json)
+
+
+def print_hits(hits: list[Any], as_json: bool) -> None:
+    if as_json:
+        print_json([h.to_dict() for h in hits])
+        return
+    if not hits:
+        out.print("no results")
+    for rank, h in enumerate(hits, 1):
+        dist = "" if h.distance is None else f"  distance {h.distance:.4f}"
+        fields = {k: v for k, v in h.fields.items() if not isinstance(v, list | dict)}
+        summary = "  ".join(f"{k}={str(v)[:60]!r}" for k, v in list(fields.items())[:4])
+        out.print(f"{rank:>3}. {h.id}  score {h.score:.4f}{dist}  {summary}", markup=False)
 
 
 def main() -> None:

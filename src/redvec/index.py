@@ -159,6 +159,7 @@ class SearchIndex:
         self.schema = schema
         self.batch_size = batch_size
         self._split_script = client.register_script(_SPLIT_SEARCH)
+        self._cached_settings: dict[str, str] | None = None
 
     @property
     def name(self) -> str:
@@ -251,12 +252,23 @@ class SearchIndex:
 
     # -- settings kept with the index (e.g. a tuned EF_RUNTIME) --------------------------
 
+    def _settings(self) -> dict[str, str]:
+        # Read once per SearchIndex: a search must not pay a round trip for its defaults.
+        if self._cached_settings is None:
+            raw = self.client.hgetall(SETTINGS_PREFIX + self.name)
+            self._cached_settings = {text(k): text(v) for k, v in raw.items()}
+        return self._cached_settings
+
+    def refresh(self) -> None:
+        """Forget cached settings (another process may have tuned the index)."""
+        self._cached_settings = None
+
     def get_setting(self, key: str) -> str | None:
-        value = self.client.hget(SETTINGS_PREFIX + self.name, key)
-        return None if value is None else text(value)
+        return self._settings().get(key)
 
     def set_setting(self, key: str, value: str | int | float) -> None:
         self.client.hset(SETTINGS_PREFIX + self.name, key, str(value))
+        self.refresh()
 
     @property
     def default_ef_runtime(self) -> int | None:

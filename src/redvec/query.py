@@ -11,14 +11,15 @@ product), L2 ``1 / (1 + distance)`` (RediSearch's L2 distance is squared).
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from redvec._resp import text
 from redvec.errors import ValidationError
 from redvec.filters import Filter, parse_filter, text_tokens
-from redvec.schema import IndexSchema, VectorField
+from redvec.schema import IndexSchema, NumericField, TagField, VectorField
 
 __all__ = [
     "Hit",
@@ -125,6 +126,12 @@ def _check_paging(k: int, offset: int) -> None:
 def render_filter(flt: Filter | str | None, schema: IndexSchema) -> str:
     if flt is None:
         return "*"
+    return _render_cached(flt, schema)
+
+
+@functools.lru_cache(maxsize=4096)
+def _render_cached(flt: Filter | str, schema: IndexSchema) -> str:
+    """Filters and schemas are immutable, so a filter sent again is rendered once."""
     if isinstance(flt, str):
         parsed = parse_filter(flt, schema)
         return "*" if parsed is None else parsed.render(schema)
@@ -258,27 +265,55 @@ def build_text(schema: IndexSchema, q: TextQuery) -> list[Any]:
 # -- replies ----------------------------------------------------------------------------
 
 
-def _decode_value(schema: IndexSchema, name: str, raw: Any) -> Any:
-    value = text(raw)
-    if not isinstance(value, str):
-        return value
-    kind = next((f.kind for f in schema.fields if f.name == name), None)
-    if name.startswith("$"):
-        return json.loads(value)
-    if kind == "numeric":
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    if kind == "tag":
-        if schema.storage == "json" and value.startswith("["):
+def _number(raw: bytes) -> Any:
+    try:
+        return int(raw)
+    except ValueError:
+        return float(raw)
+
+
+def _utf8(raw: bytes) -> str:
+    return raw.decode("utf-8", errors="replace")
+
+
+def _json_value(raw: bytes) -> Any:
+    return json.loads(raw)
+
+
+def _tag_decoder(separator: str, json_storage: bool) -> Callable[[bytes], Any]:
+    def decode(raw: bytes) -> Any:
+        value = raw.decode("utf-8", errors="replace")
+        if json_storage and value.startswith("["):
             try:
                 return json.loads(value)
             except ValueError:
                 return value
-        sep = next(f.separator for f in schema.fields if f.name == name)  # type: ignore[union-attr]
-        return value.split(sep) if sep in value else value
-    return value
+        return value.split(separator) if separator in value else value
+
+    return decode
+
+
+@functools.lru_cache(maxsize=256)
+def _decoders(schema: IndexSchema) -> dict[str, Callable[[bytes], Any]]:
+    """One decoder per returned field, built once per schema (parsing is on the hot path)."""
+    out: dict[str, Callable[[bytes], Any]] = {}
+    for f in schema.fields:
+        if isinstance(f, NumericField):
+            out[f.name] = _number
+        elif isinstance(f, TagField):
+            out[f.name] = _tag_decoder(f.separator, schema.storage == "json")
+        elif not isinstance(f, VectorField):
+            out[f.name] = _utf8
+    return out
+
+
+def _decode_field(decoders: dict[str, Callable[[bytes], Any]], name: str, raw: Any) -> Any:
+    decode = decoders.get(name)
+    if not isinstance(raw, bytes):
+        return raw
+    if decode is not None:
+        return decode(raw)
+    return _json_value(raw) if name.startswith("$") else _utf8(raw)
 
 
 def parse_reply(
@@ -293,15 +328,21 @@ def parse_reply(
 
     ``joined`` is the split-storage script's layout: ``key, fields, json`` per hit.
     """
+    decoders = _decoders(schema)
+    dist_name = DIST.encode()
     total = int(reply[0])
     hits: list[Hit] = []
     i = 1
     n = len(reply)
     prefix_len = len(schema.prefix)
+    metric = vector_field.distance if vector_field is not None else None
     while i < n:
-        key = text(reply[i])
+        key = reply[i]
+        doc_id = (key.decode("utf-8", errors="replace") if isinstance(key, bytes) else key)[
+            prefix_len:
+        ]
         i += 1
-        score: float | None = None
+        score = 0.0
         if with_scores:
             score = float(reply[i])
             i += 1
@@ -315,17 +356,18 @@ def parse_reply(
             i += 1
         fields: dict[str, Any] = {}
         distance: float | None = None
-        for name_raw, value in zip(raw_fields[::2], raw_fields[1::2], strict=False):
-            name = text(name_raw)
-            if name == DIST:
+        for j in range(0, len(raw_fields) - 1, 2):
+            name_raw, value = raw_fields[j], raw_fields[j + 1]
+            if name_raw == dist_name:
                 distance = float(value)
             else:
-                fields[name] = _decode_value(schema, name, value)
+                name = name_raw.decode() if isinstance(name_raw, bytes) else name_raw
+                fields[name] = _decode_field(decoders, name, value)
         if joined and doc is not None:
             fields = json.loads(doc)
-        if distance is not None and vector_field is not None:
-            score = score_of(distance, vector_field.distance)
-        hits.append(Hit(key[prefix_len:], distance, score if score is not None else 0.0, fields))
+        if distance is not None and metric is not None:
+            score = score_of(distance, metric)
+        hits.append(Hit(doc_id, distance, score, fields))
     return SearchResult(total, hits)
 
 
