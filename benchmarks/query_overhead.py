@@ -9,7 +9,9 @@ One 20k x 384 HNSW index (M 16, EF_CONSTRUCTION 200, COSINE), 1000 KNN queries
 - redis-py: ``client.ft(name).search(Query(...))``;
 - RedisVL: ``SearchIndex.query(VectorQuery(...))``.
 
-Each query goes through every path in rotating order (so drift hits every path\nalike); that is repeated ``--rounds`` times and each path's best round is kept. Ratios are to raw in the same run.
+Each query goes through every path in rotating order (so drift hits every
+path alike); that is repeated ``--rounds`` times and each path's best round is
+kept. Ratios are to raw in the same run.
 
     python benchmarks/query_overhead.py [--n 20000] [--queries 1000] [--url redis://...]
 """
@@ -237,15 +239,13 @@ def main() -> None:
                     indent=2,
                 )
         for label, best in results.items():
-            ratios = {n: m["qps"] / best["raw FT.SEARCH"]["qps"] for n, m in best.items()}
-            print(
-                f"{label}: redvec/raw = {ratios['redvec']:.2f}"
-                + (
-                    f", redvec/RedisVL = {best['redvec']['qps'] / best['RedisVL index.query']['qps']:.2f}"
-                    if "RedisVL index.query" in best
-                    else ""
-                )
+            line = (
+                f"{label}: redvec/raw = {best['redvec']['qps'] / best['raw FT.SEARCH']['qps']:.2f}"
             )
+            if "RedisVL index.query" in best:
+                vl = best["redvec"]["qps"] / best["RedisVL index.query"]["qps"]
+                line += f", redvec/RedisVL = {vl:.2f}"
+            print(line)
     finally:
         if server is not None:
             server.stop()

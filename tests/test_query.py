@@ -294,3 +294,40 @@ def test_json_documents_keep_nested_metadata(r: redis.Redis) -> None:
         "price": docs[2]["price"],
         "meta": {"a": [1, {"b": 2}]},
     }
+
+
+def test_adhoc_brute_force_policy_gives_the_exact_filtered_answer_on_hnsw(r: redis.Redis) -> None:
+    docs, vectors = make_docs(2000)
+    idx = build(r, schema_for("hash", "L2", algorithm="HNSW", m=4, ef_construction=8), docs)
+    mask = np.array([d["category"] == "art" and d["price"] < 5 for d in docs])
+    flt = (Tag("category") == "art") & (Num("price") < 5)
+    q = np.random.default_rng(9).normal(size=DIM)
+    want, _ = exact_knn(vectors, q, 10, "L2", mask=mask)
+    exact = idx.search(q, 10, filter=flt, hybrid_policy="ADHOC_BF")
+    assert exact.ids == [str(i) for i in want[0]]
+    batches = idx.search(q, 10, filter=flt, hybrid_policy="BATCHES", batch_size=50)
+    assert set(batches.ids) <= {str(i) for i in np.flatnonzero(mask)}
+    with pytest.raises(ValidationError, match="hybrid_policy applies to filtered queries only"):
+        idx.search(q, 10, hybrid_policy="ADHOC_BF")
+
+
+def test_hnsw_range_with_epsilon(r: redis.Redis) -> None:
+    docs, vectors = make_docs()
+    idx = build(r, schema_for("hash", "L2", algorithm="HNSW"), docs)
+    _, d = exact_knn(vectors, vectors[3], 5, "L2")
+    got = idx.range_search(vectors[3], float(d[0][4]) + 1e-3, k=50, epsilon=0.5)
+    assert got.ids[0] == "3"
+    assert len(got) >= 5
+
+
+def test_a_stored_default_ef_runtime_is_sent_with_every_search(r: redis.Redis) -> None:
+    docs, vectors = make_docs(100)
+    idx = build(r, schema_for("hash", algorithm="HNSW"), docs)
+    assert "EF_RUNTIME" not in idx._knn_args(KnnQuery(vectors[0]))[0][0]
+    idx.set_setting("ef_runtime", 77)
+    other_process_view = SearchIndex.open(r, idx.name)
+    args = other_process_view._knn_args(KnnQuery(vectors[0]))[0]
+    assert "EF_RUNTIME $EF" in args[0] and args[args.index("EF") + 1] == 77
+    explicit = other_process_view._knn_args(KnnQuery(vectors[0], ef_runtime=5))[0]
+    assert explicit[explicit.index("EF") + 1] == 5
+    assert other_process_view.search(vectors[0], 3).ids[0] == "0"

@@ -40,7 +40,7 @@ HYBRID_POLICIES = ("ADHOC_BF", "BATCHES")
 MAX_K = 10_000
 
 
-@dataclass
+@dataclass(slots=True)
 class Hit:
     id: str
     distance: float | None
@@ -266,10 +266,8 @@ def build_text(schema: IndexSchema, q: TextQuery) -> list[Any]:
 
 
 def _number(raw: bytes) -> Any:
-    try:
-        return int(raw)
-    except ValueError:
-        return float(raw)
+    # Integers come back as integers; anything with a point, exponent or inf as float.
+    return int(raw) if raw.isdigit() or (raw[:1] == b"-" and raw[1:].isdigit()) else float(raw)
 
 
 def _utf8(raw: bytes) -> str:
@@ -294,26 +292,27 @@ def _tag_decoder(separator: str, json_storage: bool) -> Callable[[bytes], Any]:
 
 
 @functools.lru_cache(maxsize=256)
-def _decoders(schema: IndexSchema) -> dict[str, Callable[[bytes], Any]]:
-    """One decoder per returned field, built once per schema (parsing is on the hot path)."""
-    out: dict[str, Callable[[bytes], Any]] = {}
+def _decoders(schema: IndexSchema) -> dict[bytes, tuple[str, Callable[[bytes], Any]]]:
+    """Raw field name -> (name, decoder), built once per schema: parsing is the hot path."""
+    out: dict[bytes, tuple[str, Callable[[bytes], Any]]] = {}
     for f in schema.fields:
         if isinstance(f, NumericField):
-            out[f.name] = _number
+            out[f.name.encode()] = (f.name, _number)
         elif isinstance(f, TagField):
-            out[f.name] = _tag_decoder(f.separator, schema.storage == "json")
+            out[f.name.encode()] = (f.name, _tag_decoder(f.separator, schema.storage == "json"))
         elif not isinstance(f, VectorField):
-            out[f.name] = _utf8
+            out[f.name.encode()] = (f.name, _utf8)
     return out
 
 
-def _decode_field(decoders: dict[str, Callable[[bytes], Any]], name: str, raw: Any) -> Any:
-    decode = decoders.get(name)
-    if not isinstance(raw, bytes):
-        return raw
-    if decode is not None:
-        return decode(raw)
-    return _json_value(raw) if name.startswith("$") else _utf8(raw)
+def _decode_other(name_raw: Any, value: Any) -> tuple[str, Any]:
+    name = name_raw.decode() if isinstance(name_raw, bytes) else str(name_raw)
+    if not isinstance(value, bytes):
+        return name, value
+    return name, (_json_value(value) if name.startswith("$") else _utf8(value))
+
+
+_DIST_RAW = DIST.encode()
 
 
 def parse_reply(
@@ -329,16 +328,16 @@ def parse_reply(
     ``joined`` is the split-storage script's layout: ``key, fields, json`` per hit.
     """
     decoders = _decoders(schema)
-    dist_name = DIST.encode()
     total = int(reply[0])
     hits: list[Hit] = []
     i = 1
     n = len(reply)
     prefix_len = len(schema.prefix)
     metric = vector_field.distance if vector_field is not None else None
+    l2 = metric == "L2"
     while i < n:
         key = reply[i]
-        doc_id = (key.decode("utf-8", errors="replace") if isinstance(key, bytes) else key)[
+        doc_id = (key.decode("utf-8", "replace") if key.__class__ is bytes else str(key))[
             prefix_len:
         ]
         i += 1
@@ -356,17 +355,20 @@ def parse_reply(
             i += 1
         fields: dict[str, Any] = {}
         distance: float | None = None
-        for j in range(0, len(raw_fields) - 1, 2):
-            name_raw, value = raw_fields[j], raw_fields[j + 1]
-            if name_raw == dist_name:
+        it = iter(raw_fields)
+        for name_raw, value in zip(it, it, strict=False):
+            known = decoders.get(name_raw)
+            if known is not None and value.__class__ is bytes:
+                fields[known[0]] = known[1](value)
+            elif name_raw == _DIST_RAW:
                 distance = float(value)
             else:
-                name = name_raw.decode() if isinstance(name_raw, bytes) else name_raw
-                fields[name] = _decode_field(decoders, name, value)
+                name, decoded = _decode_other(name_raw, value)
+                fields[name] = decoded
         if joined and doc is not None:
             fields = json.loads(doc)
         if distance is not None and metric is not None:
-            score = score_of(distance, metric)
+            score = 1.0 / (1.0 + distance) if l2 else 1.0 - distance  # as score_of()
         hits.append(Hit(doc_id, distance, score, fields))
     return SearchResult(total, hits)
 

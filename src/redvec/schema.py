@@ -167,6 +167,14 @@ class IndexSchema:
     storage: Storage = "hash"
     document_prefix: str | None = None  # split storage: where the JSON documents live
 
+    def __hash__(self) -> int:
+        # Schemas key the query caches; hashing every field on every search is measurable.
+        cached: int | None = self.__dict__.get("_hash")
+        if cached is None:
+            cached = hash((self.name, self.prefix, self.storage, self.document_prefix, self.fields))
+            object.__setattr__(self, "_hash", cached)
+        return cached
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "fields", tuple(self.fields))
         if self.storage == "split" and self.document_prefix is None:
