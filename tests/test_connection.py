@@ -50,8 +50,8 @@ def plain_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     proc.wait(10)
 
 
-def test_connect_speaks_resp2_to_the_search_module(redis_url: str) -> None:
-    client = connect(redis_url)
+def test_connect_speaks_resp2_to_the_search_module(r: redis.Redis, redis_url: str) -> None:
+    client = connect(redis_url)  # `r` flushed the database, so no index is left
     assert client.get_connection_kwargs()["protocol"] == 2
     assert client.execute_command("FT._LIST") == []
 
