@@ -17,6 +17,7 @@ Storage modes:
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import asdict, dataclass, field, fields
@@ -246,7 +247,7 @@ class IndexSchema:
 
     # -- lookups ------------------------------------------------------------------
 
-    @property
+    @functools.cached_property
     def vector_fields(self) -> list[VectorField]:
         return [f for f in self.fields if isinstance(f, VectorField)]
 

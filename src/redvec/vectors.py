@@ -29,8 +29,11 @@ def check_vector(value: Any, field: VectorField, *, what: str = "vector") -> Flo
     """
     dtype = np.float64 if field.datatype == "FLOAT64" else np.float32
     try:
-        with np.errstate(over="ignore"):
-            vec = np.asarray(value, dtype=dtype)
+        if isinstance(value, np.ndarray) and value.dtype == dtype:
+            vec = value
+        else:
+            with np.errstate(over="ignore"):
+                vec = np.asarray(value, dtype=dtype)
     except (TypeError, ValueError):
         raise VectorError(f"{what} for field '{field.name}' must be a list of numbers") from None
     if vec.ndim != 1:

@@ -1,0 +1,127 @@
+"""What the hosted providers share: batching, timeouts, retries with backoff, errors."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import numpy as np
+import numpy.typing as npt
+
+from redvec.embeddings.base import EmbeddingError
+
+__all__ = ["HttpEmbedder"]
+
+RETRY_STATUS = {429, 500, 502, 503, 504}
+
+
+class HttpEmbedder:
+    """Base of the HTTP providers: subclasses say how to build a request and read a reply."""
+
+    provider = "http"
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        base_url: str,
+        api_key: str | None,
+        dims: int | None = None,
+        batch_size: int = 128,
+        timeout: float = 30.0,
+        max_retries: int = 5,
+        backoff: float = 0.5,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.model = model
+        self.base_url = base_url.rstrip("/")
+        self.batch_size = batch_size
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self._dims = dims
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._client = httpx.Client(timeout=timeout, headers=headers, transport=transport)
+
+    @property
+    def name(self) -> str:
+        return f"{self.provider}/{self.model}" + (f"@{self._dims}" if self._dims else "")
+
+    @property
+    def dims(self) -> int:
+        if self._dims is None:
+            self._dims = int(self.embed(["dimension probe"]).shape[1])
+        return self._dims
+
+    # Subclasses fill these two in.
+    def _request(self, texts: list[str]) -> tuple[str, dict[str, Any]]:
+        raise NotImplementedError
+
+    def _vectors(self, body: Any, count: int) -> list[list[float]]:
+        raise NotImplementedError
+
+    def embed(self, texts: list[str]) -> npt.NDArray[np.float32]:
+        out: list[list[float]] = []
+        for start in range(0, len(texts), self.batch_size):
+            batch = texts[start : start + self.batch_size]
+            path, payload = self._request(batch)
+            body = self._post(path, payload)
+            vectors = self._vectors(body, len(batch))
+            if len(vectors) != len(batch):
+                raise EmbeddingError(
+                    f"{self.provider} returned {len(vectors)} embeddings for {len(batch)} texts"
+                )
+            out.extend(vectors)
+        if not out:
+            return np.zeros((0, self._dims or 0), dtype=np.float32)
+        array = np.asarray(out, dtype=np.float32)
+        if array.ndim != 2:
+            raise EmbeddingError(f"{self.provider} returned embeddings of uneven length")
+        if self._dims is not None and array.shape[1] != self._dims:
+            raise EmbeddingError(
+                f"{self.provider} model {self.model} returned {array.shape[1]}-d vectors, "
+                f"expected {self._dims}"
+            )
+        return array
+
+    def _post(self, path: str, payload: dict[str, Any], sleep: Callable[[float], None] = time.sleep) -> Any:
+        url = f"{self.base_url}{path}"
+        for attempt in range(self.max_retries + 1):
+            try:
+                response = self._client.post(url, json=payload)
+            except httpx.TimeoutException:
+                if attempt == self.max_retries:
+                    raise EmbeddingError(f"{self.provider} at {url} timed out") from None
+                sleep(self.backoff * 2**attempt)
+                continue
+            except httpx.HTTPError as e:
+                if attempt == self.max_retries:
+                    raise EmbeddingError(f"cannot reach {self.provider} at {url}: {e}") from None
+                sleep(self.backoff * 2**attempt)
+                continue
+            if response.status_code in RETRY_STATUS and attempt < self.max_retries:
+                retry_after = response.headers.get("retry-after")
+                try:
+                    delay = float(retry_after) if retry_after else self.backoff * 2**attempt
+                except ValueError:
+                    delay = self.backoff * 2**attempt
+                sleep(min(delay, 60.0))
+                continue
+            if response.status_code in (401, 403):
+                raise EmbeddingError(
+                    f"{self.provider} at {url} rejected the API key (HTTP {response.status_code})"
+                )
+            if response.status_code >= 400:
+                raise EmbeddingError(
+                    f"{self.provider} at {url} answered HTTP {response.status_code}: "
+                    f"{response.text[:300]}"
+                )
+            try:
+                return response.json()
+            except ValueError:
+                raise EmbeddingError(f"{self.provider} at {url} answered with invalid JSON") from None
+        raise EmbeddingError(f"{self.provider} at {url} kept failing after {self.max_retries} retries")
+
+    def close(self) -> None:
+        self._client.close()

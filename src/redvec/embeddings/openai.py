@@ -1,0 +1,52 @@
+"""The OpenAI embeddings API, and every server that speaks it (vLLM, Ollama, TEI, LiteLLM).
+
+``base_url`` defaults to ``OPENAI_BASE_URL`` or OpenAI's own; the key comes from
+``OPENAI_API_KEY`` unless given. ``POST {base_url}/embeddings`` with
+``{"model", "input": [...]}``; the answer's ``data[i].embedding``, ordered by ``index``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from redvec.embeddings._http import HttpEmbedder
+from redvec.embeddings.base import EmbeddingError
+
+__all__ = ["OpenAIEmbedder"]
+
+
+class OpenAIEmbedder(HttpEmbedder):
+    provider = "openai"
+
+    def __init__(
+        self,
+        model: str = "text-embedding-3-small",
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        dims: int | None = None,
+        send_dimensions: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            model=model,
+            base_url=base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1",
+            api_key=api_key or os.environ.get("OPENAI_API_KEY"),
+            dims=dims,
+            **kwargs,
+        )
+        self.send_dimensions = send_dimensions
+
+    def _request(self, texts: list[str]) -> tuple[str, dict[str, Any]]:
+        payload: dict[str, Any] = {"model": self.model, "input": texts, "encoding_format": "float"}
+        if self.send_dimensions and self._dims:
+            payload["dimensions"] = self._dims
+        return "/embeddings", payload
+
+    def _vectors(self, body: Any, count: int) -> list[list[float]]:
+        try:
+            items = sorted(body["data"], key=lambda item: item["index"])
+            return [item["embedding"] for item in items]
+        except (KeyError, TypeError):
+            raise EmbeddingError("openai: the answer has no data[].embedding") from None
