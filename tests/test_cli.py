@@ -31,14 +31,29 @@ def test_index_lifecycle_and_search(
     idx = SearchIndex.open(r, "users")
     idx.upsert(
         [
-            {"id": "1", "descr": "reads a lot", "labels": ["books", "comics"], "time": 10,
-             "vec": [0.9, 0.7, 0.2]},
-            {"id": "2", "descr": "gamer", "labels": "computers", "time": 20,
-             "vec": [0.1, 0.2, 0.9]},
-            {"id": "3", "descr": "comic fan", "labels": "comics", "time": 30,
-             "vec": [0.2, 0.8, 0.1]},
+            {
+                "id": "1",
+                "descr": "reads a lot",
+                "labels": ["books", "comics"],
+                "time": 10,
+                "vec": [0.9, 0.7, 0.2],
+            },
+            {
+                "id": "2",
+                "descr": "gamer",
+                "labels": "computers",
+                "time": 20,
+                "vec": [0.1, 0.2, 0.9],
+            },
+            {
+                "id": "3",
+                "descr": "comic fan",
+                "labels": "comics",
+                "time": 30,
+                "vec": [0.2, 0.8, 0.1],
+            },
         ]
-    )  # fmt: skip
+    )
     idx.wait_indexed()
 
     info = run(["index", "info", "users", "--json"], cli_env)
@@ -52,15 +67,27 @@ def test_index_lifecycle_and_search(
 
     query = tmp_path / "q.npy"
     np.save(query, np.array([0.8, 0.8, 0.1], dtype=np.float32))
-    found = run(["search", "-i", "users", "--vector-file", str(query), "-k", "2", "--json"],
-                cli_env)  # fmt: skip
+    found = run(
+        ["search", "-i", "users", "--vector-file", str(query), "-k", "2", "--json"], cli_env
+    )
     assert found.returncode == 0, found.stderr
     hits = json.loads(found.stdout)
     assert [h["id"] for h in hits] == ["1", "3"]
     assert hits[0]["distance"] <= hits[1]["distance"]
 
-    filtered = run(["search", "-i", "users", "--vector-file", str(query), "--filter",
-                    "labels:computers|books time>=15", "--json"], cli_env)  # fmt: skip
+    filtered = run(
+        [
+            "search",
+            "-i",
+            "users",
+            "--vector-file",
+            str(query),
+            "--filter",
+            "labels:computers|books time>=15",
+            "--json",
+        ],
+        cli_env,
+    )
     assert [h["id"] for h in json.loads(filtered.stdout)] == ["2"]
 
     text = run(["search", "-i", "users", "--text", "gamer"], cli_env)

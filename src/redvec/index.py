@@ -277,8 +277,11 @@ class SearchIndex:
 
     # -- writing ---------------------------------------------------------------------
 
-    def _encode(self, doc: Mapping[str, Any], id_field: str) -> tuple[str, list[Any]]:
-        """Check one document and return its id and the commands that store it."""
+    def encode(self, doc: Mapping[str, Any], id_field: str = "id") -> tuple[str, list[Any]]:
+        """Check one document; return its id and the commands that store it.
+
+        Raises :class:`DocumentError` naming the document and the problem.
+        """
         if not isinstance(doc, Mapping):
             raise DocumentError(f"a document is a mapping, got {type(doc).__name__}")
         raw_id = doc.get(id_field)
@@ -341,14 +344,20 @@ class SearchIndex:
         """
         written = 0
         for batch in _batches(docs, self.batch_size):
-            encoded = [self._encode(d, id_field) for d in batch]
-            pipe = self.client.pipeline(transaction=False)
-            for _, commands in encoded:
-                for command in commands:
-                    pipe.execute_command(*command)
-            pipe.execute()
+            encoded = [self.encode(d, id_field) for d in batch]
+            self.write([commands for _, commands in encoded])
             written += len(encoded)
         return written
+
+    def write(self, encoded: list[list[Any]], extra: list[Any] | None = None) -> None:
+        """Send encoded documents (and ``extra`` commands) in one pipeline, no transaction."""
+        pipe = self.client.pipeline(transaction=False)
+        for commands in encoded:
+            for command in commands:
+                pipe.execute_command(*command)
+        for command in extra or []:
+            pipe.execute_command(*command)
+        pipe.execute()
 
     def update_vectors(
         self, ids: Sequence[str], vectors: Sequence[Any], *, vector_field: str | None = None

@@ -54,7 +54,7 @@ def check_vector(value: Any, field: VectorField, *, what: str = "vector") -> Flo
         raise VectorError(
             f"{what} for field '{field.name}' is all zeros, which has no direction under COSINE"
         )
-    return vec  # type: ignore[return-value]
+    return vec
 
 
 def as_matrix(values: Sequence[Any] | np.ndarray, field: VectorField) -> list[FloatArray]:

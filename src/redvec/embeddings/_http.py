@@ -46,7 +46,8 @@ class HttpEmbedder:
 
     @property
     def name(self) -> str:
-        return f"{self.provider}/{self.model}" + (f"@{self._dims}" if self._dims else "")
+        # Stable for the provider's life: it keys the embedding cache.
+        return f"{self.provider}/{self.model}"
 
     @property
     def dims(self) -> int:
@@ -85,7 +86,9 @@ class HttpEmbedder:
             )
         return array
 
-    def _post(self, path: str, payload: dict[str, Any], sleep: Callable[[float], None] = time.sleep) -> Any:
+    def _post(
+        self, path: str, payload: dict[str, Any], sleep: Callable[[float], None] = time.sleep
+    ) -> Any:
         url = f"{self.base_url}{path}"
         for attempt in range(self.max_retries + 1):
             try:
@@ -120,8 +123,12 @@ class HttpEmbedder:
             try:
                 return response.json()
             except ValueError:
-                raise EmbeddingError(f"{self.provider} at {url} answered with invalid JSON") from None
-        raise EmbeddingError(f"{self.provider} at {url} kept failing after {self.max_retries} retries")
+                raise EmbeddingError(
+                    f"{self.provider} at {url} answered with invalid JSON"
+                ) from None
+        raise EmbeddingError(
+            f"{self.provider} at {url} kept failing after {self.max_retries} retries"
+        )
 
     def close(self) -> None:
         self._client.close()

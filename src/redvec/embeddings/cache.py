@@ -16,7 +16,7 @@ import redis
 
 from redvec.embeddings.base import Embedder
 
-__all__ = ["CachedEmbedder", "CacheStats"]
+__all__ = ["CacheStats", "CachedEmbedder"]
 
 PREFIX = "redvec:emb:"
 
@@ -55,7 +55,7 @@ class CachedEmbedder:
         out = np.empty((len(texts), self.dims), dtype=np.float32)
         missing: dict[str, list[int]] = {}
         for i, (text, blob) in enumerate(zip(texts, cached, strict=True)):
-            if blob is not None and len(blob) == 4 * self.dims:
+            if isinstance(blob, bytes) and len(blob) == 4 * self.dims:
                 out[i] = np.frombuffer(blob, dtype="<f4")
                 self.stats.hits += 1
             else:

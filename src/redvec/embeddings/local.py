@@ -37,7 +37,9 @@ class LocalEmbedder:
 
     dims = 384
 
-    def __init__(self, batch_size: int = 64, device: str = "cpu", threads: int | None = None) -> None:
+    def __init__(
+        self, batch_size: int = 64, device: str = "cpu", threads: int | None = None
+    ) -> None:
         self.batch_size = batch_size
         self.device = device
         self.threads = threads
@@ -53,6 +55,8 @@ class LocalEmbedder:
             if self._model is None:
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")
                 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+                os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
                 path = model_dir()
                 try:
                     import torch

@@ -38,6 +38,12 @@ class OpenAIEmbedder(HttpEmbedder):
         )
         self.send_dimensions = send_dimensions
 
+    @property
+    def name(self) -> str:
+        # Asking for fewer dimensions changes the vectors, so it is part of the identity.
+        base = f"{self.provider}/{self.model}"
+        return f"{base}@{self._dims}" if self.send_dimensions and self._dims else base
+
     def _request(self, texts: list[str]) -> tuple[str, dict[str, Any]]:
         payload: dict[str, Any] = {"model": self.model, "input": texts, "encoding_format": "float"}
         if self.send_dimensions and self._dims:

@@ -43,7 +43,9 @@ def _jsonl(path: Path) -> Iterator[Record]:
                 yield Record(str(path), n, None, f"invalid JSON: {e}")
                 continue
             if not isinstance(data, dict):
-                yield Record(str(path), n, None, f"expected a JSON object, got {type(data).__name__}")
+                yield Record(
+                    str(path), n, None, f"expected a JSON object, got {type(data).__name__}"
+                )
             else:
                 yield Record(str(path), n, data)
 
@@ -59,7 +61,9 @@ def _json_array(path: Path) -> Iterator[Record]:
         if isinstance(item, dict):
             yield Record(f"{path}[{n - 1}]", None, item)
         else:
-            yield Record(f"{path}[{n - 1}]", None, None, f"expected an object, got {type(item).__name__}")
+            yield Record(
+                f"{path}[{n - 1}]", None, None, f"expected an object, got {type(item).__name__}"
+            )
 
 
 def _csv(path: Path) -> Iterator[Record]:
@@ -68,7 +72,12 @@ def _csv(path: Path) -> Iterator[Record]:
         for row in reader:
             line = reader.line_num
             if None in row:
-                yield Record(str(path), line, None, f"more values than the {len(reader.fieldnames or [])} columns")
+                yield Record(
+                    str(path),
+                    line,
+                    None,
+                    f"more values than the {len(reader.fieldnames or [])} columns",
+                )
             elif any(v is None for v in row.values()):
                 yield Record(str(path), line, None, "fewer values than columns")
             else:
