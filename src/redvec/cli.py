@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -262,8 +263,12 @@ def search(
         Path | None, typer.Option(help="Query vector as a .npy file (KNN search)")
     ] = None,
     text_query: Annotated[
-        str | None, typer.Option("--text", help="Full-text query (BM25); with a vector: hybrid")
+        str | None,
+        typer.Option("--text", help="Query text: embedded with the index's provider, else BM25"),
     ] = None,
+    mode: Annotated[
+        str, typer.Option(help="For --text: vector, bm25 or hybrid (default: vector if possible)")
+    ] = "auto",
     k: Annotated[int, typer.Option("-k", help="How many results")] = 10,
     filter_expr: Annotated[
         str | None,
@@ -277,12 +282,24 @@ def search(
     if vector_file is None and text_query is None:
         raise ValidationError("give --vector-file (KNN), --text (full-text), or both (hybrid)")
     idx = SearchIndex.open(connect(url), index)
-    if vector_file is not None and text_query is not None:
-        result = idx.hybrid_search(
-            text_query, _load_vector(vector_file), k, filter=filter_expr, ef_runtime=ef_runtime
-        )
-    elif vector_file is not None:
-        result = idx.search(_load_vector(vector_file), k, filter=filter_expr, ef_runtime=ef_runtime)
+    vector = _load_vector(vector_file) if vector_file is not None else None
+    if text_query is not None and vector is None and mode != "bm25":
+        from redvec.providers import query_embedder
+
+        embedder = query_embedder(idx)
+        if embedder is None and mode in ("vector", "hybrid"):
+            raise ValidationError(
+                f"index '{index}' has no embedding provider recorded; ingest with "
+                f"`redvec ingest --provider ...` first, or use --mode bm25"
+            )
+        if embedder is not None:
+            vector = embedder.embed([text_query])[0]
+            if mode in ("auto", "vector"):
+                text_query = None
+    if vector is not None and text_query is not None:
+        result = idx.hybrid_search(text_query, vector, k, filter=filter_expr, ef_runtime=ef_runtime)
+    elif vector is not None:
+        result = idx.search(vector, k, filter=filter_expr, ef_runtime=ef_runtime)
     else:
         assert text_query is not None
         result = idx.text_search(text_query, k, filter=filter_expr)
@@ -300,6 +317,110 @@ def print_hits(hits: list[Any], as_json: bool) -> None:
         fields = {k: v for k, v in h.fields.items() if not isinstance(v, list | dict)}
         summary = "  ".join(f"{k}={str(v)[:60]!r}" for k, v in list(fields.items())[:4])
         out.print(f"{rank:>3}. {h.id}  score {h.score:.4f}{dist}  {summary}", markup=False)
+
+
+# -- ingest ------------------------------------------------------------------------------
+
+ProviderOpt = Annotated[
+    str | None,
+    typer.Option("--provider", help="local, openai or cohere (default: the index's, else local)"),
+]
+ModelOpt = Annotated[str | None, typer.Option("--model", help="Model name for hosted providers")]
+BaseUrlOpt = Annotated[
+    str | None, typer.Option("--base-url", help="Base URL of an OpenAI-compatible or Cohere API")
+]
+
+
+@app.command()
+def ingest(
+    path: Annotated[Path, typer.Argument(help="A .jsonl, .json or .csv file, or a folder")],
+    index: Annotated[str, typer.Option("--index", "-i", help="Index name")],
+    provider: ProviderOpt = None,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    id_field: Annotated[str, typer.Option(help="Field holding the document id")] = "id",
+    text_field: Annotated[
+        list[str] | None, typer.Option("--text-field", help="Field(s) to embed (repeatable)")
+    ] = None,
+    metadata_field: Annotated[
+        list[str] | None,
+        typer.Option("--metadata-field", help="Keep only these fields (default: all)"),
+    ] = None,
+    chunk_size: Annotated[
+        int | None, typer.Option(help="Split text into chunks of N chars")
+    ] = None,
+    chunk_overlap: Annotated[int, typer.Option(help="Characters shared by adjacent chunks")] = 0,
+    batch_size: Annotated[int, typer.Option(help="Texts embedded per batch")] = 64,
+    rejects: Annotated[
+        Path | None, typer.Option(help="Write bad records here (JSONL, with line and reason)")
+    ] = None,
+    delete_missing: Annotated[
+        bool, typer.Option(help="Delete documents that are no longer in the source")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
+    url: UrlOpt = None,
+) -> None:
+    """Embed and write documents; a re-run skips unchanged documents and embeds nothing."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from redvec.ingest import FieldMap, Ingestor, read_records
+    from redvec.providers import provider_for_index, remember_provider
+
+    idx = SearchIndex.open(connect(url), index)
+    embedder, spec = provider_for_index(idx, provider, model, base_url)
+    fields = FieldMap(id_field, text_field or ["text"], metadata_field)
+    records = read_records(path)
+    reject_file = rejects.open("w") if rejects else None
+    progress = Progress(
+        TextColumn("[bold]ingest"),
+        BarColumn(bar_width=None),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=as_json,
+        disable=as_json,
+    )
+    state: dict[str, Any] = {"start": time.monotonic(), "task": None}
+
+    def show(summary: Any) -> None:
+        rate = summary.read / max(time.monotonic() - state["start"], 1e-9)
+        progress.update(
+            state["task"],
+            description=(
+                f"{summary.read} read, {summary.written} written, {summary.skipped} "
+                f"unchanged, {summary.rejected} rejected  {rate:.0f} docs/s"
+            ),
+        )
+
+    try:
+        ingestor = Ingestor(
+            idx,
+            embedder,
+            fields=fields,
+            chunk_size=chunk_size,
+            chunk_overlap=chunk_overlap,
+            batch_size=batch_size,
+            rejects=reject_file,
+            on_progress=show,
+        )  # checks the provider's dimension before anything is shown or written
+        remember_provider(idx, spec)
+        with progress:
+            state["task"] = progress.add_task("", total=None)
+            summary = ingestor.run(records, delete_missing=delete_missing)
+            show(summary)
+    finally:
+        if reject_file:
+            reject_file.close()
+    if as_json:
+        print_json(summary.to_dict())
+        return
+    out.print(
+        f"read {summary.read}, written {summary.written} ({summary.chunks_written} chunks), "
+        f"unchanged {summary.skipped}, rejected {summary.rejected}"
+        + (f" (see {rejects})" if rejects and summary.rejected else "")
+        + f"; embedded {summary.embedded}, cache hits {summary.cache_hits}"
+        + (f"; deleted {summary.deleted}" if delete_missing else "")
+    )
 
 
 def main() -> None:

@@ -38,6 +38,11 @@ class CohereEmbedder(HttpEmbedder):
         )
         self.input_type = input_type
 
+    @property
+    def name(self) -> str:
+        # Documents and queries are embedded differently, so the input type is identity.
+        return f"{self.provider}/{self.model}:{self.input_type}"
+
     def _request(self, texts: list[str]) -> tuple[str, dict[str, Any]]:
         return "/v2/embed", {
             "model": self.model,

@@ -1,0 +1,154 @@
+"""`redvec ingest` and `redvec search --text`, run as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from pydoc_data.topics import topics
+
+import pytest
+import redis
+
+from redvec.index import SearchIndex
+from redvec.schema import IndexSchema, TextField, VectorField
+
+from ..conftest import REDVEC
+from ..embedding_server import API_KEY, EmbeddingServer
+
+
+def run(
+    args: list[str], env: dict[str, str], timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*REDVEC, *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.fixture()
+def server() -> Iterator[EmbeddingServer]:
+    with EmbeddingServer(dims=8) as s:
+        yield s
+
+
+def test_ingest_with_rejects_then_search_by_text(
+    r: redis.Redis, cli_env: dict[str, str], server: EmbeddingServer, tmp_path: Path
+) -> None:
+    SearchIndex.create(
+        r, IndexSchema("notes", "note:", (TextField("text"), VectorField("embedding", dims=8)))
+    )
+    src = tmp_path / "notes.jsonl"
+    src.write_text('{"id": 1, "text": "first note"}\n{broken\n{"id": 2, "text": "second"}\n')
+    env = {**cli_env, "OPENAI_API_KEY": API_KEY}
+    args = [
+        "ingest",
+        str(src),
+        "-i",
+        "notes",
+        "--provider",
+        "openai",
+        "--model",
+        "m",
+        "--base-url",
+        f"{server.url}/v1",
+        "--rejects",
+        str(tmp_path / "bad.jsonl"),
+        "--json",
+    ]
+    first = run(args, env)
+    assert first.returncode == 0, first.stderr
+    summary = json.loads(first.stdout)
+    assert {k: summary[k] for k in ("read", "written", "rejected", "embedded")} == {
+        "read": 3,
+        "written": 2,
+        "rejected": 1,
+        "embedded": 2,
+    }
+    bad = json.loads((tmp_path / "bad.jsonl").read_text())
+    assert bad["line"] == 2 and bad["reason"].startswith("invalid JSON")
+
+    # The index remembers its provider (never the key): search embeds the query with it.
+    found = run(["search", "-i", "notes", "--text", "second", "-k", "1", "--json"], env)
+    assert found.returncode == 0, found.stderr
+    assert [h["id"] for h in json.loads(found.stdout)] == ["2"]
+    assert json.loads(found.stdout)[0]["distance"] == pytest.approx(0.0, abs=1e-5)
+    assert API_KEY not in str(r.hgetall("redvec:settings:notes"))
+
+    again = run(["ingest", str(src), "-i", "notes", "--json"], env)
+    assert json.loads(again.stdout)["embedded"] == 0 and json.loads(again.stdout)["written"] == 0
+
+
+def test_provider_dimension_mismatch_stops_before_writing(
+    r: redis.Redis, cli_env: dict[str, str], server: EmbeddingServer, tmp_path: Path
+) -> None:
+    SearchIndex.create(r, IndexSchema("wide", "wide:", (VectorField("embedding", dims=384),)))
+    src = tmp_path / "n.jsonl"
+    src.write_text('{"id": 1, "text": "x"}\n')
+    result = run(
+        [
+            "ingest",
+            str(src),
+            "-i",
+            "wide",
+            "--provider",
+            "openai",
+            "--model",
+            "m",
+            "--base-url",
+            f"{server.url}/v1",
+        ],
+        {**cli_env, "OPENAI_API_KEY": API_KEY},
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith(
+        "error: provider 'openai/m' makes 8-d vectors but index 'wide' expects 384-d"
+    )
+    assert r.keys("wide:*") == []
+
+
+def test_python_help_topics_with_the_local_model(
+    r: redis.Redis, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    pytest.importorskip("sentence_transformers", reason="needs the local extra")
+    SearchIndex.create(
+        r,
+        IndexSchema(
+            "pydoc",
+            "pydoc:",
+            (TextField("title"), TextField("text"), VectorField("embedding", dims=384)),
+            storage="json",
+        ),
+    )
+    src = tmp_path / "topics.jsonl"
+    src.write_text(
+        "".join(json.dumps({"id": k, "title": k, "text": v}) + "\n" for k, v in topics.items())
+    )
+    first = run(
+        [
+            "ingest",
+            str(src),
+            "-i",
+            "pydoc",
+            "--provider",
+            "local",
+            "--text-field",
+            "title",
+            "--text-field",
+            "text",
+            "--json",
+        ],
+        cli_env,
+    )
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["written"] == len(topics)
+
+    hits = run(
+        ["search", "-i", "pydoc", "--text", "how do I catch an exception", "-k", "3", "--json"],
+        cli_env,
+    )
+    assert hits.returncode == 0, hits.stderr
+    assert "try" in [h["id"] for h in json.loads(hits.stdout)]
+
+    again = json.loads(run(["ingest", str(src), "-i", "pydoc", "--json"], cli_env).stdout)
+    assert (again["embedded"], again["written"], again["skipped"]) == (0, 0, len(topics))
