@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -30,6 +31,7 @@ class EmbeddingServer:
         self.requests: list[dict[str, Any]] = []
         self.fail_next: list[int] = []
         self.retry_after: str | None = None
+        self.delay = 0.0  # seconds each request takes, to catch a batch in flight
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -49,6 +51,8 @@ class EmbeddingServer:
             def do_POST(self) -> None:
                 payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 server.requests.append({"path": self.path, "json": payload})
+                if server.delay:
+                    time.sleep(server.delay)
                 if self.headers.get("Authorization") != f"Bearer {API_KEY}":
                     self._send(401, {"error": {"message": "Incorrect API key provided"}})
                     return
@@ -74,7 +78,11 @@ class EmbeddingServer:
                 else:
                     self._send(404, {"error": "not found"})
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                pass  # a client killed mid-request (the worker tests do that) is expected
+
+        self.httpd = Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 

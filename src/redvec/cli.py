@@ -423,6 +423,100 @@ def ingest(
     )
 
 
+@app.command()
+def enqueue(
+    path: Annotated[Path, typer.Argument(help="A .jsonl, .json or .csv file, or a folder")],
+    stream: Annotated[str, typer.Option(help="Redis Stream the workers read")],
+    rejects: Annotated[Path | None, typer.Option(help="Write unreadable records here")] = None,
+    url: UrlOpt = None,
+) -> None:
+    """Hand documents to the stream workers (`redvec worker`)."""
+    from redvec.ingest import read_records
+    from redvec.ingest.worker import enqueue as add
+
+    client = connect(url)
+    good: list[dict[str, Any]] = []
+    bad = 0
+    with rejects.open("w") if rejects else _null() as reject_file:
+        for record in read_records(path):
+            if record.data is None:
+                bad += 1
+                if reject_file is not None:
+                    reject_file.write(
+                        json.dumps(
+                            {"source": record.source, "line": record.line, "reason": record.error}
+                        )
+                        + "\n"
+                    )
+            else:
+                good.append(record.data)
+    added = add(client, stream, good)
+    out.print(f"enqueued {added} documents on '{stream}'" + (f"; {bad} unreadable" if bad else ""))
+
+
+def _null() -> Any:
+    import contextlib
+
+    return contextlib.nullcontext(None)
+
+
+@app.command()
+def worker(
+    stream: Annotated[str, typer.Option(help="Redis Stream to read")],
+    group: Annotated[str, typer.Option(help="Consumer group")],
+    index: Annotated[str, typer.Option("--index", "-i", help="Index name")],
+    provider: ProviderOpt = None,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    consumer: Annotated[str | None, typer.Option(help="Consumer name (default host-pid)")] = None,
+    id_field: Annotated[str, typer.Option(help="Field holding the document id")] = "id",
+    text_field: Annotated[list[str] | None, typer.Option("--text-field")] = None,
+    chunk_size: Annotated[int | None, typer.Option()] = None,
+    chunk_overlap: Annotated[int, typer.Option()] = 0,
+    batch_size: Annotated[int, typer.Option(help="Entries per batch")] = 64,
+    claim_idle_ms: Annotated[
+        int, typer.Option(help="Claim entries of dead workers idle this long")
+    ] = 30_000,
+    max_attempts: Annotated[int, typer.Option(help="Deliveries before dead-lettering")] = 5,
+    dead_letter: Annotated[str | None, typer.Option(help="Default: <stream>:dead")] = None,
+    exit_when_idle: Annotated[bool, typer.Option(help="Exit once the stream is drained")] = False,
+    url: UrlOpt = None,
+) -> None:
+    """Embed and write documents from a Redis Stream; SIGTERM finishes the batch, then exits."""
+    import logging
+
+    from redvec.ingest import FieldMap
+    from redvec.ingest.worker import StreamWorker
+    from redvec.providers import provider_for_index, remember_provider
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    idx = SearchIndex.open(connect(url), index)
+    embedder, spec = provider_for_index(idx, provider, model, base_url)
+    w = StreamWorker(
+        idx,
+        embedder,
+        stream=stream,
+        group=group,
+        consumer=consumer,
+        fields=FieldMap(id_field, text_field or ["text"]),
+        chunk_size=chunk_size,
+        chunk_overlap=chunk_overlap,
+        batch_size=batch_size,
+        claim_idle_ms=claim_idle_ms,
+        max_attempts=max_attempts,
+        dead_letter=dead_letter,
+    )
+    remember_provider(idx, spec)
+    err.print(f"worker {w.consumer} reading '{stream}' as group '{group}' into '{index}'")
+    stats = w.run(idle_exit=exit_when_idle)
+    s = w.summary
+    err.print(
+        f"worker {w.consumer} stopped: {stats.acked} acknowledged ({stats.claimed} claimed from "
+        f"others), {s.written} written, {s.skipped} unchanged, {stats.dead_lettered} "
+        f"dead-lettered, {stats.failures} failed batches"
+    )
+
+
 def main() -> None:
     try:
         app()

@@ -83,6 +83,7 @@ class Ingestor:
         chunk_overlap: int = 0,
         batch_size: int = 64,
         rejects: IO[str] | None = None,
+        on_reject: Callable[[Record, str], None] | None = None,
         on_progress: Callable[[IngestSummary], None] | None = None,
     ) -> None:
         self.index = index
@@ -100,6 +101,7 @@ class Ingestor:
         self.chunk_overlap = chunk_overlap
         self.batch_size = batch_size
         self.rejects = rejects
+        self.on_reject = on_reject
         self.on_progress = on_progress
         self.summary = IngestSummary()
         self.state_key = STATE_PREFIX + index.name
@@ -109,6 +111,8 @@ class Ingestor:
 
     def _reject(self, record: Record, reason: str) -> None:
         self.summary.rejected += 1
+        if self.on_reject is not None:
+            self.on_reject(record, reason)
         if self.rejects is not None:
             line = {
                 "source": record.source,

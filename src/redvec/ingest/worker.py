@@ -1,0 +1,248 @@
+"""A long-lived ingest worker fed through a Redis Stream, that loses nothing.
+
+Producers ``XADD`` documents (``enqueue``); workers read them in a consumer group,
+embed and write them in batches, and ``XACK`` only after the write, so an entry is
+never acknowledged before its document is in Redis. A worker that dies mid-batch
+leaves its entries pending; another worker claims them with ``XAUTOCLAIM`` once they
+have been idle for ``claim_idle_ms``. Writes are idempotent upserts by id, so an entry
+processed twice still yields one document. An entry that cannot be stored (a bad
+record) goes to the dead-letter stream at once, with its reason; one whose batch keeps
+failing (provider or Redis errors) goes there after ``max_attempts`` deliveries.
+SIGTERM finishes the batch in hand, then exits.
+
+This is also the write buffer for a read-heavy service: queries stay fast while the
+writes arrive in batches.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from redvec._resp import text
+from redvec.embeddings.base import Embedder
+from redvec.errors import RedvecError
+from redvec.index import SearchIndex
+from redvec.ingest.pipeline import FieldMap, Ingestor, IngestSummary
+from redvec.ingest.readers import Record
+
+__all__ = ["StreamWorker", "WorkerStats", "enqueue"]
+
+log = logging.getLogger("redvec.worker")
+
+
+def enqueue(client: redis.Redis, stream: str, docs: Iterable[Mapping[str, Any]]) -> int:
+    """Add documents to ``stream`` (one entry each, field ``doc`` holding JSON)."""
+    pipe = client.pipeline(transaction=False)
+    count = 0
+    for doc in docs:
+        pipe.xadd(stream, {"doc": json.dumps(doc, default=str)})
+        count += 1
+        if count % 1000 == 0:
+            pipe.execute()
+    pipe.execute()
+    return count
+
+
+@dataclass
+class WorkerStats:
+    batches: int = 0
+    acked: int = 0
+    claimed: int = 0
+    dead_lettered: int = 0
+    failures: int = 0
+
+
+class StreamWorker:
+    def __init__(
+        self,
+        index: SearchIndex,
+        embedder: Embedder,
+        *,
+        stream: str,
+        group: str,
+        consumer: str | None = None,
+        fields: FieldMap | None = None,
+        chunk_size: int | None = None,
+        chunk_overlap: int = 0,
+        batch_size: int = 64,
+        block_ms: int = 1000,
+        claim_idle_ms: int = 30_000,
+        max_attempts: int = 5,
+        dead_letter: str | None = None,
+    ) -> None:
+        self.client = index.client
+        self.stream = stream
+        self.group = group
+        self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
+        self.batch_size = batch_size
+        self.block_ms = block_ms
+        self.claim_idle_ms = claim_idle_ms
+        self.max_attempts = max_attempts
+        self.dead_letter = dead_letter or f"{stream}:dead"
+        self.stats = WorkerStats()
+        self._stopping = False
+        self._dead: list[tuple[str, str, Any]] = []
+        self.ingestor = Ingestor(
+            index,
+            embedder,
+            fields=fields,
+            chunk_size=chunk_size,
+            chunk_overlap=chunk_overlap,
+            batch_size=batch_size,
+            on_reject=self._on_reject,
+        )
+        self._ensure_group()
+
+    @property
+    def summary(self) -> IngestSummary:
+        return self.ingestor.summary
+
+    def _ensure_group(self) -> None:
+        try:
+            self.client.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+        except redis.ResponseError as e:
+            if "BUSYGROUP" not in str(e):
+                raise
+
+    def _on_reject(self, record: Record, reason: str) -> None:
+        self._dead.append((record.source, reason, record.data))
+
+    def pending(self) -> int:
+        """Entries delivered to some consumer of the group and not yet acknowledged."""
+        info: Any = self.client.xpending(self.stream, self.group)
+        return int(info["pending"])
+
+    def stop(self, *_: Any) -> None:
+        """Finish the batch in hand, then return from :meth:`run` (the SIGTERM handler)."""
+        self._stopping = True
+
+    # -- one batch ---------------------------------------------------------------------
+
+    def _fetch(self) -> list[tuple[str, dict[bytes, bytes]]]:
+        """Entries left by dead consumers first, then new ones."""
+        claimed: Any = self.client.xautoclaim(
+            self.stream,
+            self.group,
+            self.consumer,
+            self.claim_idle_ms,
+            "0-0",
+            count=self.batch_size,
+        )
+        entries = [(text(i), f) for i, f in claimed[1] if f is not None]
+        if entries:
+            self.stats.claimed += len(entries)
+            return entries
+        reply: Any = self.client.xreadgroup(
+            self.group,
+            self.consumer,
+            {self.stream: ">"},
+            count=self.batch_size,
+            block=self.block_ms,
+        )
+        if not reply:
+            return []
+        return [(text(i), f) for i, f in reply[0][1] if f is not None]
+
+    def _deliveries(self, ids: list[str]) -> dict[str, int]:
+        if not ids:
+            return {}
+        pending: Any = self.client.xpending_range(
+            self.stream,
+            self.group,
+            min=min(ids, key=_id_key),
+            max=max(ids, key=_id_key),
+            count=len(ids) * 4,
+            consumername=self.consumer,
+        )
+        return {text(p["message_id"]): int(p["times_delivered"]) for p in pending}
+
+    def _send_dead(self, entries: list[tuple[str, str, Any]]) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        for entry_id, reason, data in entries:
+            pipe.xadd(
+                self.dead_letter,
+                {"entry": entry_id, "reason": reason, "doc": json.dumps(data, default=str)},
+            )
+        pipe.execute()
+        self.stats.dead_lettered += len(entries)
+
+    def _ack(self, ids: list[str]) -> None:
+        if ids:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.xack(self.stream, self.group, *ids)
+            pipe.xdel(self.stream, *ids)
+            pipe.execute()
+            self.stats.acked += len(ids)
+
+    def process_once(self) -> int:
+        """Fetch, ingest and acknowledge one batch; returns how many entries it handled."""
+        entries = self._fetch()
+        if not entries:
+            return 0
+        deliveries = self._deliveries([i for i, _ in entries])
+        records: list[Record] = []
+        over: list[tuple[str, str, Any]] = []
+        for entry_id, fields in entries:
+            raw = fields.get(b"doc")
+            if deliveries.get(entry_id, 1) > self.max_attempts:
+                over.append((entry_id, f"failed {self.max_attempts} times", text(raw)))
+                continue
+            try:
+                data = json.loads(raw) if raw is not None else None
+            except ValueError as e:
+                records.append(Record(entry_id, None, None, f"invalid JSON: {e}"))
+                continue
+            if not isinstance(data, dict):
+                records.append(Record(entry_id, None, None, "expected a JSON object"))
+            else:
+                records.append(Record(entry_id, None, data))
+        if over:
+            self._send_dead(over)
+            self._ack([i for i, _, _ in over])
+        if not records:
+            return len(entries)
+        self._dead = []
+        try:
+            self.ingestor.run(records)
+        except (RedvecError, redis.RedisError) as e:
+            # Leave the batch pending: it is retried (here or by another worker) after
+            # claim_idle_ms, and dead-lettered after max_attempts deliveries.
+            self.stats.failures += 1
+            log.warning("batch of %d entries failed, will retry: %s", len(records), e)
+            return len(entries)
+        if self._dead:
+            self._send_dead(self._dead)
+        self._ack([r.source for r in records])
+        self.stats.batches += 1
+        return len(entries)
+
+    def run(self, *, install_signal_handlers: bool = True, idle_exit: bool = False) -> WorkerStats:
+        """Process batches until stopped (SIGTERM/SIGINT), or until idle with ``idle_exit``."""
+        if install_signal_handlers:
+            signal.signal(signal.SIGTERM, self.stop)
+            signal.signal(signal.SIGINT, self.stop)
+        while not self._stopping:
+            try:
+                handled = self.process_once()
+            except (redis.ConnectionError, redis.TimeoutError) as e:
+                log.warning("Redis unavailable, retrying: %s", e)
+                time.sleep(1.0)
+                continue
+            if handled == 0 and idle_exit and self.pending() == 0:
+                break
+        return self.stats
+
+
+def _id_key(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
