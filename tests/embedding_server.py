@@ -19,8 +19,8 @@ import numpy as np
 API_KEY = "test-key"
 
 
-def vector_for(text: str, dims: int) -> list[float]:
-    seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+def vector_for(text: str, dims: int, model: str = "m") -> list[float]:
+    seed = int.from_bytes(hashlib.sha256(f"{model}|{text}".encode()).digest()[:8], "little")
     v = np.random.default_rng(seed).normal(size=dims)
     return (v / np.linalg.norm(v)).astype(np.float32).tolist()
 
@@ -64,13 +64,19 @@ class EmbeddingServer:
                 if self.path == "/v1/embeddings":
                     texts = payload["input"]
                     data = [
-                        {"object": "embedding", "index": i, "embedding": vector_for(t, server.dims)}
+                        {
+                            "object": "embedding",
+                            "index": i,
+                            "embedding": vector_for(t, server.dims, payload["model"]),
+                        }
                         for i, t in enumerate(texts)
                     ]
                     data.reverse()  # the protocol orders by "index", not by position
                     self._send(200, {"object": "list", "data": data, "model": payload["model"]})
                 elif self.path == "/v2/embed":
-                    vectors = [vector_for(t, server.dims) for t in payload["texts"]]
+                    vectors = [
+                        vector_for(t, server.dims, payload["model"]) for t in payload["texts"]
+                    ]
                     self._send(
                         200,
                         {"id": "x", "embeddings": {"float": vectors}, "texts": payload["texts"]},

@@ -404,6 +404,7 @@ def ingest(
             on_progress=show,
         )  # checks the provider's dimension before anything is shown or written
         remember_provider(idx, spec)
+        idx.set_setting("text_fields", json.dumps(fields.text_fields))
         with progress:
             state["task"] = progress.add_task("", total=None)
             summary = ingestor.run(records, delete_missing=delete_missing)
@@ -514,6 +515,47 @@ def worker(
         f"worker {w.consumer} stopped: {stats.acked} acknowledged ({stats.claimed} claimed from "
         f"others), {s.written} written, {s.skipped} unchanged, {stats.dead_lettered} "
         f"dead-lettered, {stats.failures} failed batches"
+    )
+
+
+@app.command()
+def reembed(
+    index: Annotated[str, typer.Option("--index", "-i", help="Index name")],
+    provider: Annotated[str, typer.Option("--provider", help="local, openai or cohere")],
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    text_field: Annotated[
+        list[str] | None,
+        typer.Option("--text-field", help="Default: the fields the last ingest embedded"),
+    ] = None,
+    batch_size: Annotated[int, typer.Option()] = 64,
+    url: UrlOpt = None,
+) -> None:
+    """Re-compute every vector with PROVIDER; resumable; split storage rewrites no JSON."""
+    from redvec.ingest.reembed import reembed as run_reembed
+    from redvec.providers import provider_for_index, remember_provider
+
+    idx = SearchIndex.open(connect(url), index)
+    embedder, spec = provider_for_index(idx, provider, model, base_url)
+    stored = idx.get_setting("text_fields")
+    fields = text_field or (json.loads(stored) if stored else ["text"])
+    with err.status("re-embedding") as status:
+        summary = run_reembed(
+            idx,
+            embedder,
+            fields,
+            batch_size=batch_size,
+            on_progress=lambda s: status.update(f"re-embedding: {s.updated} of {s.seen} updated"),
+        )
+    remember_provider(idx, spec)
+    out.print(
+        f"re-embedded {summary.updated} documents with {embedder.name}"
+        + (f" ({summary.already_done} done by an earlier run)" if summary.already_done else "")
+        + (
+            f"; {summary.without_text} had no text in {', '.join(fields)}"
+            if summary.without_text
+            else ""
+        )
     )
 
 

@@ -38,7 +38,7 @@ def test_cohere_v2_embed(server: EmbeddingServer) -> None:
         "cohere", model="embed-v3", base_url=server.url, api_key=API_KEY, dims=8
     )
     vectors = provider.embed(["x", "y"])
-    np.testing.assert_allclose(vectors[1], vector_for("y", 8), rtol=1e-6)
+    np.testing.assert_allclose(vectors[1], vector_for("y", 8, "embed-v3"), rtol=1e-6)
     assert server.requests[0]["json"]["input_type"] == "search_document"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from pydoc_data.topics import topics
@@ -152,3 +153,70 @@ def test_python_help_topics_with_the_local_model(
 
     again = json.loads(run(["ingest", str(src), "-i", "pydoc", "--json"], cli_env).stdout)
     assert (again["embedded"], again["written"], again["skipped"]) == (0, 0, len(topics))
+
+
+def test_redis_stopped_mid_ingest_then_rerun_completes(
+    tmp_path: Path, cli_env: dict[str, str], server: EmbeddingServer
+) -> None:
+    from redvec.server import EmbeddedServer
+
+    data = tmp_path / "redis"
+    redis_server = EmbeddedServer(data).start()
+    port = redis_server.port
+    url = redis_server.url
+    try:
+        client = redis_server.client()
+        SearchIndex.create(
+            client,
+            IndexSchema("big", "big:", (TextField("text"), VectorField("embedding", dims=8))),
+        )
+        src = tmp_path / "big.jsonl"
+        src.write_text(
+            "".join(json.dumps({"id": i, "text": f"doc {i}"}) + "\n" for i in range(300))
+        )
+        env = {**cli_env, "OPENAI_API_KEY": API_KEY, "REDIS_URL": url}
+        server.delay = 0.1
+        proc = subprocess.Popen(
+            [
+                *REDVEC,
+                "ingest",
+                str(src),
+                "-i",
+                "big",
+                "--provider",
+                "openai",
+                "--model",
+                "m",
+                "--base-url",
+                f"{server.url}/v1",
+                "--batch-size",
+                "10",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while len(client.keys("big:*")) < 50:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        redis_server.stop()
+        _, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 1
+        assert "error: lost Redis during ingest after" in stderr
+        assert "Traceback" not in stderr
+
+        redis_server = EmbeddedServer(data, port=port).start()
+        server.delay = 0.0
+        rerun = run(["ingest", str(src), "-i", "big", "--json"], env)
+        assert rerun.returncode == 0, rerun.stderr
+        summary = json.loads(rerun.stdout)
+        assert summary["skipped"] >= 50 and summary["written"] + summary["skipped"] == 300
+        client = redis_server.client()
+        idx = SearchIndex.open(client, "big")
+        idx.wait_indexed()
+        assert idx.count() == 300
+        assert sorted(int(k.split(b":")[1]) for k in client.keys("big:*")) == list(range(300))
+    finally:
+        redis_server.stop()

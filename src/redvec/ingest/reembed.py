@@ -1,0 +1,78 @@
+"""Re-computing every vector of an index with a (new) provider, resumably.
+
+Only vectors are rewritten (in split storage only the vector HASHes; no JSON document
+is touched). Ids already done with this provider are kept in a set
+``redvec:reembed:<index>:<provider>``, so an interrupted run resumes where it stopped;
+the set is removed when the run completes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from redvec._resp import text
+from redvec.embeddings.base import Embedder, check_dims
+from redvec.embeddings.cache import CachedEmbedder
+from redvec.index import SearchIndex
+
+__all__ = ["ReembedSummary", "reembed"]
+
+
+@dataclass
+class ReembedSummary:
+    seen: int = 0
+    updated: int = 0
+    already_done: int = 0
+    without_text: int = 0
+
+
+def reembed(
+    index: SearchIndex,
+    embedder: Embedder,
+    text_fields: list[str],
+    *,
+    batch_size: int = 64,
+    on_progress: Callable[[ReembedSummary], None] | None = None,
+) -> ReembedSummary:
+    vf = index.schema.vector_field()
+    check_dims(embedder, vf.dims, index.name)
+    cached = (
+        embedder if isinstance(embedder, CachedEmbedder) else CachedEmbedder(embedder, index.client)
+    )
+    client = index.client
+    done_key = f"redvec:reembed:{index.name}:{embedder.name}"
+    summary = ReembedSummary()
+    prefix = index.schema.prefix
+    ids: list[str] = []
+
+    def flush() -> None:
+        done = client.smismember(done_key, ids) if ids else []
+        todo = [i for i, d in zip(ids, done, strict=True) if not d]
+        summary.already_done += len(ids) - len(todo)
+        docs = index.get(todo)
+        pairs = []
+        for doc_id, doc in zip(todo, docs, strict=True):
+            parts = [doc.get(f) for f in text_fields] if doc else []
+            body = "\n\n".join(p for p in parts if isinstance(p, str) and p.strip())
+            if body:
+                pairs.append((doc_id, body))
+            else:
+                summary.without_text += 1
+        if pairs:
+            vectors = cached.embed([b for _, b in pairs])
+            index.update_vectors([i for i, _ in pairs], list(vectors))
+            client.sadd(done_key, *[i for i, _ in pairs])
+            summary.updated += len(pairs)
+        ids.clear()
+        if on_progress is not None:
+            on_progress(summary)
+
+    for key in client.scan_iter(match=f"{prefix}*", count=1000):
+        ids.append(text(key)[len(prefix) :])
+        summary.seen += 1
+        if len(ids) >= batch_size:
+            flush()
+    flush()
+    client.delete(done_key)
+    return summary
