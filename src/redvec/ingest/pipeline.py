@@ -66,8 +66,9 @@ class _Doc:
     record: Record
     doc_id: str
     digest: str
-    texts: list[str]
+    texts: list[str]  # what is embedded, one per chunk
     base: dict[str, Any]
+    pieces: list[str]  # what is stored in the body field, one per chunk
 
 
 class Ingestor:
@@ -132,19 +133,18 @@ class Ingestor:
             self._reject(record, f"missing or unusable id field '{self.fields.id_field}'")
             return None
         doc_id = str(raw_id)
-        parts = []
+        parts: list[str] = []
         for name in self.fields.text_fields:
             value = data.get(name)
             if value is None:
+                parts.append("")
                 continue
             if not isinstance(value, str):
-                self._reject(
-                    record, f"text field '{name}' must be a string, got {type(value).__name__}"
-                )
+                kind = type(value).__name__
+                self._reject(record, f"text field '{name}' must be a string, got {kind}")
                 return None
             parts.append(value)
-        text = "\n\n".join(p for p in parts if p.strip())
-        if not text.strip():
+        if not any(p.strip() for p in parts):
             self._reject(record, f"no text in {', '.join(self.fields.text_fields)}")
             return None
         keep = self.fields.metadata_fields
@@ -155,7 +155,15 @@ class Ingestor:
             and k != self.vector_field.name
             and (keep is None or k in keep or k in self.fields.text_fields)
         }
-        texts = chunk_text(text, self.chunk_size, self.chunk_overlap) if self.chunk_size else [text]
+        # Chunking splits the last text field (the body); the others (a title, say) stay
+        # whole on every chunk and lead each chunk's embedded text.
+        head = "\n\n".join(p for p in parts[:-1] if p.strip())
+        body = parts[-1]
+        if self.chunk_size:
+            pieces = chunk_text(body, self.chunk_size, self.chunk_overlap)
+        else:
+            pieces = [body]
+        texts = [f"{head}\n\n{p}" if head and p else head or p for p in pieces or [""]]
         digest = hashlib.sha256(
             json.dumps(
                 [base, self.embedder.name, self.chunk_size, self.chunk_overlap],
@@ -163,23 +171,23 @@ class Ingestor:
                 default=str,
             ).encode()
         ).hexdigest()[:32]
-        return _Doc(record, doc_id, digest, texts, base)
+        return _Doc(record, doc_id, digest, texts, base, pieces or [""])
 
     def _documents(self, doc: _Doc, vectors: Any) -> list[dict[str, Any]]:
         vf = self.vector_field.name
         if self.chunk_size is None:
             return [{**doc.base, "id": doc.doc_id, vf: vectors[0]}]
-        first_text = self.fields.text_fields[0]
+        body_field = self.fields.text_fields[-1]
         return [
             {
                 **doc.base,
-                first_text: chunk,
+                body_field: chunk,
                 "id": f"{doc.doc_id}#{n}",
                 "parent_id": doc.doc_id,
                 "chunk": n,
                 vf: vec,
             }
-            for n, (chunk, vec) in enumerate(zip(doc.texts, vectors, strict=True))
+            for n, (chunk, vec) in enumerate(zip(doc.pieces, vectors, strict=True))
         ]
 
     # -- the run -----------------------------------------------------------------------
