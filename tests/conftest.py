@@ -19,6 +19,18 @@ from redvec.server import EmbeddedServer
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Derived files (the local model's ONNX export) go to a temporary cache, not ~/.cache."""
+    previous = os.environ.get("REDVEC_CACHE_DIR")
+    os.environ["REDVEC_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if previous is None:
+        os.environ.pop("REDVEC_CACHE_DIR", None)
+    else:
+        os.environ["REDVEC_CACHE_DIR"] = previous
+
+
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]:
     server = EmbeddedServer(tmp_path_factory.mktemp("redis"), appendfsync="no")

@@ -10,12 +10,18 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Settings", "default_data_dir"]
+__all__ = ["Settings", "default_cache_dir", "default_data_dir"]
 
 
 def default_data_dir() -> Path:
     """Where the embedded server keeps its data unless told otherwise (XDG layout)."""
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "redvec"
+
+
+def default_cache_dir() -> Path:
+    """Where redvec caches derived files (the local model's ONNX export)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "redvec"
 
 
@@ -37,6 +43,7 @@ class Settings:
 
     redis_url: str | None = None
     data_dir: Path = field(default_factory=default_data_dir)
+    cache_dir: Path = field(default_factory=default_cache_dir)
     port: int | None = None
     password: str | None = None
     appendfsync: str = "everysec"
@@ -51,6 +58,8 @@ class Settings:
             env["redis_url"] = url
         if d := os.environ.get("REDVEC_DATA_DIR"):
             env["data_dir"] = Path(d)
+        if c := os.environ.get("REDVEC_CACHE_DIR"):
+            env["cache_dir"] = Path(c)
         if (port := _env_int("REDVEC_PORT")) is not None:
             env["port"] = port
         if pw := os.environ.get("REDVEC_PASSWORD"):
