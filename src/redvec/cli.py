@@ -392,6 +392,7 @@ def ingest(
             ),
         )
 
+    ingestor: Ingestor | None = None
     try:
         ingestor = Ingestor(
             idx,
@@ -409,6 +410,15 @@ def ingest(
             state["task"] = progress.add_task("", total=None)
             summary = ingestor.run(records, delete_missing=delete_missing)
             show(summary)
+    except KeyboardInterrupt:
+        if ingestor is None:
+            raise typer.Exit(130) from None
+        s = ingestor.summary
+        err.print(
+            f"interrupted: {s.written} written, {s.skipped} unchanged, {s.rejected} rejected "
+            f"so far; run the same command again to finish (written documents are skipped)"
+        )
+        raise typer.Exit(130) from None
     finally:
         if reject_file:
             reject_file.close()

@@ -220,3 +220,54 @@ def test_redis_stopped_mid_ingest_then_rerun_completes(
         assert sorted(int(k.split(b":")[1]) for k in client.keys("big:*")) == list(range(300))
     finally:
         redis_server.stop()
+
+
+def test_ctrl_c_mid_ingest_then_rerun_completes_without_reembedding(
+    r: redis.Redis, tmp_path: Path, cli_env: dict[str, str], server: EmbeddingServer
+) -> None:
+    import signal
+
+    SearchIndex.create(
+        r, IndexSchema("ctrlc", "cc:", (TextField("text"), VectorField("embedding", dims=8)))
+    )
+    src = tmp_path / "docs.jsonl"
+    src.write_text("".join(json.dumps({"id": i, "text": f"doc {i}"}) + "\n" for i in range(200)))
+    env = {**cli_env, "OPENAI_API_KEY": API_KEY}
+    server.delay = 0.1
+    proc = subprocess.Popen(
+        [
+            *REDVEC,
+            "ingest",
+            str(src),
+            "-i",
+            "ctrlc",
+            "--provider",
+            "openai",
+            "--model",
+            "m",
+            "--base-url",
+            f"{server.url}/v1",
+            "--batch-size",
+            "10",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while len(r.keys("cc:*")) < 30:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr
+    written_before = len(r.keys("cc:*"))
+    assert 30 <= written_before < 200
+
+    server.delay = 0.0
+    rerun = json.loads(run(["ingest", str(src), "-i", "ctrlc", "--json"], env).stdout)
+    assert rerun["skipped"] == written_before
+    assert rerun["written"] == 200 - written_before
+    assert rerun["embedded"] <= 200 - written_before  # the cache spares what was embedded
+    assert sorted(int(k.split(b":")[1]) for k in r.keys("cc:*")) == list(range(200))
