@@ -150,6 +150,25 @@ def _return_args(schema: IndexSchema, fields: list[str] | None, extra: list[str]
     return ["RETURN", len(names), *names] if names else ["NOCONTENT"]
 
 
+def _nearest_first(
+    schema: IndexSchema,
+    query: str,
+    return_fields: list[str] | None,
+    offset: int,
+    k: int,
+    params: list[Any],
+) -> list[Any]:
+    """The FT.SEARCH arguments shared by KNN and range queries: sorted by distance."""
+    return [
+        query,
+        *_return_args(schema, return_fields, [DIST]),
+        "SORTBY", DIST, "ASC",
+        "LIMIT", offset, k,
+        "PARAMS", len(params), *params,
+        "DIALECT", 2,
+    ]  # fmt: skip
+
+
 def build_knn(
     schema: IndexSchema, q: KnnQuery, blob: bytes, default_ef: int | None = None
 ) -> list[Any]:
@@ -184,21 +203,7 @@ def build_knn(
     where = render_filter(q.filter, schema)
     # A bare "*" stays bare: the server runs "(*)=>[KNN ...]" measurably slower.
     query = f"{where}=>[{knn} AS {DIST}]" if where == "*" else f"({where})=>[{knn} AS {DIST}]"
-    return [
-        query,
-        *_return_args(schema, q.return_fields, [DIST]),
-        "SORTBY",
-        DIST,
-        "ASC",
-        "LIMIT",
-        q.offset,
-        q.k,
-        "PARAMS",
-        len(params),
-        *params,
-        "DIALECT",
-        2,
-    ]
+    return _nearest_first(schema, query, q.return_fields, q.offset, q.k, params)
 
 
 def build_range(schema: IndexSchema, q: RangeQuery, blob: bytes) -> list[Any]:
@@ -217,21 +222,7 @@ def build_range(schema: IndexSchema, q: RangeQuery, blob: bytes) -> list[Any]:
     where = render_filter(q.filter, schema)
     head = "" if where == "*" else f"{where} "
     query = f"{head}@{vf.name}:[VECTOR_RANGE $R $BLOB]=>{{{attrs}}}"
-    return [
-        query,
-        *_return_args(schema, q.return_fields, [DIST]),
-        "SORTBY",
-        DIST,
-        "ASC",
-        "LIMIT",
-        q.offset,
-        q.k,
-        "PARAMS",
-        len(params),
-        *params,
-        "DIALECT",
-        2,
-    ]
+    return _nearest_first(schema, query, q.return_fields, q.offset, q.k, params)
 
 
 def build_text(schema: IndexSchema, q: TextQuery) -> list[Any]:

@@ -27,6 +27,40 @@ def run(
     )
 
 
+def start_ingest(
+    src: Path, index: str, env: dict[str, str], server: EmbeddingServer
+) -> subprocess.Popen[str]:
+    """`redvec ingest` in the background, in batches of 10, embedding through `server`."""
+    return subprocess.Popen(
+        [
+            *REDVEC,
+            "ingest",
+            str(src),
+            "-i",
+            index,
+            "--provider",
+            "openai",
+            "--model",
+            "m",
+            "--base-url",
+            f"{server.url}/v1",
+            "--batch-size",
+            "10",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for_keys(client: redis.Redis, pattern: str, count: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while len(client.keys(pattern)) < count:
+        assert time.monotonic() < deadline, f"fewer than {count} keys {pattern} in {timeout}s"
+        time.sleep(0.05)
+
+
 @pytest.fixture()
 def server() -> Iterator[EmbeddingServer]:
     with EmbeddingServer(dims=8) as s:
@@ -176,31 +210,8 @@ def test_redis_stopped_mid_ingest_then_rerun_completes(
         )
         env = {**cli_env, "OPENAI_API_KEY": API_KEY, "REDIS_URL": url}
         server.delay = 0.1
-        proc = subprocess.Popen(
-            [
-                *REDVEC,
-                "ingest",
-                str(src),
-                "-i",
-                "big",
-                "--provider",
-                "openai",
-                "--model",
-                "m",
-                "--base-url",
-                f"{server.url}/v1",
-                "--batch-size",
-                "10",
-            ],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        deadline = time.monotonic() + 60
-        while len(client.keys("big:*")) < 50:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        proc = start_ingest(src, "big", env, server)
+        wait_for_keys(client, "big:*", 50)
         redis_server.stop()
         _, stderr = proc.communicate(timeout=60)
         assert proc.returncode == 1
@@ -234,31 +245,8 @@ def test_ctrl_c_mid_ingest_then_rerun_completes_without_reembedding(
     src.write_text("".join(json.dumps({"id": i, "text": f"doc {i}"}) + "\n" for i in range(200)))
     env = {**cli_env, "OPENAI_API_KEY": API_KEY}
     server.delay = 0.1
-    proc = subprocess.Popen(
-        [
-            *REDVEC,
-            "ingest",
-            str(src),
-            "-i",
-            "ctrlc",
-            "--provider",
-            "openai",
-            "--model",
-            "m",
-            "--base-url",
-            f"{server.url}/v1",
-            "--batch-size",
-            "10",
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 60
-    while len(r.keys("cc:*")) < 30:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    proc = start_ingest(src, "ctrlc", env, server)
+    wait_for_keys(r, "cc:*", 30)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr
