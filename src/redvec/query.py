@@ -140,6 +140,13 @@ def _render_cached(flt: Filter | str, schema: IndexSchema) -> str:
 
 def _return_args(schema: IndexSchema, fields: list[str] | None, extra: list[str]) -> list[Any]:
     """RETURN clause: the named fields, else every non-vector field of the schema."""
+    return list(_return_clause(schema, None if fields is None else tuple(fields), tuple(extra)))
+
+
+@functools.lru_cache(maxsize=1024)
+def _return_clause(
+    schema: IndexSchema, fields: tuple[str, ...] | None, extra: tuple[str, ...]
+) -> tuple[Any, ...]:
     if schema.storage == "split":
         names: list[str] = []  # metadata comes from the JSON document, joined by script
     elif fields is None:
@@ -147,7 +154,7 @@ def _return_args(schema: IndexSchema, fields: list[str] | None, extra: list[str]
     else:
         names = list(fields)
     names += extra
-    return ["RETURN", len(names), *names] if names else ["NOCONTENT"]
+    return ("RETURN", len(names), *names) if names else ("NOCONTENT",)
 
 
 def _nearest_first(

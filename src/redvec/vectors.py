@@ -7,6 +7,7 @@ accepts wrong-sized blobs into a HASH (the document just fails to index) and ans
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -44,13 +45,17 @@ def check_vector(value: Any, field: VectorField, *, what: str = "vector") -> Flo
         raise VectorError(
             f"{what} for field '{field.name}' has dimension {vec.shape[0]}, expected {field.dims}"
         )
-    if not np.isfinite(vec).all():
+    # One pass for the common case: NaN or inf make the sum of squares non-finite, and a
+    # zero sum means a zero vector (or values so small their squares underflow).
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        squares = float(vec @ vec)
+    if not math.isfinite(squares) and not np.isfinite(vec).all():
         raise VectorError(
             f"{what} for field '{field.name}' contains NaN or infinity (or a value beyond float32)"
         )
     if field.datatype == "FLOAT16" and (np.abs(vec) > 65504).any():
         raise VectorError(f"{what} for field '{field.name}' overflows FLOAT16 (|x| > 65504)")
-    if field.distance == "COSINE" and not vec.any():
+    if field.distance == "COSINE" and squares == 0.0 and not vec.any():
         raise VectorError(
             f"{what} for field '{field.name}' is all zeros, which has no direction under COSINE"
         )
@@ -67,6 +72,8 @@ def to_bytes(vec: np.ndarray, field: VectorField) -> bytes:
         bits = np.asarray(vec, dtype="<f4").view("<u4").astype(np.uint64)
         rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
         return rounded.astype("<u2").tobytes()
+    if vec.dtype == field.numpy_dtype:
+        return vec.tobytes()  # already packed as the field wants: no copy
     return np.asarray(vec, dtype=field.numpy_dtype).tobytes()
 
 
