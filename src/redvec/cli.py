@@ -569,6 +569,45 @@ def reembed(
     )
 
 
+@app.command()
+def tune(
+    index: Annotated[str, typer.Option("--index", "-i", help="Index name")],
+    target_recall: Annotated[float, typer.Option(help="Recall@k to reach")] = 0.95,
+    k: Annotated[int, typer.Option("-k", help="The k of recall@k")] = 10,
+    sample: Annotated[
+        int, typer.Option(help="Queries in each of the tuning and held-out samples")
+    ] = 200,
+    record: Annotated[bool, typer.Option(help="Keep the result as the index's default")] = True,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    url: UrlOpt = None,
+) -> None:
+    """Find the smallest EF_RUNTIME that meets --target-recall; searches then use it."""
+    from redvec.bench.tune import tune as run_tune
+
+    idx = SearchIndex.open(connect(url), index)
+    with err.status("measuring recall against exact search"):
+        result = run_tune(idx, target_recall, k=k, sample=sample, record=record)
+    if as_json:
+        print_json(
+            {
+                "ef_runtime": result.ef_runtime,
+                "target": result.target,
+                "tuning_recall": result.tuning_recall,
+                "holdout_recall": result.holdout_recall,
+                "curve": [vars(p) for p in result.curve],
+            }
+        )
+        return
+    out.print(f"{'EF_RUNTIME':>10}  recall@{k}  p50 ms")
+    for p in result.curve:
+        out.print(f"{p.ef_runtime:>10}  {p.recall:>9.3f}  {p.p50_ms:>6.2f}")
+    out.print(
+        f"EF_RUNTIME {result.ef_runtime}: recall@{k} {result.tuning_recall:.3f} on the tuning "
+        f"sample, {result.holdout_recall:.3f} held out (target {result.target})"
+        + ("; recorded as the index default" if record else "")
+    )
+
+
 def main() -> None:
     try:
         app()

@@ -445,6 +445,46 @@ class SearchIndex:
             deleted = max(deleted, docs)
         return deleted
 
+    def iter_vectors(
+        self, vector_field: str | None = None, batch: int = 1000
+    ) -> Iterator[tuple[list[str], np.ndarray]]:
+        """Every stored vector, in batches of (ids, float32 matrix); for ground truth."""
+        vf = self.schema.vector_field(vector_field)
+        prefix = self.schema.prefix
+        keys: list[bytes] = []
+
+        def fetch() -> tuple[list[str], np.ndarray]:
+            pipe = self.client.pipeline(transaction=False)
+            for key in keys:
+                if self.schema.storage == "json":
+                    pipe.execute_command("JSON.GET", key, f"$.{vf.name}")
+                else:
+                    pipe.hget(key, vf.name)
+            ids, rows = [], []
+            for key, raw in zip(keys, pipe.execute(), strict=True):
+                if raw is None:
+                    continue
+                if self.schema.storage == "json":
+                    found = json.loads(raw)
+                    if not found:
+                        continue
+                    row = np.asarray(found[0], dtype=np.float32)
+                else:
+                    row = from_bytes(raw, vf)
+                if row.shape == (vf.dims,):
+                    ids.append(text(key)[len(prefix) :])
+                    rows.append(row)
+            keys.clear()
+            matrix = np.vstack(rows) if rows else np.zeros((0, vf.dims), dtype=np.float32)
+            return ids, matrix
+
+        for key in self.client.scan_iter(match=f"{prefix}*", count=batch):
+            keys.append(key)
+            if len(keys) >= batch:
+                yield fetch()
+        if keys:
+            yield fetch()
+
     def count(self) -> int:
         return index_progress(self.client, self.name).num_docs
 
