@@ -16,6 +16,8 @@ import redis
 
 from redvec.server import EmbeddedServer
 
+from .embedding_server import EmbeddingServer
+
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
@@ -50,6 +52,13 @@ def r(redis_server: EmbeddedServer) -> Iterator[redis.Redis]:
     client.flushall()
     yield client
     client.close()
+
+
+@pytest.fixture()
+def server() -> Iterator[EmbeddingServer]:
+    """A local server speaking the OpenAI and Cohere embedding protocols (8-d vectors)."""
+    with EmbeddingServer(dims=8) as s:
+        yield s
 
 
 @pytest.fixture()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 import redis
@@ -12,12 +10,6 @@ from redvec.embeddings import CachedEmbedder, EmbeddingError, check_dims, make_p
 from redvec.errors import VectorError
 
 from ..embedding_server import API_KEY, EmbeddingServer, vector_for
-
-
-@pytest.fixture()
-def server() -> Iterator[EmbeddingServer]:
-    with EmbeddingServer(dims=8) as s:
-        yield s
 
 
 def test_openai_compatible_embeddings_come_back_in_input_order(server: EmbeddingServer) -> None:

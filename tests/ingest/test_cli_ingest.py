@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from pydoc_data.topics import topics
 
@@ -30,7 +30,11 @@ def run(
 def start_ingest(
     src: Path, index: str, env: dict[str, str], server: EmbeddingServer
 ) -> subprocess.Popen[str]:
-    """`redvec ingest` in the background, in batches of 10, embedding through `server`."""
+    """`redvec ingest` in the background, in batches of 10, embedding through `server`.
+
+    SIGINT is reset to its default in the child: a shell starts background jobs with it
+    ignored, and Python keeps an inherited "ignore", so Ctrl-C could never arrive.
+    """
     return subprocess.Popen(
         [
             *REDVEC,
@@ -51,6 +55,7 @@ def start_ingest(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
@@ -59,12 +64,6 @@ def wait_for_keys(client: redis.Redis, pattern: str, count: int, timeout: float 
     while len(client.keys(pattern)) < count:
         assert time.monotonic() < deadline, f"fewer than {count} keys {pattern} in {timeout}s"
         time.sleep(0.05)
-
-
-@pytest.fixture()
-def server() -> Iterator[EmbeddingServer]:
-    with EmbeddingServer(dims=8) as s:
-        yield s
 
 
 def test_ingest_with_rejects_then_search_by_text(
@@ -236,8 +235,6 @@ def test_redis_stopped_mid_ingest_then_rerun_completes(
 def test_ctrl_c_mid_ingest_then_rerun_completes_without_reembedding(
     r: redis.Redis, tmp_path: Path, cli_env: dict[str, str], server: EmbeddingServer
 ) -> None:
-    import signal
-
     SearchIndex.create(
         r, IndexSchema("ctrlc", "cc:", (TextField("text"), VectorField("embedding", dims=8)))
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,12 +17,6 @@ from redvec.ingest import FieldMap, Ingestor, chunk_text, read_records
 from redvec.schema import IndexSchema, NumericField, TagField, TextField, VectorField
 
 from ..embedding_server import API_KEY, EmbeddingServer
-
-
-@pytest.fixture()
-def server() -> Iterator[EmbeddingServer]:
-    with EmbeddingServer(dims=8) as s:
-        yield s
 
 
 @pytest.fixture()

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
-import pytest
 import redis
 
 from redvec.embeddings import make_provider
@@ -15,12 +12,6 @@ from redvec.ingest.reembed import reembed
 from redvec.schema import IndexSchema, TextField, VectorField
 
 from ..embedding_server import API_KEY, EmbeddingServer, vector_for
-
-
-@pytest.fixture()
-def server() -> Iterator[EmbeddingServer]:
-    with EmbeddingServer(dims=8) as s:
-        yield s
 
 
 def test_reembed_rewrites_vectors_only_and_resumes(r: redis.Redis, server: EmbeddingServer) -> None:

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 
 import pytest
 import redis
@@ -21,12 +20,6 @@ from ..conftest import REDVEC
 from ..embedding_server import API_KEY, EmbeddingServer
 
 DOCS = [{"id": f"d{i}", "text": f"document {i}", "n": i} for i in range(40)]
-
-
-@pytest.fixture()
-def server() -> Iterator[EmbeddingServer]:
-    with EmbeddingServer(dims=8) as s:
-        yield s
 
 
 @pytest.fixture()
