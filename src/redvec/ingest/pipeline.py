@@ -192,8 +192,8 @@ class Ingestor:
 
     # -- the run -----------------------------------------------------------------------
 
-    def _unchanged(self, docs: list[_Doc]) -> list[bool]:
-        """A document is unchanged when its hash matches and its (first) key still exists."""
+    def _unchanged(self, docs: list[_Doc]) -> tuple[list[bool], list[Any]]:
+        """Per document: unchanged (hash matches and its first key exists), and its state."""
         client = self.index.client
         pipe = client.pipeline(transaction=False)
         pipe.hmget(self.state_key, [d.doc_id for d in docs])
@@ -205,7 +205,7 @@ class Ingestor:
         for d, state, present in zip(docs, states, exists, strict=True):
             digest = text(state).split(":", 1)[0] if state else None
             out.append(digest == d.digest and bool(present))
-        return out
+        return out, states
 
     def _stale_chunks(self, doc_id: str, old_state: Any, keep: int) -> list[str]:
         if self.chunk_size is None or not old_state:
@@ -219,21 +219,22 @@ class Ingestor:
     def _flush(self, batch: list[_Doc]) -> None:
         if not batch:
             return
-        unchanged = self._unchanged(batch)
-        todo = []
-        for d, same in zip(batch, unchanged, strict=True):
+        unchanged, states = self._unchanged(batch)
+        todo: list[_Doc] = []
+        old_states: list[Any] = []
+        for d, same, state in zip(batch, unchanged, states, strict=True):
             self.seen.add(d.doc_id)
             if same:
                 self.summary.skipped += 1
             else:
                 todo.append(d)
+                old_states.append(state)
         if todo:
             texts = [t for d in todo for t in d.texts]
             before = (self.embedder.stats.hits, self.embedder.stats.computed)
             vectors = self.embedder.embed(texts)
             self.summary.cache_hits += self.embedder.stats.hits - before[0]
             self.summary.embedded += self.embedder.stats.computed - before[1]
-            old_states = self.index.client.hmget(self.state_key, [d.doc_id for d in todo])
             encoded: list[list[Any]] = []
             extra: list[Any] = []
             written = 0
@@ -264,15 +265,17 @@ class Ingestor:
         """Ingest every record; with ``delete_missing``, remove documents not in the source."""
         try:
             batch: list[_Doc] = []
+            texts = 0
             for record in records:
                 self.summary.read += 1
                 doc = self._prepare(record)
                 if doc is None:
                     continue
                 batch.append(doc)
-                if sum(len(d.texts) for d in batch) >= self.batch_size:
+                texts += len(doc.texts)
+                if texts >= self.batch_size:
                     self._flush(batch)
-                    batch = []
+                    batch, texts = [], 0
             self._flush(batch)
             if delete_missing:
                 self._delete_missing()
