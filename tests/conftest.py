@@ -61,6 +61,11 @@ def server() -> Iterator[EmbeddingServer]:
         yield s
 
 
+def openai_args(server: EmbeddingServer) -> list[str]:
+    """CLI options that embed through the local OpenAI-protocol server."""
+    return ["--provider", "openai", "--model", "m", "--base-url", f"{server.url}/v1"]
+
+
 @pytest.fixture()
 def cli_env(redis_url: str, tmp_path: Path) -> dict[str, str]:
     """Environment for running the `redvec` CLI as a subprocess against the test Redis."""

@@ -63,17 +63,20 @@ def server_start(
     password: Annotated[
         str | None, typer.Option(help="Require this password (default: REDVEC_PASSWORD)")
     ] = None,
-    appendfsync: Annotated[str, typer.Option(help="always, everysec or no")] = "everysec",
+    appendfsync: Annotated[
+        str | None,
+        typer.Option(help="always, everysec or no (default: REDVEC_APPENDFSYNC, else everysec)"),
+    ] = None,
     foreground: Annotated[bool, typer.Option(help="Stay attached; Ctrl-C stops it")] = False,
 ) -> None:
     """Start the embedded Redis and return once it answers with both modules."""
-    settings = Settings.from_env(port=port, password=password)
+    settings = Settings.from_env(port=port, password=password, appendfsync=appendfsync)
     server = EmbeddedServer(
         _data_dir(data_dir),
         port=settings.port,
         host=host,
         password=settings.password,
-        appendfsync=appendfsync,
+        appendfsync=settings.appendfsync,
     )
     if foreground:
         raise typer.Exit(server.run_foreground())
@@ -404,8 +407,7 @@ def ingest(
             rejects=reject_file,
             on_progress=show,
         )  # checks the provider's dimension before anything is shown or written
-        remember_provider(idx, spec)
-        idx.set_setting("text_fields", json.dumps(fields.text_fields))
+        remember_provider(idx, spec, fields.text_fields)
         with progress:
             state["task"] = progress.add_task("", total=None)
             summary = ingestor.run(records, delete_missing=delete_missing)
@@ -517,7 +519,7 @@ def worker(
         max_attempts=max_attempts,
         dead_letter=dead_letter,
     )
-    remember_provider(idx, spec)
+    remember_provider(idx, spec, text_field or ["text"])
     err.print(f"worker {w.consumer} reading '{stream}' as group '{group}' into '{index}'")
     stats = w.run(idle_exit=exit_when_idle)
     s = w.summary
@@ -543,12 +545,11 @@ def reembed(
 ) -> None:
     """Re-compute every vector with PROVIDER; resumable; split storage rewrites no JSON."""
     from redvec.ingest.reembed import reembed as run_reembed
-    from redvec.providers import provider_for_index, remember_provider
+    from redvec.providers import provider_for_index, remember_provider, remembered_text_fields
 
     idx = SearchIndex.open(connect(url), index)
     embedder, spec = provider_for_index(idx, provider, model, base_url)
-    stored = idx.get_setting("text_fields")
-    fields = text_field or (json.loads(stored) if stored else ["text"])
+    fields = text_field or remembered_text_fields(idx)
     with err.status("re-embedding") as status:
         summary = run_reembed(
             idx,
@@ -557,7 +558,7 @@ def reembed(
             batch_size=batch_size,
             on_progress=lambda s: status.update(f"re-embedding: {s.updated} of {s.seen} updated"),
         )
-    remember_provider(idx, spec)
+    remember_provider(idx, spec, fields)
     out.print(
         f"re-embedded {summary.updated} documents with {embedder.name}"
         + (f" ({summary.already_done} done by an earlier run)" if summary.already_done else "")

@@ -13,7 +13,7 @@ from typing import Any
 from redvec.embeddings import Embedder, make_provider
 from redvec.index import SearchIndex
 
-__all__ = ["provider_for_index", "query_embedder", "remember_provider"]
+__all__ = ["provider_for_index", "query_embedder", "remember_provider", "remembered_text_fields"]
 
 
 def _spec(kind: str, model: str | None, base_url: str | None) -> dict[str, Any]:
@@ -42,8 +42,18 @@ def provider_for_index(
     return _build(spec), spec
 
 
-def remember_provider(index: SearchIndex, spec: dict[str, Any]) -> None:
+def remember_provider(
+    index: SearchIndex, spec: dict[str, Any], text_fields: list[str] | None = None
+) -> None:
+    """Record the provider, and the fields it embeds, for later searches and re-embedding."""
     index.set_setting("provider", json.dumps(spec, sort_keys=True))
+    if text_fields is not None:
+        index.set_setting("text_fields", json.dumps(text_fields))
+
+
+def remembered_text_fields(index: SearchIndex) -> list[str]:
+    stored = index.get_setting("text_fields")
+    return list(json.loads(stored)) if stored else ["text"]
 
 
 def query_embedder(index: SearchIndex) -> Embedder | None:

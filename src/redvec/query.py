@@ -333,7 +333,6 @@ def parse_reply(
     n = len(reply)
     prefix_len = len(schema.prefix)
     metric = vector_field.distance if vector_field is not None else None
-    l2 = metric == "L2"
     while i < n:
         key = reply[i]
         doc_id = (key.decode("utf-8", "replace") if key.__class__ is bytes else str(key))[
@@ -367,7 +366,7 @@ def parse_reply(
         if joined and doc is not None:
             fields = json.loads(doc)
         if distance is not None and metric is not None:
-            score = 1.0 / (1.0 + distance) if l2 else 1.0 - distance  # as score_of()
+            score = score_of(distance, metric)
         hits.append(Hit(doc_id, distance, score, fields))
     return SearchResult(total, hits)
 

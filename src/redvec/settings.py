@@ -47,9 +47,7 @@ class Settings:
     port: int | None = None
     password: str | None = None
     appendfsync: str = "everysec"
-    batch_size: int = 500
     connect_timeout: float = 5.0
-    ready_timeout: float = 600.0
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -66,7 +64,5 @@ class Settings:
             env["password"] = pw
         if fs := os.environ.get("REDVEC_APPENDFSYNC"):
             env["appendfsync"] = fs
-        if (bs := _env_int("REDVEC_BATCH_SIZE")) is not None:
-            env["batch_size"] = bs
         env.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**env)  # type: ignore[arg-type]

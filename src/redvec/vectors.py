@@ -8,7 +8,6 @@ accepts wrong-sized blobs into a HASH (the document just fails to index) and ans
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -17,7 +16,7 @@ import numpy.typing as npt
 from redvec.errors import VectorError
 from redvec.schema import VectorField
 
-__all__ = ["as_matrix", "check_vector", "from_bytes", "to_bytes"]
+__all__ = ["check_vector", "from_bytes", "to_bytes"]
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -60,10 +59,6 @@ def check_vector(value: Any, field: VectorField, *, what: str = "vector") -> Flo
             f"{what} for field '{field.name}' is all zeros, which has no direction under COSINE"
         )
     return vec
-
-
-def as_matrix(values: Sequence[Any] | np.ndarray, field: VectorField) -> list[FloatArray]:
-    return [check_vector(v, field, what=f"vector #{i}") for i, v in enumerate(values)]
 
 
 def to_bytes(vec: np.ndarray, field: VectorField) -> bytes:

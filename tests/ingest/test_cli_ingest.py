@@ -15,7 +15,7 @@ import redis
 from redvec.index import SearchIndex
 from redvec.schema import IndexSchema, TextField, VectorField
 
-from ..conftest import REDVEC
+from ..conftest import REDVEC, openai_args
 from ..embedding_server import API_KEY, EmbeddingServer
 
 
@@ -42,12 +42,7 @@ def start_ingest(
             str(src),
             "-i",
             index,
-            "--provider",
-            "openai",
-            "--model",
-            "m",
-            "--base-url",
-            f"{server.url}/v1",
+            *openai_args(server),
             "--batch-size",
             "10",
         ],
@@ -80,12 +75,7 @@ def test_ingest_with_rejects_then_search_by_text(
         str(src),
         "-i",
         "notes",
-        "--provider",
-        "openai",
-        "--model",
-        "m",
-        "--base-url",
-        f"{server.url}/v1",
+        *openai_args(server),
         "--rejects",
         str(tmp_path / "bad.jsonl"),
         "--json",
@@ -125,12 +115,7 @@ def test_provider_dimension_mismatch_stops_before_writing(
             str(src),
             "-i",
             "wide",
-            "--provider",
-            "openai",
-            "--model",
-            "m",
-            "--base-url",
-            f"{server.url}/v1",
+            *openai_args(server),
         ],
         {**cli_env, "OPENAI_API_KEY": API_KEY},
     )

@@ -16,7 +16,7 @@ from redvec.index import SearchIndex
 from redvec.ingest.worker import StreamWorker, enqueue
 from redvec.schema import IndexSchema, NumericField, TextField, VectorField
 
-from ..conftest import REDVEC
+from ..conftest import REDVEC, openai_args
 from ..embedding_server import API_KEY, EmbeddingServer
 
 DOCS = [{"id": f"d{i}", "text": f"document {i}", "n": i} for i in range(40)]
@@ -43,12 +43,7 @@ def start_worker(
             "g",
             "-i",
             "queue",
-            "--provider",
-            "openai",
-            "--model",
-            "m",
-            "--base-url",
-            f"{server.url}/v1",
+            *openai_args(server),
             "--batch-size",
             "10",
             *extra,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -86,9 +85,7 @@ class HttpEmbedder:
             )
         return array
 
-    def _post(
-        self, path: str, payload: dict[str, Any], sleep: Callable[[float], None] = time.sleep
-    ) -> Any:
+    def _post(self, path: str, payload: dict[str, Any]) -> Any:
         url = f"{self.base_url}{path}"
         for attempt in range(self.max_retries + 1):
             try:
@@ -96,12 +93,12 @@ class HttpEmbedder:
             except httpx.TimeoutException:
                 if attempt == self.max_retries:
                     raise EmbeddingError(f"{self.provider} at {url} timed out") from None
-                sleep(self.backoff * 2**attempt)
+                time.sleep(self.backoff * 2**attempt)
                 continue
             except httpx.HTTPError as e:
                 if attempt == self.max_retries:
                     raise EmbeddingError(f"cannot reach {self.provider} at {url}: {e}") from None
-                sleep(self.backoff * 2**attempt)
+                time.sleep(self.backoff * 2**attempt)
                 continue
             if response.status_code in RETRY_STATUS and attempt < self.max_retries:
                 retry_after = response.headers.get("retry-after")
@@ -109,7 +106,7 @@ class HttpEmbedder:
                     delay = float(retry_after) if retry_after else self.backoff * 2**attempt
                 except ValueError:
                     delay = self.backoff * 2**attempt
-                sleep(min(delay, 60.0))
+                time.sleep(min(delay, 60.0))
                 continue
             if response.status_code in (401, 403):
                 raise EmbeddingError(

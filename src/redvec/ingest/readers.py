@@ -27,10 +27,6 @@ class Record:
     data: dict[str, Any] | None
     error: str | None = None
 
-    @property
-    def where(self) -> str:
-        return f"{self.source}:{self.line}" if self.line is not None else self.source
-
 
 def _jsonl(path: Path) -> Iterator[Record]:
     with path.open("rb") as f:
