@@ -609,6 +609,96 @@ def tune(
     )
 
 
+apikey_app = typer.Typer(help="API keys for the HTTP service.", no_args_is_help=True)
+app.add_typer(apikey_app, name="apikey")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
+    url: UrlOpt = None,
+    api_keys: Annotated[
+        Path | None,
+        typer.Option(help="API key file (default: REDVEC_API_KEYS_FILE or REDVEC_API_KEYS)"),
+    ] = None,
+    no_auth: Annotated[
+        bool, typer.Option("--no-auth", help="Serve without API keys (local use)")
+    ] = False,
+    max_body: Annotated[
+        int | None, typer.Option(help="Largest request body in bytes (default 8 MiB)")
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+) -> None:
+    """Serve the HTTP API (/v1/...), the search page at /, /healthz, /readyz, /metrics."""
+    import os
+
+    import uvicorn
+
+    from redvec.api.service import ServiceConfig
+
+    settings = Settings.from_env()
+    keys = ServiceConfig.auth_for(
+        host,
+        api_keys or settings.api_keys_file,
+        None if no_auth else settings.api_keys,
+        no_auth,
+    )
+    resolved = resolve_url(url, settings)
+    os.environ["REDIS_URL"] = resolved
+    os.environ.pop("REDVEC_API_KEYS_FILE", None)
+    if keys is None:
+        os.environ.pop("REDVEC_API_KEYS", None)
+    else:
+        os.environ["REDVEC_API_KEYS"] = keys.to_json()
+    if max_body is not None:
+        os.environ["REDVEC_MAX_BODY_BYTES"] = str(max_body)
+    try:
+        connect(resolved)
+    except RedvecError as e:
+        err.print(f"warning: {e}; serving anyway, /readyz answers 503 until it is fixed")
+    auth = "off" if keys is None else f"on ({len(keys.keys)} keys)"
+    err.print(f"redvec serving on http://{host}:{port} (Redis {redact_url(resolved)}, auth {auth})")
+    uvicorn.run(
+        "redvec.api:create_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        access_log=False,
+    )
+
+
+@apikey_app.command("create")
+def apikey_create(
+    key_id: Annotated[str, typer.Argument(help="A name for the key (for logs and revocation)")],
+    file: Annotated[Path, typer.Option(help="Key file to add the key's digest to")],
+    scope: Annotated[list[str], typer.Option(help="read and/or write (repeat the option)")] = [
+        "read"
+    ],  # noqa: B006
+    tenant: Annotated[str | None, typer.Option(help="Bind the key to one tenant")] = None,
+) -> None:
+    """Make a key, add its SHA-256 digest to FILE, print the key once (it is not stored)."""
+    from redvec.api.auth import ApiKey, KeyRing, digest, new_key, parse_key
+
+    ring = KeyRing.from_file(file) if file.exists() else KeyRing()
+    key = new_key()
+    entry = {"id": key_id, "sha256": digest(key), "scopes": sorted(set(scope))}
+    if tenant:
+        entry["tenant"] = tenant
+    parsed: ApiKey = parse_key(entry, f"key '{key_id}'")
+    ring.add(parsed)
+    file.write_text(ring.to_json())
+    file.chmod(0o600)
+    out.print(key, markup=False, highlight=False)
+    err.print(
+        f"added '{key_id}' ({', '.join(sorted(parsed.scopes))}) to {file}; keep the key, "
+        f"it is shown only once"
+    )
+
+
 def main() -> None:
     try:
         app()

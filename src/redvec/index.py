@@ -621,25 +621,69 @@ class SearchIndex:
         ``distance`` is the vector distance where the KNN run found the document,
         else None; ``score`` is the fused RRF score.
         """
+        plan = self.hybrid_plan(
+            text_query,
+            vector,
+            k,
+            filter=filter,
+            text_weight=text_weight,
+            vector_weight=vector_weight,
+            candidates=candidates,
+            text_field=text_field,
+            vector_field=vector_field,
+            ef_runtime=ef_runtime,
+            rrf_k=rrf_k,
+        )
+        pipe = self.client.pipeline(transaction=False)
+        self._run(pipe, plan.text_args, scored=True)
+        self._run(pipe, plan.knn_args)
+        try:
+            text_reply, knn_reply = pipe.execute()
+        except redis.ResponseError as e:
+            raise _search_error(self.name, e) from None
+        return self.hybrid_fuse(plan, text_reply, knn_reply)
+
+    def hybrid_plan(
+        self,
+        text_query: str,
+        vector: Any,
+        k: int = 10,
+        *,
+        filter: Filter | str | None = None,
+        text_weight: float = 1.0,
+        vector_weight: float = 1.0,
+        candidates: int | None = None,
+        text_field: str | None = None,
+        vector_field: str | None = None,
+        ef_runtime: int | None = None,
+        rrf_k: int = 60,
+    ) -> HybridPlan:
+        """The two requests of a hybrid search, checked and built, for any client to send."""
         for name, w in (("text_weight", text_weight), ("vector_weight", vector_weight)):
             if not (isinstance(w, int | float) and math.isfinite(w) and w >= 0):
                 raise ValidationError(f"{name} must be a non-negative number, got {w!r}")
         n = candidates or max(50, 2 * k)
         text_args = build_text(self.schema, TextQuery(text_query, n, filter, text_field))
         knn_args, vf = self._knn_args(KnnQuery(vector, n, filter, vector_field, ef_runtime))
-        pipe = self.client.pipeline(transaction=False)
-        self._run(pipe, text_args, scored=True)
-        self._run(pipe, knn_args)
-        try:
-            text_reply, knn_reply = pipe.execute()
-        except redis.ResponseError as e:
-            raise _search_error(self.name, e) from None
+        return HybridPlan(text_args, knn_args, vf, k, (text_weight, vector_weight), rrf_k)
+
+    def hybrid_fuse(self, plan: HybridPlan, text_reply: Any, knn_reply: Any) -> SearchResult:
         text_hits = self._parse(text_reply, None, scored=True).hits
-        knn_hits = self._parse(knn_reply, vf).hits
+        knn_hits = self._parse(knn_reply, plan.vector_field).hits
         fused: list[Hit] = rrf_fuse(
-            [text_hits, knn_hits], [text_weight, vector_weight], k, rrf_k=rrf_k
+            [text_hits, knn_hits], list(plan.weights), plan.k, rrf_k=plan.rrf_k
         )
         return SearchResult(len({h.id for h in text_hits} | {h.id for h in knn_hits}), fused)
+
+
+@dataclass(frozen=True, slots=True)
+class HybridPlan:
+    text_args: list[Any]
+    knn_args: list[Any]
+    vector_field: VectorField
+    k: int
+    weights: tuple[float, float]
+    rrf_k: int
 
 
 def _search_error(index: str, e: redis.ResponseError) -> RedvecError:

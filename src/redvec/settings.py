@@ -48,6 +48,10 @@ class Settings:
     password: str | None = None
     appendfsync: str = "everysec"
     connect_timeout: float = 5.0
+    api_keys_file: Path | None = None
+    api_keys: str | None = None  # JSON, the key file's format (digests only)
+    max_body_bytes: int = 8 * 1024 * 1024
+    index_cache_seconds: float = 5.0  # how long the HTTP service trusts an opened index
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -64,5 +68,20 @@ class Settings:
             env["password"] = pw
         if fs := os.environ.get("REDVEC_APPENDFSYNC"):
             env["appendfsync"] = fs
+        if kf := os.environ.get("REDVEC_API_KEYS_FILE"):
+            env["api_keys_file"] = Path(kf)
+        if keys := os.environ.get("REDVEC_API_KEYS"):
+            env["api_keys"] = keys
+        if (max_body := _env_int("REDVEC_MAX_BODY_BYTES")) is not None:
+            env["max_body_bytes"] = max_body
+        if ttl := os.environ.get("REDVEC_INDEX_CACHE_SECONDS"):
+            try:
+                env["index_cache_seconds"] = float(ttl)
+            except ValueError:
+                from redvec.errors import ConfigError
+
+                raise ConfigError(
+                    f"REDVEC_INDEX_CACHE_SECONDS must be a number, got {ttl!r}"
+                ) from None
         env.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**env)  # type: ignore[arg-type]

@@ -1,0 +1,85 @@
+"""Searching one index from asyncio, with the same requests and parsing as :class:`SearchIndex`.
+
+The HTTP service answers each search on its event loop: a thread hop per request
+cost it a third of its throughput (docs/api.md). Building a request and parsing a
+reply are pure CPU work and stay in :class:`SearchIndex`; only the round trip to
+Redis is awaited here, so both paths return identical results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import redis
+import redis.asyncio as aredis
+from redis.commands.core import AsyncScript
+
+from redvec.errors import RedisUnavailableError
+from redvec.index import _SPLIT_SEARCH, HybridPlan, SearchIndex, _search_error
+from redvec.query import KnnQuery, SearchResult
+
+__all__ = ["AsyncSearch"]
+
+
+class AsyncSearch:
+    """KNN, batch and hybrid searches of ``index`` over an asyncio Redis client."""
+
+    def __init__(self, index: SearchIndex, client: aredis.Redis) -> None:
+        self.index = index
+        self.client = client
+        self._split: AsyncScript | None = None
+        if index.schema.storage == "split":
+            self._split = client.register_script(_SPLIT_SEARCH)
+
+    def _send(self, target: Any, args: list[Any], scored: bool) -> Any:
+        schema = self.index.schema
+        if self._split is not None:
+            return self._split(
+                keys=[],
+                args=[
+                    schema.prefix,
+                    schema.document_prefix or "",
+                    "1" if scored else "0",
+                    schema.name,
+                    *args,
+                ],
+                client=target,
+            )
+        return target.execute_command("FT.SEARCH", schema.name, *args)
+
+    async def _one(self, args: list[Any], scored: bool = False) -> Any:
+        try:
+            return await self._send(self.client, args, scored)
+        except redis.ResponseError as e:
+            raise _search_error(self.index.name, e) from None
+        except (redis.ConnectionError, redis.TimeoutError) as e:
+            raise RedisUnavailableError(f"Redis cannot be reached: {e}") from None
+
+    async def _pipelined(self, requests: list[tuple[list[Any], bool]]) -> list[Any]:
+        pipe = self.client.pipeline(transaction=False)
+        for args, scored in requests:
+            self._send(pipe, args, scored)
+        try:
+            return list(await pipe.execute())
+        except redis.ResponseError as e:
+            raise _search_error(self.index.name, e) from None
+        except (redis.ConnectionError, redis.TimeoutError) as e:
+            raise RedisUnavailableError(f"Redis cannot be reached: {e}") from None
+
+    async def query(self, q: KnnQuery) -> SearchResult:
+        args, vf = self.index._knn_args(q)
+        return self.index._parse(await self._one(args), vf)
+
+    async def query_many(self, queries: Sequence[KnnQuery]) -> list[SearchResult]:
+        """Many KNN queries in one pipelined round trip."""
+        built = [self.index._knn_args(q) for q in queries]
+        replies = await self._pipelined([(args, False) for args, _ in built])
+        return [self.index._parse(reply, vf) for reply, (_, vf) in zip(replies, built, strict=True)]
+
+    async def hybrid(self, plan: HybridPlan) -> SearchResult:
+        """Send a plan from :meth:`SearchIndex.hybrid_plan`; fuse its two rankings."""
+        text_reply, knn_reply = await self._pipelined(
+            [(plan.text_args, True), (plan.knn_args, False)]
+        )
+        return self.index.hybrid_fuse(plan, text_reply, knn_reply)

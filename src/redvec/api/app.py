@@ -1,0 +1,544 @@
+"""The ASGI application: routes over :class:`Service`, errors, metrics, the search page.
+
+Searches run on the event loop with an asyncio Redis client (the request is built and
+the reply parsed by the same code as the library's); everything else (writes, index
+management, embedding text) is synchronous library code run in a worker thread.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from collections.abc import Callable
+from importlib import resources
+from typing import Any
+
+import anyio.to_thread
+import numpy as np
+from litestar import Litestar, Request, Response, delete, get, post, put
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from redvec.api.auth import KeyRing
+from redvec.api.errors import ApiError, exception_handlers
+from redvec.api.models import (
+    BatchSearchRequest,
+    BatchSearchResponse,
+    DeleteResponse,
+    Document,
+    DocumentsRequest,
+    EnqueueResponse,
+    ErrorBody,
+    IndexList,
+    ReadyResponse,
+    SearchHit,
+    SearchRequest,
+    SearchResponse,
+    UpsertResponse,
+)
+from redvec.api.service import Service, ServiceConfig
+from redvec.connection import REQUIRED_MODULES, _modules, index_progress
+from redvec.errors import ConfigError, DocumentError, ValidationError
+from redvec.filters import filter_from_json
+from redvec.index import SearchIndex, list_indexes
+from redvec.ingest.worker import enqueue
+from redvec.providers import remembered_text_fields
+from redvec.query import KnnQuery, SearchResult
+from redvec.schema import IndexSchema
+from redvec.tenants import tenant_of
+
+__all__ = ["create_app", "create_app_from_env", "stream_for"]
+
+_ERRORS = {
+    s: ResponseSpec(ErrorBody, description=d)
+    for s, d in {
+        401: "No or unknown API key",
+        403: "The key lacks the scope",
+        404: "Unknown index or document",
+        413: "Body over the limit",
+        422: "Invalid request (named field or value)",
+        503: "Redis is unavailable (Retry-After)",
+    }.items()
+}
+
+
+def stream_for(index: str) -> str:
+    """The stream the HTTP service enqueues into; run `redvec worker --stream` on it."""
+    return f"redvec:queue:{index}"
+
+
+def _ms(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000, 3)
+
+
+def _response(result: SearchResult, start: float, keep: list[str] | None = None) -> SearchResponse:
+    hits = [
+        SearchHit(
+            h.id,
+            h.score,
+            h.distance,
+            h.fields if keep is None else {k: v for k, v in h.fields.items() if k in keep},
+        )
+        for h in result.hits
+    ]
+    return SearchResponse(hits, result.total, _ms(start))
+
+
+def _vector_of(req: SearchRequest) -> Any:
+    given = [n for n in ("vector", "vector_b64") if getattr(req, n) is not None]
+    if len(given) > 1:
+        raise ValidationError("send one of 'vector' or 'vector_b64', not both")
+    if req.vector is not None:
+        return req.vector
+    if req.vector_b64 is not None:
+        try:
+            raw = base64.b64decode(req.vector_b64, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValidationError("'vector_b64' is not valid base64") from None
+        if not raw or len(raw) % 4:
+            raise ValidationError(
+                f"'vector_b64' must hold little-endian float32 values (a multiple of 4 bytes), "
+                f"got {len(raw)} bytes"
+            )
+        return np.frombuffer(raw, dtype="<f4")
+    if req.text is None:
+        raise ValidationError("send 'text', 'vector' or 'vector_b64'")
+    return None
+
+
+async def _embed(svc: Service, idx: SearchIndex, texts: list[str]) -> Any:
+    embedder = await anyio.to_thread.run_sync(svc.embedder, idx, "query")
+    if embedder is None:
+        raise ConfigError(
+            f"index '{idx.name}' has no embedding provider recorded, so 'text' cannot be "
+            f"embedded; send 'vector' or 'vector_b64' (or ingest with `redvec ingest`)"
+        )
+    with svc.metrics.timed_redis("embed"):
+        return await anyio.to_thread.run_sync(embedder.embed, texts)
+
+
+def _knn(req: SearchRequest, idx: SearchIndex, vector: Any) -> KnnQuery:
+    flt = filter_from_json(req.filter, idx.schema) if req.filter is not None else None
+    return KnnQuery(
+        vector, req.k, flt, None, req.ef_runtime, None, None, req.return_fields, req.offset
+    )
+
+
+def _routes(svc: Service) -> list[Any]:
+    m = svc.metrics
+
+    # -- search --------------------------------------------------------------------------
+
+    @post(
+        "/v1/indexes/{name:str}/search",
+        status_code=200,
+        responses=_ERRORS,
+        summary="KNN, text or hybrid search",
+    )
+    async def search(name: str, data: SearchRequest, request: Request[Any, Any, Any]) -> Any:
+        start = time.perf_counter()
+        svc.authorize(request, "read", name)
+        idx, asearch = svc.index(name)
+        vector = _vector_of(data)
+        if data.hybrid is not None:
+            if data.text is None:
+                raise ValidationError("'hybrid' fuses a text query with KNN: send 'text'")
+            if data.offset:
+                raise ValidationError("'offset' is not supported with 'hybrid'")
+        if vector is None:
+            assert data.text is not None
+            vector = (await _embed(svc, idx, [data.text]))[0]
+        if data.hybrid is not None:
+            assert data.text is not None
+            h = data.hybrid
+            flt = filter_from_json(data.filter, idx.schema) if data.filter is not None else None
+            plan = idx.hybrid_plan(
+                data.text,
+                vector,
+                data.k,
+                filter=flt,
+                text_weight=h.text_weight,
+                vector_weight=h.vector_weight,
+                candidates=max(h.candidates, data.k) if h.candidates else None,
+                ef_runtime=data.ef_runtime,
+            )
+            with m.timed_redis("hybrid"):
+                result = await asearch.hybrid(plan)
+            return _response(result, start, data.return_fields)
+        q = _knn(data, idx, vector)
+        with m.timed_redis("search"):
+            result = await asearch.query(q)
+        return _response(result, start)
+
+    @post(
+        "/v1/indexes/{name:str}/search/batch",
+        status_code=200,
+        responses=_ERRORS,
+        summary="Many KNN searches in one request and one Redis round trip",
+    )
+    async def search_batch(
+        name: str, data: BatchSearchRequest, request: Request[Any, Any, Any]
+    ) -> BatchSearchResponse:
+        start = time.perf_counter()
+        svc.authorize(request, "read", name)
+        idx, asearch = svc.index(name)
+        vectors: list[Any] = []
+        for n, req in enumerate(data.searches):
+            if req.hybrid is not None:
+                raise ValidationError(f"searches[{n}]: 'hybrid' is not supported in a batch")
+            try:
+                vectors.append(_vector_of(req))
+            except ValidationError as e:
+                raise ValidationError(f"searches[{n}]: {e}") from None
+        to_embed = [n for n, v in enumerate(vectors) if v is None]
+        if to_embed:
+            embedded = await _embed(svc, idx, [data.searches[n].text or "" for n in to_embed])
+            for n, vec in zip(to_embed, embedded, strict=True):
+                vectors[n] = vec
+        queries = []
+        for n, (req, vec) in enumerate(zip(data.searches, vectors, strict=True)):
+            try:
+                queries.append(_knn(req, idx, vec))
+            except ValidationError as e:
+                raise type(e)(f"searches[{n}]: {e}") from None
+        with m.timed_redis("search_batch"):
+            results = await asearch.query_many(queries)
+        return BatchSearchResponse([_response(r, start) for r in results], _ms(start))
+
+    # -- documents -----------------------------------------------------------------------
+
+    @put(
+        "/v1/indexes/{name:str}/documents",
+        status_code=200,
+        responses=_ERRORS,
+        sync_to_thread=True,
+        summary="Upsert documents (all or none)",
+    )
+    def upsert(
+        name: str, data: DocumentsRequest, request: Request[Any, Any, Any]
+    ) -> UpsertResponse:
+        start = time.perf_counter()
+        svc.authorize(request, "write", name)
+        idx, _ = svc.index(name)
+        docs = [dict(d) for d in data.documents]
+        vf = idx.schema.vector_field()
+        need = [n for n, d in enumerate(docs) if d.get(vf.name) is None]
+        if need:
+            embedder = svc.embedder(idx, "documents")
+            if embedder is None:
+                m.rejected.labels(name).inc(len(need))
+                raise DocumentError(
+                    f"document '{docs[need[0]].get('id')}' has no vector '{vf.name}' and index "
+                    f"'{name}' has no embedding provider recorded to make one; send vectors "
+                    f"(nothing was written)"
+                )
+            fields = remembered_text_fields(idx)
+            texts = []
+            for n in need:
+                parts = [docs[n].get(f) for f in fields]
+                texts_ok = [p for p in parts if isinstance(p, str) and p.strip()]
+                if not texts_ok:
+                    m.rejected.labels(name).inc(1)
+                    raise DocumentError(
+                        f"document '{docs[n].get('id')}' has no vector '{vf.name}' and no text "
+                        f"in {', '.join(fields)} to embed (nothing was written)"
+                    )
+                texts.append("\n\n".join(texts_ok))
+            with m.timed_redis("embed"):
+                vectors = embedder.embed(texts)
+            for n, vec in zip(need, vectors, strict=True):
+                docs[n][vf.name] = vec
+            m.embedded.labels(name).inc(len(need))
+        encoded, problems = [], []
+        for n, doc in enumerate(docs):
+            try:
+                encoded.append(idx.encode(doc))
+            except DocumentError as e:
+                problems.append({"index": n, "id": doc.get("id"), "message": str(e)})
+        if problems:
+            m.rejected.labels(name).inc(len(problems))
+            raise ApiError(
+                422,
+                f"{problems[0]['message']} ({len(problems)} of {len(docs)} documents refused; "
+                f"nothing was written)",
+                "invalid_document",
+            )
+        with m.timed_redis("upsert"):
+            for lo in range(0, len(encoded), idx.batch_size):
+                idx.write([commands for _, commands in encoded[lo : lo + idx.batch_size]])
+        m.written.labels(name).inc(len(encoded))
+        return UpsertResponse(len(encoded), [i for i, _ in encoded], len(need), _ms(start))
+
+    @post(
+        "/v1/indexes/{name:str}/documents:enqueue",
+        status_code=202,
+        responses=_ERRORS,
+        sync_to_thread=True,
+        summary="Hand documents to the stream worker",
+    )
+    def enqueue_documents(
+        name: str, data: DocumentsRequest, request: Request[Any, Any, Any]
+    ) -> EnqueueResponse:
+        svc.authorize(request, "write", name)
+        svc.index(name)  # 404 for an unknown index, before anything is queued
+        stream = stream_for(name)
+        for n, doc in enumerate(data.documents):
+            doc_id = doc.get("id")
+            if doc_id is None or doc_id == "" or isinstance(doc_id, bool | float | dict | list):
+                m.rejected.labels(name).inc(1)
+                raise ApiError(
+                    422,
+                    f"documents[{n}] has no usable 'id' (a string or integer); nothing was queued",
+                    "invalid_document",
+                )
+        with m.timed_redis("enqueue"):
+            count = enqueue(svc.client, stream, data.documents)
+        m.enqueued.labels(name).inc(count)
+        return EnqueueResponse(count, stream)
+
+    @get(
+        "/v1/indexes/{name:str}/documents/{doc_id:str}",
+        responses=_ERRORS,
+        sync_to_thread=True,
+        summary="One document",
+    )
+    def get_document(
+        name: str, doc_id: str, request: Request[Any, Any, Any], with_vectors: bool = False
+    ) -> Document:
+        svc.authorize(request, "read", name)
+        idx, _ = svc.index(name)
+        with m.timed_redis("get"):
+            doc = idx.get([doc_id], with_vectors=with_vectors)[0]
+        if doc is None:
+            raise ApiError(404, f"no document '{doc_id}' in index '{name}'", "document_not_found")
+        doc.pop("id", None)
+        return Document(doc_id, doc)
+
+    @delete(
+        "/v1/indexes/{name:str}/documents/{doc_id:str}",
+        status_code=200,
+        responses=_ERRORS,
+        sync_to_thread=True,
+        summary="Delete one document",
+    )
+    def delete_document(name: str, doc_id: str, request: Request[Any, Any, Any]) -> DeleteResponse:
+        svc.authorize(request, "write", name)
+        idx, _ = svc.index(name)
+        with m.timed_redis("delete"):
+            deleted = idx.delete([doc_id])
+        if not deleted:
+            raise ApiError(404, f"no document '{doc_id}' in index '{name}'", "document_not_found")
+        return DeleteResponse(deleted)
+
+    # -- indexes -------------------------------------------------------------------------
+
+    @get("/v1/indexes", responses=_ERRORS, sync_to_thread=True, summary="Indexes you can see")
+    def indexes(request: Request[Any, Any, Any]) -> IndexList:
+        key = svc.authorize(request, "read")
+        names = list_indexes(svc.client)
+        return IndexList([n for n in names if key is None or key.sees(n)])
+
+    @post(
+        "/v1/indexes",
+        status_code=201,
+        responses={**_ERRORS, 409: ResponseSpec(ErrorBody, description="Index exists")},
+        sync_to_thread=True,
+        summary="Create an index from a schema",
+    )
+    def create_index(data: dict[str, Any], request: Request[Any, Any, Any]) -> dict[str, Any]:
+        key = svc.principal(request)
+        schema = IndexSchema.from_dict(data)
+        svc.authorize(request, "write", schema.name)
+        if key is not None and key.tenant is not None:
+            for p in (schema.prefix, schema.document_prefix):
+                if p and tenant_of(p) != key.tenant:
+                    raise ApiError(
+                        403,
+                        f"prefix '{p}' is outside tenant '{key.tenant}': a tenant's prefixes "
+                        f"carry its hash tag, e.g. 'doc:{{{key.tenant}}}:'",
+                    )
+        idx = SearchIndex.create(svc.client, schema)
+        svc.forget(schema.name)
+        return idx.info().to_dict()
+
+    @get("/v1/indexes/{name:str}", responses=_ERRORS, sync_to_thread=True, summary="Index info")
+    def index_info(name: str, request: Request[Any, Any, Any]) -> dict[str, Any]:
+        svc.authorize(request, "read", name)
+        idx, _ = svc.index(name)
+        return idx.info().to_dict()
+
+    @delete(
+        "/v1/indexes/{name:str}",
+        status_code=200,
+        responses=_ERRORS,
+        sync_to_thread=True,
+        summary="Drop an index (its documents too with delete_documents=true)",
+    )
+    def drop_index(
+        name: str, request: Request[Any, Any, Any], delete_documents: bool = False
+    ) -> dict[str, Any]:
+        svc.authorize(request, "write", name)
+        idx, _ = svc.index(name)
+        idx.drop(delete_documents=delete_documents)
+        svc.forget(name)
+        return {"dropped": name, "documents_deleted": delete_documents}
+
+    # -- operations ----------------------------------------------------------------------
+
+    @get("/healthz", summary="The process is up", include_in_schema=True)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @get(
+        "/readyz",
+        sync_to_thread=True,
+        responses={503: ResponseSpec(ReadyResponse, description="Not ready")},
+        summary="Redis answers, has the modules, and every index is fully indexed",
+    )
+    def readyz(index: str | None = None) -> Response[ReadyResponse]:
+        try:
+            modules = _modules(svc.client)
+            missing = [label for n, label in REQUIRED_MODULES.items() if n not in modules]
+            if missing:
+                return _not_ready("up", {}, f"Redis lacks {' and '.join(missing)}")
+            names = [index] if index else list_indexes(svc.client)
+            progress = {}
+            for n in names:
+                try:
+                    progress[n] = index_progress(svc.client, n)
+                except Exception as e:
+                    if index and "unknown index" in str(e).lower():
+                        return _not_ready("up", {}, f"no index named '{index}'")
+                    raise
+        except Exception as e:
+            return _not_ready("down", {}, f"Redis is unavailable: {e}")
+        shares = {n: p.percent_indexed for n, p in progress.items()}
+        waiting = [n for n, p in progress.items() if not p.ready]
+        if waiting:
+            return _not_ready("up", shares, f"still indexing: {', '.join(waiting)}")
+        return Response(ReadyResponse(True, "up", shares), status_code=200)
+
+    @get("/metrics", sync_to_thread=True, include_in_schema=False)
+    def metrics() -> Response[bytes]:
+        return Response(m.exposition(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    @get("/openapi.json", include_in_schema=False)
+    async def openapi(request: Request[Any, Any, Any]) -> Response[Any]:
+        schema = request.app.openapi_schema.to_schema()
+        return Response(schema, media_type="application/json")
+
+    @get("/", include_in_schema=False)
+    async def page() -> Response[bytes]:
+        html = resources.files("redvec.api").joinpath("static/index.html").read_bytes()
+        return Response(html, media_type="text/html; charset=utf-8")
+
+    return [
+        search,
+        search_batch,
+        upsert,
+        enqueue_documents,
+        get_document,
+        delete_document,
+        indexes,
+        create_index,
+        index_info,
+        drop_index,
+        healthz,
+        readyz,
+        metrics,
+        openapi,
+        page,
+    ]
+
+
+def _not_ready(redis_state: str, shares: dict[str, float], reason: str) -> Response[ReadyResponse]:
+    return Response(
+        ReadyResponse(False, redis_state, shares, reason),
+        status_code=503,
+        headers={"Retry-After": "1"},
+    )
+
+
+def _metrics_middleware(svc: Service) -> Callable[[ASGIApp], ASGIApp]:
+    """Count and time every routed request by its route template and final status."""
+
+    def factory(app: ASGIApp) -> ASGIApp:
+        async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != ScopeType.HTTP:
+                await app(scope, receive, send)
+                return
+            start = time.perf_counter()
+            status = 500
+
+            async def capture(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                await send(message)
+
+            try:
+                await app(scope, receive, capture)
+            finally:
+                route = scope.get("path_template") or "unmatched"
+                method = scope.get("method", "GET")
+                svc.metrics.requests.labels(route, method, str(status)).inc()
+                svc.metrics.latency.labels(route, method).observe(time.perf_counter() - start)
+
+        return middleware
+
+    return factory
+
+
+def create_app(config: ServiceConfig) -> Litestar:
+    svc = Service(config)
+
+    async def close() -> None:
+        await svc.aclose()
+
+    app = Litestar(
+        route_handlers=_routes(svc),
+        exception_handlers=exception_handlers,
+        middleware=[_metrics_middleware(svc)],
+        request_max_body_size=config.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="redvec",
+            version=_version(),
+            description="Vector search on Redis: KNN with filters, hybrid search, documents, "
+            "indexes. Scores are higher-is-better; distances are RediSearch's (lower is closer).",
+            path="/docs",
+            render_plugins=[SwaggerRenderPlugin()],
+        ),
+        on_shutdown=[close],
+        debug=False,
+    )
+    app.state.service = svc
+    return app
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("redvec")
+    except PackageNotFoundError:
+        return "0"
+
+
+def create_app_from_env() -> Litestar:
+    """The factory ``redvec serve`` hands uvicorn, so that ``--workers`` can fork it."""
+    from redvec.connection import resolve_url
+    from redvec.settings import Settings
+
+    s = Settings.from_env()
+    keys: KeyRing | None = None
+    if s.api_keys_file is not None:
+        keys = KeyRing.from_file(s.api_keys_file)
+    elif s.api_keys:
+        keys = KeyRing.from_json(s.api_keys, "REDVEC_API_KEYS")
+    return create_app(
+        ServiceConfig(resolve_url(None, s), keys, s.max_body_bytes, s.index_cache_seconds)
+    )

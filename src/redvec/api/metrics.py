@@ -1,0 +1,127 @@
+"""Prometheus metrics for one service instance, in its own registry.
+
+Request counts and latencies are labelled by route template (``/v1/indexes/{name}/search``),
+never by raw path, so an index name or a document id cannot explode the series count.
+Index sizes and indexing progress are read from ``FT.INFO`` when Prometheus scrapes,
+so they are never stale and cost nothing between scrapes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import redis
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from redvec.connection import index_progress
+from redvec.index import list_indexes
+
+__all__ = ["Metrics"]
+
+_LATENCY_BUCKETS = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
+
+
+class _IndexCollector(Collector):
+    def __init__(self, client: Callable[[], redis.Redis]) -> None:
+        self.client = client
+
+    def collect(self) -> Iterator[Metric]:
+        docs = GaugeMetricFamily(
+            "redvec_index_documents", "Documents in the index (FT.INFO num_docs)", labels=["index"]
+        )
+        percent = GaugeMetricFamily(
+            "redvec_index_percent_indexed",
+            "Share of the index built (1 when fully indexed)",
+            labels=["index"],
+        )
+        up = GaugeMetricFamily("redvec_redis_up", "1 when Redis answered the last scrape")
+        try:
+            client = self.client()
+            for name in list_indexes(client):
+                try:
+                    p = index_progress(client, name)
+                except redis.ResponseError:
+                    continue  # dropped between the listing and FT.INFO
+                docs.add_metric([name], p.num_docs)
+                percent.add_metric([name], p.percent_indexed)
+            up.add_metric([], 1)
+        except (redis.ConnectionError, redis.TimeoutError):
+            up.add_metric([], 0)
+        yield docs
+        yield percent
+        yield up
+
+
+class Metrics:
+    def __init__(self, client: Callable[[], redis.Redis]) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "redvec_http_requests",
+            "HTTP requests by route, method and status",
+            ["route", "method", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "redvec_http_request_duration_seconds",
+            "HTTP request latency by route and method",
+            ["route", "method"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.redis_latency = Histogram(
+            "redvec_redis_roundtrip_seconds",
+            "Redis round trips made by the service, by operation",
+            ["operation"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.written = Counter(
+            "redvec_ingest_documents_written", "Documents upserted through the API", ["index"],
+            registry=r,
+        )  # fmt: skip
+        self.embedded = Counter(
+            "redvec_ingest_documents_embedded",
+            "Documents the service embedded before writing",
+            ["index"],
+            registry=r,
+        )
+        self.enqueued = Counter(
+            "redvec_ingest_documents_enqueued",
+            "Documents handed to the stream worker",
+            ["index"],
+            registry=r,
+        )
+        self.rejected = Counter(
+            "redvec_ingest_documents_rejected",
+            "Documents refused (each a 422 naming it)",
+            ["index"],
+            registry=r,
+        )
+        r.register(_IndexCollector(client))
+
+    def timed_redis(self, operation: str) -> _Timer:
+        return _Timer(self.redis_latency.labels(operation))
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class _Timer:
+    __slots__ = ("hist", "start")
+
+    def __init__(self, hist: Any) -> None:
+        self.hist = hist
+        self.start = 0.0
+
+    def __enter__(self) -> None:
+        self.start = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self.hist.observe(time.perf_counter() - self.start)

@@ -1,0 +1,131 @@
+"""Request and response bodies, as msgspec Structs: validated on decode, and the
+source of the OpenAPI document. Unknown fields are refused, so a typo such as
+``"filters"`` is an error rather than a search that silently ignores it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import Meta
+
+__all__ = [
+    "BatchSearchRequest",
+    "BatchSearchResponse",
+    "DeleteResponse",
+    "Document",
+    "DocumentsRequest",
+    "EnqueueResponse",
+    "ErrorBody",
+    "ErrorDetail",
+    "HybridWeights",
+    "IndexList",
+    "ReadyResponse",
+    "SearchHit",
+    "SearchRequest",
+    "SearchResponse",
+    "UpsertResponse",
+]
+
+MAX_K = 1000
+MAX_DIMS = 8192
+
+K = Annotated[int, Meta(ge=1, le=MAX_K, description="How many results (1 to 1000)")]
+EfRuntime = Annotated[int, Meta(ge=1, le=100_000, description="HNSW EF_RUNTIME for this query")]
+Offset = Annotated[int, Meta(ge=0, le=10_000, description="Results to skip (paging)")]
+Weight = Annotated[float, Meta(ge=0, le=1000)]
+
+
+class HybridWeights(msgspec.Struct, forbid_unknown_fields=True):
+    """Fuse BM25 over ``text`` with KNN by weighted reciprocal rank fusion."""
+
+    text_weight: Weight = 1.0
+    vector_weight: Weight = 1.0
+    candidates: Annotated[int, Meta(ge=1, le=MAX_K)] | None = None
+
+
+class SearchRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """One of ``text`` (embedded with the index's provider), ``vector`` or
+    ``vector_b64`` (little-endian float32, base64); ``hybrid`` needs ``text``."""
+
+    text: Annotated[str, Meta(min_length=1, max_length=20_000)] | None = None
+    vector: Annotated[list[float], Meta(min_length=1, max_length=MAX_DIMS)] | None = None
+    vector_b64: Annotated[str, Meta(max_length=MAX_DIMS * 6)] | None = None
+    k: K = 10
+    filter: dict[str, Any] | None = None
+    return_fields: Annotated[list[str], Meta(max_length=256)] | None = None
+    ef_runtime: EfRuntime | None = None
+    hybrid: HybridWeights | None = None
+    offset: Offset = 0
+
+
+class BatchSearchRequest(msgspec.Struct, forbid_unknown_fields=True):
+    searches: Annotated[list[SearchRequest], Meta(min_length=1, max_length=256)]
+
+
+class SearchHit(msgspec.Struct):
+    id: str
+    score: float
+    distance: float | None
+    fields: dict[str, Any]
+
+
+class SearchResponse(msgspec.Struct):
+    results: list[SearchHit]
+    total: int
+    took_ms: float
+
+
+class BatchSearchResponse(msgspec.Struct):
+    responses: list[SearchResponse]
+    took_ms: float
+
+
+class DocumentsRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """Documents with an ``id`` and the index's fields. A document without its vector
+    is embedded from the index's text fields when the index has a provider."""
+
+    documents: Annotated[list[dict[str, Any]], Meta(min_length=1, max_length=10_000)]
+
+
+class UpsertResponse(msgspec.Struct):
+    upserted: int
+    ids: list[str]
+    embedded: int
+    took_ms: float
+
+
+class EnqueueResponse(msgspec.Struct):
+    enqueued: int
+    stream: str
+
+
+class DeleteResponse(msgspec.Struct):
+    deleted: int
+
+
+class Document(msgspec.Struct):
+    id: str
+    fields: dict[str, Any]
+
+
+class IndexList(msgspec.Struct):
+    indexes: list[str]
+
+
+class ReadyResponse(msgspec.Struct):
+    ready: bool
+    redis: str
+    indexes: dict[str, float]
+    reason: str | None = None
+
+
+class ErrorDetail(msgspec.Struct):
+    code: str
+    message: str
+    details: list[dict[str, Any]] | None = None
+
+
+class ErrorBody(msgspec.Struct):
+    error: ErrorDetail
