@@ -675,17 +675,18 @@ def serve(
 def apikey_create(
     key_id: Annotated[str, typer.Argument(help="A name for the key (for logs and revocation)")],
     file: Annotated[Path, typer.Option(help="Key file to add the key's digest to")],
-    scope: Annotated[list[str], typer.Option(help="read and/or write (repeat the option)")] = [
-        "read"
-    ],  # noqa: B006
+    scope: Annotated[
+        list[str] | None, typer.Option(help="read and/or write (repeat the option; default read)")
+    ] = None,
     tenant: Annotated[str | None, typer.Option(help="Bind the key to one tenant")] = None,
 ) -> None:
     """Make a key, add its SHA-256 digest to FILE, print the key once (it is not stored)."""
     from redvec.api.auth import ApiKey, KeyRing, digest, new_key, parse_key
 
+    scopes = sorted(set(scope or ["read"]))
     ring = KeyRing.from_file(file) if file.exists() else KeyRing()
     key = new_key()
-    entry = {"id": key_id, "sha256": digest(key), "scopes": sorted(set(scope))}
+    entry = {"id": key_id, "sha256": digest(key), "scopes": scopes}
     if tenant:
         entry["tenant"] = tenant
     parsed: ApiKey = parse_key(entry, f"key '{key_id}'")

@@ -17,10 +17,10 @@ from typing import Any
 import anyio.to_thread
 import numpy as np
 from litestar import Litestar, Request, Response, delete, get, post, put
+from litestar.enums import ScopeType
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from redvec.api.auth import KeyRing
