@@ -15,7 +15,7 @@ import redis
 import redis.asyncio as aredis
 from redis.commands.core import AsyncScript
 
-from redvec.errors import RedisUnavailableError
+from redvec.errors import RedisUnavailableError, ValidationError
 from redvec.index import _SPLIT_SEARCH, HybridPlan, SearchIndex, _search_error
 from redvec.query import KnnQuery, SearchResult
 
@@ -72,8 +72,13 @@ class AsyncSearch:
         return self.index._parse(await self._one(args), vf)
 
     async def query_many(self, queries: Sequence[KnnQuery]) -> list[SearchResult]:
-        """Many KNN queries in one pipelined round trip."""
-        built = [self.index._knn_args(q) for q in queries]
+        """Many KNN queries in one pipelined round trip; a bad one is named by position."""
+        built = []
+        for n, q in enumerate(queries):
+            try:
+                built.append(self.index._knn_args(q))
+            except ValidationError as e:
+                raise type(e)(f"searches[{n}]: {e}") from None
         replies = await self._pipelined([(args, False) for args, _ in built])
         return [self.index._parse(reply, vf) for reply, (_, vf) in zip(replies, built, strict=True)]
 
