@@ -66,7 +66,11 @@ def error_response(
     body: dict[str, Any] = {"code": code, "message": message}
     if details:
         body["details"] = details
-    headers = {"Retry-After": RETRY_AFTER} if status == 503 else None
+    headers = None
+    if status == 503:
+        headers = {"Retry-After": RETRY_AFTER}
+    elif status == 401:
+        headers = {"WWW-Authenticate": "Bearer"}
     return Response({"error": body}, status_code=status, headers=headers)
 
 
