@@ -112,7 +112,9 @@ KEYS = {
 @pytest.fixture(scope="session")
 def service(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
     """The service with auth off (loopback), as a developer runs it."""
-    svc = start_service(redis_url, tmp_path_factory.mktemp("svc"), extra_args=["--max-body", "262144"])
+    svc = start_service(
+        redis_url, tmp_path_factory.mktemp("svc"), extra_args=["--max-body", "262144"]
+    )
     yield svc
     svc.stop()
 

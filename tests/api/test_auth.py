@@ -99,7 +99,9 @@ def test_a_tenant_creates_indexes_only_inside_its_tag(
     secured: RunningService, r: redis.Redis
 ) -> None:
     with secured.client("acme") as c:
-        foreign_name = c.post("/v1/indexes", json=schema("idx:{globex}:x", "doc:{globex}:").to_dict())
+        foreign_name = c.post(
+            "/v1/indexes", json=schema("idx:{globex}:x", "doc:{globex}:").to_dict()
+        )
         foreign_prefix = c.post(
             "/v1/indexes", json=schema("idx:{acme}:x", "doc:").to_dict()
         )  # would index every tenant's doc: keys
@@ -152,9 +154,7 @@ def test_apikey_create_prints_the_key_once_and_stores_its_digest(tmp_path: Path)
     shop = next(k for k in ring.keys.values() if k.id == "shop")
     assert shop.scopes == {"read"} and shop.tenant == "acme"
     assert key_file.stat().st_mode & 0o777 == 0o600
-    dup = subprocess.run(
-        [*run, "ci", "--file", str(key_file)], capture_output=True, text=True
-    )
+    dup = subprocess.run([*run, "ci", "--file", str(key_file)], capture_output=True, text=True)
     assert dup.returncode == 1 and "API key id 'ci' is used twice" in dup.stderr
 
 
@@ -169,6 +169,6 @@ def test_apikey_create_prints_the_key_once_and_stores_its_digest(tmp_path: Path)
     ],
 )
 def test_bad_key_files_are_named(text: str, needle: str) -> None:
-    with pytest.raises(ConfigError, match="keys.json") as e:
+    with pytest.raises(ConfigError, match=r"keys\.json") as e:
         KeyRing.from_json(text, "keys.json")
     assert needle in str(e.value)

@@ -97,9 +97,7 @@ def test_vector_b64_is_the_same_query(service: RunningService, loaded: Any) -> N
     assert [h["id"] for h in packed["results"]] == [h["id"] for h in plain["results"]]
 
 
-def test_structured_filters_return_fields_and_paging(
-    service: RunningService, loaded: Any
-) -> None:
+def test_structured_filters_return_fields_and_paging(service: RunningService, loaded: Any) -> None:
     _, docs, vectors = loaded
     query = np.random.default_rng(9).standard_normal(DIMS).astype(np.float32)
     flt = {"and": [{"field": "category", "tag": ["finance"]}, {"field": "price", "gte": 10}]}
@@ -345,7 +343,9 @@ def test_malformed_json_unknown_index_route_and_method(
 ) -> None:
     with service.client() as c:
         malformed = c.post(
-            "/v1/indexes/docs/search", content=b'{"vector": [1,', headers={"content-type": "application/json"}
+            "/v1/indexes/docs/search",
+            content=b'{"vector": [1,',
+            headers={"content-type": "application/json"},
         )
         unknown = c.post("/v1/indexes/nope/search", json={"vector": [0.5] * DIMS})
         route = c.get("/v2/anything")
@@ -387,7 +387,7 @@ def test_health_readiness_openapi_docs(service: RunningService, loaded: Any) -> 
         ready = c.get("/readyz")
         assert ready.status_code == 200
         assert ready.json()["ready"] is True and ready.json()["indexes"] == {"docs": 1.0}
-        assert c.get("/readyz", params={"index": "nope"}).status_code == 503
+        assert c.get("/readyz", params={"index": "nope"}).status_code == 404
         spec = c.get("/openapi.json").json()
         assert "/v1/indexes/{name}/search" in spec["paths"]
         body = spec["paths"]["/v1/indexes/{name}/search"]["post"]["requestBody"]

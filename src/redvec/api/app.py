@@ -15,6 +15,7 @@ from importlib import resources
 from typing import Any
 
 import anyio.to_thread
+import msgspec
 import numpy as np
 from litestar import Litestar, Request, Response, delete, get, post, put
 from litestar.enums import ScopeType
@@ -23,6 +24,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from redvec.api import models
 from redvec.api.auth import KeyRing
 from redvec.api.errors import ApiError, exception_handlers
 from redvec.api.models import (
@@ -42,7 +44,7 @@ from redvec.api.models import (
 )
 from redvec.api.service import Service, ServiceConfig
 from redvec.connection import REQUIRED_MODULES, _modules, index_progress
-from redvec.errors import ConfigError, DocumentError, ValidationError
+from redvec.errors import ConfigError, DocumentError, IndexNotFoundError, ValidationError
 from redvec.filters import filter_from_json
 from redvec.index import SearchIndex, list_indexes
 from redvec.ingest.worker import enqueue
@@ -396,7 +398,10 @@ def _routes(svc: Service) -> list[Any]:
     @get(
         "/readyz",
         sync_to_thread=True,
-        responses={503: ResponseSpec(ReadyResponse, description="Not ready")},
+        responses={
+            404: ResponseSpec(ErrorBody, description="No such index (with ?index=)"),
+            503: ResponseSpec(ReadyResponse, description="Not ready"),
+        },
         summary="Redis answers, has the modules, and every index is fully indexed",
     )
     def readyz(index: str | None = None) -> Response[ReadyResponse]:
@@ -412,8 +417,10 @@ def _routes(svc: Service) -> list[Any]:
                     progress[n] = index_progress(svc.client, n)
                 except Exception as e:
                     if index and "unknown index" in str(e).lower():
-                        return _not_ready("up", {}, f"no index named '{index}'")
+                        raise IndexNotFoundError(f"no index named '{index}'") from None
                     raise
+        except IndexNotFoundError:
+            raise
         except Exception as e:
             return _not_ready("down", {}, f"Redis is unavailable: {e}")
         shares = {n: p.percent_indexed for n, p in progress.items()}
@@ -428,8 +435,7 @@ def _routes(svc: Service) -> list[Any]:
 
     @get("/openapi.json", include_in_schema=False)
     async def openapi(request: Request[Any, Any, Any]) -> Response[Any]:
-        schema = request.app.openapi_schema.to_schema()
-        return Response(schema, media_type="application/json")
+        return Response(_openapi_document(request.app), media_type="application/json")
 
     @get("/", include_in_schema=False)
     async def page() -> Response[bytes]:
@@ -453,6 +459,23 @@ def _routes(svc: Service) -> list[Any]:
         openapi,
         page,
     ]
+
+
+def _openapi_document(app: Litestar) -> dict[str, Any]:
+    """Litestar's document, plus what it leaves out: request bodies refuse unknown
+    fields (msgspec's ``forbid_unknown_fields``), so clients and fuzzers know it."""
+    schema = app.openapi_schema
+    components = schema.components.schemas if schema.components else None
+    for name, struct in vars(models).items():
+        if (
+            isinstance(struct, type)
+            and issubclass(struct, msgspec.Struct)
+            and struct.__struct_config__.forbid_unknown_fields
+            and components
+            and name in components
+        ):
+            components[name].additional_properties = False
+    return schema.to_schema()
 
 
 def _not_ready(redis_state: str, shares: dict[str, float], reason: str) -> Response[ReadyResponse]:
