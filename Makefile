@@ -16,13 +16,21 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet $(TORCH)
-	$(BIN)/python -m pip install --quiet -e '.[dev,local]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,local,serve]'
 	@touch $@
 
 demo: $(STAMP)
 	$(BIN)/python examples/quickstart.py
 
-test: $(STAMP)
+# The Node.js example's dependencies (node-redis), from its lock file; its tests run
+# inside the Python suite against the same Redis and service.
+NODE_DEPS := examples/node/node_modules/.package-lock.json
+
+$(NODE_DEPS): examples/node/package-lock.json
+	@if command -v npm >/dev/null; then npm ci --prefix examples/node --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: the Node example's test will be skipped"; fi
+
+test: $(STAMP) $(NODE_DEPS)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 
 from redvec.connection import connect, inspect_server, redact_url, resolve_url
-from redvec.errors import RedvecError, ValidationError
+from redvec.errors import ConfigError, RedvecError, ValidationError
 from redvec.index import SearchIndex, list_indexes
 from redvec.schema import load_schema
 from redvec.server import EmbeddedServer, read_state
@@ -634,9 +634,15 @@ def serve(
     """Serve the HTTP API (/v1/...), the search page at /, /healthz, /readyz, /metrics."""
     import os
 
-    import uvicorn
+    try:
+        import uvicorn
 
-    from redvec.api.service import ServiceConfig
+        from redvec.api.service import ServiceConfig
+    except ImportError as e:
+        raise ConfigError(
+            f"the HTTP service needs the 'serve' extra ({e.name} is missing): "
+            f"pip install 'redvec[serve]'"
+        ) from None
 
     settings = Settings.from_env()
     keys = ServiceConfig.auth_for(
