@@ -8,8 +8,8 @@ management, embedding text) is synchronous library code run in a worker thread.
 from __future__ import annotations
 
 import base64
-import gc
 import binascii
+import gc
 import time
 from collections.abc import Callable
 from importlib import resources
