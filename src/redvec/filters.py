@@ -22,6 +22,7 @@ __all__ = [
     "Filter",
     "Geo",
     "Num",
+    "Raw",
     "Tag",
     "Text",
     "escape_tag",
@@ -114,6 +115,18 @@ class _Leaf(Filter):
         if schema is not None:
             check_field(schema, self.field, self.kind)
         return f"@{self.field}:{self.body}"
+
+
+@dataclass(frozen=True)
+class Raw(Filter):
+    """A query fragment written by the programmer, passed through as it is (the seed's
+    ``meta_data_query="@labels:{books}"``). Never build one from user input: it is
+    the one filter that is not escaped."""
+
+    query: str
+
+    def render(self, schema: IndexSchema | None = None) -> str:
+        return self.query.strip() or "*"
 
 
 def check_field(schema: IndexSchema, name: str, kind: str) -> None:

@@ -1,0 +1,524 @@
+"""User-KNN recommendations on Redis: users as interest vectors, neighbours by KNN with
+pre-filters, items from what the neighbours consumed.
+
+Every item has an embedding ``e_i`` (its genre/category indicator, or its learned
+factors). A user's interest vector is the sum of the embeddings of the items they liked
+(weighted), so
+
+- a batch build and a stream of single interactions give the same vector: a new
+  interaction adds ``w * e_i`` to the user's stored sum and nothing else is rebuilt;
+- a cold-start user can be given an interest vector directly (the seed's category
+  scores) and is searched like anyone else.
+
+Keys, for a recommender named ``rec``::
+
+    rec:user:<id>     HASH  labels (TAG), time (NUMERIC, last activity), n, vec, raw
+    rec:item:<id>     HASH  title (TEXT), tags (TAG), vec (the item's embedding)
+    rec:hist:<id>     HASH  item -> weight (everything the user has, liked or not)
+    rec:popular       ZSET  item -> number of positive interactions
+    rec:meta          HASH  dims, kind, positive threshold
+
+Indexes ``rec_users`` and ``rec_items`` (HNSW, COSINE). Scores: a neighbour's
+similarity is ``1 - cosine distance``; an item's score is the sum of the similarities
+of the neighbours who have it.
+"""
+
+from __future__ import annotations
+
+import math
+import time as _time
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import redis
+
+from redvec._resp import text
+from redvec.errors import ConfigError, RedvecError, ValidationError, VectorError
+from redvec.filters import Filter
+from redvec.index import SearchIndex, list_indexes
+from redvec.query import KnnQuery, render_filter
+from redvec.schema import IndexSchema, NumericField, TagField, TextField, VectorField
+from redvec.vectors import check_vector
+
+__all__ = [
+    "Item",
+    "Recommendation",
+    "Recommendations",
+    "Recommender",
+    "UnknownItemError",
+    "UnknownUserError",
+    "aggregate",
+]
+
+
+class UnknownUserError(RedvecError):
+    pass
+
+
+class UnknownItemError(RedvecError):
+    pass
+
+
+@dataclass(frozen=True)
+class Item:
+    id: str
+    vector: Any
+    title: str = ""
+    tags: tuple[str, ...] = ()
+
+
+@dataclass
+class Recommendation:
+    item: str
+    score: float
+    because: list[str]  # the neighbours who brought it, most similar first
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"item": self.item, "score": self.score, "because": self.because}
+
+
+@dataclass
+class Recommendations:
+    user: str | None
+    items: list[Recommendation]
+    neighbours: list[tuple[str, float]] = field(default_factory=list)  # (user, similarity)
+    fallback: str | None = None  # "most_popular" when KNN had nothing to go on
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "user": self.user,
+            "items": [r.to_dict() for r in self.items],
+            "neighbours": [{"user": u, "similarity": s} for u, s in self.neighbours],
+            "fallback": self.fallback,
+        }
+
+
+def aggregate(
+    neighbours: Sequence[tuple[str, float]],
+    histories: Mapping[str, Iterable[str]],
+    exclude: set[str],
+    n: int,
+    explain: int = 3,
+) -> list[Recommendation]:
+    """Score items by the summed similarity of the neighbours who have them.
+
+    One function for redvec and for the numpy reference, so any difference between
+    them in evaluation is the neighbour search's, not the scoring's. Ties go to the
+    smaller item id, so results are deterministic.
+    """
+    scores: dict[str, float] = defaultdict(float)
+    brought: dict[str, list[str]] = defaultdict(list)
+    for user, sim in neighbours:
+        for item in histories.get(user, ()):
+            if item in exclude:
+                continue
+            scores[item] += sim
+            if len(brought[item]) < explain:
+                brought[item].append(user)
+    ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
+    return [Recommendation(item, round(score, 6), brought[item]) for item, score in ranked]
+
+
+class Recommender:
+    def __init__(self, client: redis.Redis, name: str = "rec", *, ef_runtime: int | None = None):
+        self.client = client
+        self.name = name
+        self.ef_runtime = ef_runtime
+        meta = {text(k): text(v) for k, v in client.hgetall(f"{name}:meta").items()}
+        if "dims" not in meta:
+            raise ConfigError(
+                f"no recommender named '{name}': create one with Recommender.create "
+                f"(or `redvec recommend load-movielens`)"
+            )
+        self.dims = int(meta["dims"])
+        self.kind = meta.get("kind", "given")
+        self.threshold = float(meta.get("positive", "0"))
+        self.users = SearchIndex.open(client, f"{name}_users")
+        self.items = SearchIndex.open(client, f"{name}_items")
+
+    # -- creating ------------------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        client: redis.Redis,
+        name: str = "rec",
+        *,
+        dims: int,
+        kind: str = "given",
+        positive: float = 0.0,
+        m: int = 16,
+        ef_construction: int = 200,
+        overwrite: bool = False,
+    ) -> Recommender:
+        """Create the user and item indexes. ``positive``: the smallest interaction
+        weight that counts as liking an item (4 for MovieLens's 1-5 stars)."""
+        vec = VectorField("vec", dims=dims, m=m, ef_construction=ef_construction)
+        users = IndexSchema(
+            f"{name}_users",
+            f"{name}:user:",
+            (TagField("labels"), NumericField("time", sortable=True), NumericField("n"), vec),
+        )
+        items = IndexSchema(
+            f"{name}_items", f"{name}:item:", (TextField("title"), TagField("tags"), vec)
+        )
+        if overwrite:
+            existing = list_indexes(client)
+            for schema in (users, items):
+                if schema.name in existing:
+                    SearchIndex.open(client, schema.name).drop(delete_documents=True)
+            for pattern in (f"{name}:hist:*",):
+                for key in client.scan_iter(match=pattern, count=1000):
+                    client.delete(key)
+            client.delete(f"{name}:popular", f"{name}:meta")
+        SearchIndex.create(client, users)
+        SearchIndex.create(client, items)
+        client.hset(f"{name}:meta", mapping={"dims": dims, "kind": kind, "positive": positive})
+        return cls(client, name)
+
+    # -- writing -------------------------------------------------------------------------
+
+    def _vector(self, vector: Any, what: str) -> npt.NDArray[np.float32]:
+        vf = self.users.schema.vector_field()
+        try:
+            return check_vector(vector, VectorField(vf.name, self.dims, distance="L2"), what=what)
+        except VectorError as e:
+            raise VectorError(str(e).replace(f"for field '{vf.name}' ", "")) from None
+
+    def add_items(self, items: Iterable[Item]) -> int:
+        docs = []
+        for it in items:
+            v = self._vector(it.vector, f"item '{it.id}' vector")
+            doc: dict[str, Any] = {"id": it.id, "title": it.title, "tags": list(it.tags)}
+            if np.any(v):
+                doc["vec"] = v
+            docs.append(doc)
+        return self._write(self.items, docs)
+
+    def _write(self, index: SearchIndex, docs: list[dict[str, Any]]) -> int:
+        encoded = []
+        for d in docs:
+            if "vec" in d:
+                encoded.append(index.encode(d))
+            else:  # no vector (nothing liked yet): stored and filterable, not in the KNN graph
+                schema = index.schema
+                key = schema.key(str(d["id"]))
+                values = [(k, v) for k, v in d.items() if k not in ("id", "vec", "raw")]
+                flat: list[Any] = []
+                for k, v in values:
+                    flat += [k, ",".join(v) if isinstance(v, list) else v]
+                commands: list[Any] = [("HDEL", key, "vec")]
+                if flat:
+                    commands.append(("HSET", key, *flat))
+                encoded.append((str(d["id"]), commands))
+        for lo in range(0, len(encoded), 500):
+            index.write([c for _, c in encoded[lo : lo + 500]])
+        return len(encoded)
+
+    def add_user(
+        self,
+        user_id: str,
+        *,
+        vector: Any = None,
+        labels: Sequence[str] = (),
+        time: float | None = None,
+    ) -> None:
+        """A user, optionally with a given interest vector (cold start: no history)."""
+        key = f"{self.name}:user:{user_id}"
+        mapping: dict[str, Any] = {
+            "labels": ",".join(labels),
+            "time": time if time is not None else _time.time(),
+        }
+        if vector is not None:
+            v = self._vector(vector, f"user '{user_id}' interest vector")
+            if not np.any(v):
+                raise VectorError(f"user '{user_id}' interest vector is all zeros")
+            mapping["vec"] = v.tobytes()
+            mapping["raw"] = v.tobytes()
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hset(key, mapping=mapping)
+        pipe.hsetnx(key, "n", 0)
+        pipe.execute()
+
+    def _item_vectors(self, ids: Sequence[str]) -> dict[str, npt.NDArray[np.float32]]:
+        pipe = self.client.pipeline(transaction=False)
+        for i in ids:
+            pipe.hget(f"{self.name}:item:{i}", "vec")
+        out = {}
+        for i, raw in zip(ids, pipe.execute(), strict=True):
+            out[i] = (
+                np.frombuffer(raw, dtype="<f4") if raw else np.zeros(self.dims, dtype=np.float32)
+            )
+        return out
+
+    def _known_items(self, ids: Sequence[str]) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        for i in ids:
+            pipe.exists(f"{self.name}:item:{i}")
+        missing = [i for i, e in zip(ids, pipe.execute(), strict=True) if not e]
+        if missing:
+            raise UnknownItemError(
+                f"unknown item{'s' if len(missing) > 1 else ''} "
+                f"{', '.join(repr(m) for m in missing[:5])}: add items before interactions"
+            )
+
+    def add_interactions(
+        self, interactions: Iterable[tuple[str, str, float]], *, time: float | None = None
+    ) -> int:
+        """Record (user, item, weight) interactions and update each user's vector.
+
+        A user's stored sum gains ``weight * e_item`` for each positive interaction
+        (weight >= the recommender's threshold); every interaction goes to the user's
+        history, so recommendations never repeat what the user has. Each user is
+        updated in one optimistic transaction, so concurrent writers do not lose adds.
+        """
+        by_user: dict[str, list[tuple[str, float]]] = defaultdict(list)
+        for user, item, weight in interactions:
+            if not isinstance(weight, int | float) or not math.isfinite(weight):
+                raise ValidationError(f"interaction ({user}, {item}): weight must be finite")
+            by_user[str(user)].append((str(item), float(weight)))
+        items = sorted({i for pairs in by_user.values() for i, _ in pairs})
+        self._known_items(items)
+        vectors = self._item_vectors(items)
+        now = time if time is not None else _time.time()
+        count = 0
+        for user, pairs in by_user.items():
+            delta = np.zeros(self.dims, dtype=np.float64)
+            liked = []
+            for item, w in pairs:
+                if w >= self.threshold:
+                    delta += w * vectors[item]
+                    liked.append(item)
+            self._apply(user, pairs, delta, liked, now)
+            count += len(pairs)
+        return count
+
+    def _apply(
+        self,
+        user: str,
+        pairs: list[tuple[str, float]],
+        delta: npt.NDArray[np.float64],
+        liked: list[str],
+        now: float,
+    ) -> None:
+        key = f"{self.name}:user:{user}"
+        hist = f"{self.name}:hist:{user}"
+
+        def update(pipe: Any) -> None:
+            raw = pipe.hget(key, "raw")
+            before = set(text(i) for i in pipe.hkeys(hist))
+            base = np.frombuffer(raw, dtype="<f4").astype(np.float64) if raw else 0.0
+            total = (base + delta).astype(np.float32)
+            new_likes = [i for i in liked if i not in before]
+            pipe.multi()
+            pipe.hset(hist, mapping=dict(pairs))
+            mapping: dict[str, Any] = {"time": now, "raw": total.tobytes()}
+            if np.any(total):
+                mapping["vec"] = total.tobytes()
+            pipe.hset(key, mapping=mapping)
+            pipe.hset(key, "n", len(before | {i for i, _ in pairs}))
+            for item in new_likes:
+                pipe.zincrby(f"{self.name}:popular", 1, item)
+
+        self.client.transaction(update, key, hist)
+
+    def load_users(
+        self,
+        vectors: Mapping[str, Any],
+        histories: Mapping[str, Mapping[str, float]],
+        labels: Mapping[str, Sequence[str]] | None = None,
+        time: float | None = None,
+    ) -> int:
+        """Bulk load: users with precomputed raw vectors and full histories, in
+        pipelines (for building from a dataset; use add_interactions afterwards)."""
+        now = time if time is not None else _time.time()
+        pipe = self.client.pipeline(transaction=False)
+        popular: dict[str, int] = defaultdict(int)
+        count = 0
+        for user in sorted(set(vectors) | set(histories)):
+            key = f"{self.name}:user:{user}"
+            v = np.asarray(vectors.get(user, np.zeros(self.dims)), dtype=np.float32)
+            hist = histories.get(user, {})
+            mapping: dict[str, Any] = {
+                "labels": ",".join((labels or {}).get(user, ())),
+                "time": now,
+                "n": len(hist),
+                "raw": v.tobytes(),
+            }
+            if np.any(v) and np.all(np.isfinite(v)):
+                mapping["vec"] = v.tobytes()
+            pipe.hset(key, mapping=mapping)
+            if hist:
+                pipe.hset(f"{self.name}:hist:{user}", mapping=dict(hist))
+            for item, w in hist.items():
+                if w >= self.threshold:
+                    popular[item] += 1
+            count += 1
+            if count % 500 == 0:
+                pipe.execute()
+        for item, c in popular.items():
+            pipe.zincrby(f"{self.name}:popular", c, item)
+        pipe.execute()
+        return count
+
+    # -- reading -------------------------------------------------------------------------
+
+    def user_vector(self, user_id: str) -> npt.NDArray[np.float32] | None:
+        key = f"{self.name}:user:{user_id}"
+        vec, exists = self.client.hget(key, "vec"), self.client.exists(key)
+        if not exists:
+            raise UnknownUserError(f"unknown user '{user_id}' in recommender '{self.name}'")
+        return None if vec is None else np.frombuffer(vec, dtype="<f4")
+
+    def history(self, user_id: str) -> set[str]:
+        return {text(i) for i in self.client.hkeys(f"{self.name}:hist:{user_id}")}
+
+    def _histories(self, users: Sequence[str]) -> dict[str, list[str]]:
+        pipe = self.client.pipeline(transaction=False)
+        for u in users:
+            pipe.hgetall(f"{self.name}:hist:{u}")
+        out = {}
+        for u, hist in zip(users, pipe.execute(), strict=True):
+            out[u] = [text(i) for i, w in hist.items() if float(w) >= self.threshold]
+        return out
+
+    def neighbours(
+        self,
+        vector: Any,
+        k: int,
+        *,
+        filter: Filter | str | None = None,
+        exclude_user: str | None = None,
+    ) -> list[tuple[str, float]]:
+        """The ``k`` nearest users (and their similarity) among those matching ``filter``."""
+        result = self.users.query(
+            KnnQuery(
+                vector, k + (1 if exclude_user else 0), filter, ef_runtime=self.ef_runtime,
+                return_fields=[],
+            )
+        )  # fmt: skip
+        out = [
+            (h.id, round(1.0 - float(h.distance or 0.0), 6))
+            for h in result.hits
+            if h.id != exclude_user
+        ]
+        return out[:k]
+
+    def recommend(
+        self,
+        user_id: str,
+        n: int = 10,
+        *,
+        neighbours: int = 50,
+        filter: Filter | str | None = None,
+    ) -> Recommendations:
+        """Items for a stored user, from the ``neighbours`` nearest users matching
+        ``filter`` (a filter over users: labels, time, n). A user with nothing liked
+        yet gets the most popular items among the users the filter admits."""
+        _check_counts(n, neighbours)
+        vec = self.user_vector(str(user_id))
+        owned = self.history(str(user_id))
+        if vec is None:
+            return Recommendations(
+                str(user_id), self.most_popular(n, exclude=owned, filter=filter), [],
+                "most_popular",
+            )  # fmt: skip
+        return self._from_vector(str(user_id), vec, n, neighbours, filter, owned)
+
+    def recommend_for_vector(
+        self,
+        vector: Any,
+        n: int = 10,
+        *,
+        neighbours: int = 50,
+        filter: Filter | str | None = None,
+        exclude: Iterable[str] = (),
+    ) -> Recommendations:
+        """A cold-start user known only by an interest vector."""
+        _check_counts(n, neighbours)
+        v = self._vector(vector, "interest vector")
+        if not np.any(v):
+            raise VectorError("interest vector is all zeros: it points nowhere")
+        return self._from_vector(None, v, n, neighbours, filter, set(exclude))
+
+    def _from_vector(
+        self,
+        user: str | None,
+        vec: Any,
+        n: int,
+        k: int,
+        filter: Filter | str | None,
+        owned: set[str],
+    ) -> Recommendations:
+        near = self.neighbours(vec, k, filter=filter, exclude_user=user)
+        items = aggregate(near, self._histories([u for u, _ in near]), owned, n)
+        if not items:
+            return Recommendations(
+                user, self.most_popular(n, exclude=owned, filter=filter), near, "most_popular"
+            )
+        return Recommendations(user, items, near)
+
+    def most_popular(
+        self, n: int = 10, *, exclude: set[str] | None = None, filter: Filter | str | None = None
+    ) -> list[Recommendation]:
+        """Most liked items overall, or among the users matching ``filter``."""
+        exclude = exclude or set()
+        if filter is not None:
+            users = self._users_matching(filter)
+            counts: dict[str, float] = defaultdict(float)
+            for hist in self._histories(users).values():
+                for item in hist:
+                    counts[item] += 1
+            ranked = sorted(
+                ((i, c) for i, c in counts.items() if i not in exclude),
+                key=lambda kv: (-kv[1], kv[0]),
+            )
+            return [Recommendation(i, c, []) for i, c in ranked[:n]]
+        out = []
+        for item, score in self.client.zrevrange(
+            f"{self.name}:popular", 0, n + len(exclude), withscores=True
+        ):
+            i = text(item)
+            if i not in exclude:
+                out.append(Recommendation(i, float(score), []))
+        return out[:n]
+
+    def similar_items(
+        self, item_id: str, n: int = 10, *, filter: Filter | str | None = None
+    ) -> list[tuple[str, float]]:
+        """Items whose embeddings are nearest to ``item_id``'s, with their similarity."""
+        key = f"{self.name}:item:{item_id}"
+        raw = self.client.hget(key, "vec")
+        if raw is None:
+            if not self.client.exists(key):
+                raise UnknownItemError(f"unknown item '{item_id}' in recommender '{self.name}'")
+            return []
+        result = self.items.search(
+            np.frombuffer(raw, dtype="<f4"), n + 1, filter=filter, ef_runtime=self.ef_runtime,
+            return_fields=[],
+        )  # fmt: skip
+        out = [
+            (h.id, round(1.0 - float(h.distance or 0.0), 6))
+            for h in result.hits
+            if h.id != str(item_id)
+        ]
+        return out[:n]
+
+    def _users_matching(self, filter: Filter | str, limit: int = 10_000) -> list[str]:
+        schema = self.users.schema
+        reply = self.client.execute_command(
+            "FT.SEARCH", schema.name, render_filter(filter, schema), "NOCONTENT",
+            "LIMIT", 0, limit, "DIALECT", 2,
+        )  # fmt: skip
+        prefix = len(schema.prefix)
+        return [text(key)[prefix:] for key in reply[1:]]
+
+
+def _check_counts(n: int, neighbours: int) -> None:
+    for name, value, hi in (("n", n, 1000), ("neighbours", neighbours, 1000)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= hi:
+            raise ValidationError(f"{name} must be an integer from 1 to {hi}, got {value!r}")
