@@ -30,7 +30,7 @@ import time as _time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -240,7 +240,7 @@ class Recommender:
             mapping["vec"] = v.tobytes()
             mapping["raw"] = v.tobytes()
         pipe = self.client.pipeline(transaction=False)
-        pipe.hset(key, mapping=mapping)
+        pipe.hset(key, mapping=cast(Any, mapping))
         pipe.hsetnx(key, "n", 0)
         pipe.execute()
 
@@ -315,11 +315,11 @@ class Recommender:
             total = (base + delta).astype(np.float32)
             new_likes = [i for i in liked if i not in before]
             pipe.multi()
-            pipe.hset(hist, mapping=dict(pairs))
+            pipe.hset(hist, mapping=cast(Any, dict(pairs)))
             mapping: dict[str, Any] = {"time": now, "raw": total.tobytes()}
             if np.any(total):
                 mapping["vec"] = total.tobytes()
-            pipe.hset(key, mapping=mapping)
+            pipe.hset(key, mapping=cast(Any, mapping))
             pipe.hset(key, "n", len(before | {i for i, _ in pairs}))
             for item in new_likes:
                 pipe.zincrby(f"{self.name}:popular", 1, item)
@@ -351,9 +351,9 @@ class Recommender:
             }
             if np.any(v) and np.all(np.isfinite(v)):
                 mapping["vec"] = v.tobytes()
-            pipe.hset(key, mapping=mapping)
+            pipe.hset(key, mapping=cast(Any, mapping))
             if hist:
-                pipe.hset(f"{self.name}:hist:{user}", mapping=dict(hist))
+                pipe.hset(f"{self.name}:hist:{user}", mapping=cast(Any, dict(hist)))
             for item, w in hist.items():
                 if w >= self.threshold:
                     popular[item] += 1
@@ -369,7 +369,10 @@ class Recommender:
 
     def user_vector(self, user_id: str) -> npt.NDArray[np.float32] | None:
         key = f"{self.name}:user:{user_id}"
-        vec, exists = self.client.hget(key, "vec"), self.client.exists(key)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.exists(key)
+        pipe.hget(key, "vec")
+        exists, vec = pipe.execute()
         if not exists:
             raise UnknownUserError(f"unknown user '{user_id}' in recommender '{self.name}'")
         return None if vec is None else np.frombuffer(vec, dtype="<f4")
@@ -479,9 +482,10 @@ class Recommender:
             )
             return [Recommendation(i, c, []) for i, c in ranked[:n]]
         out = []
-        for item, score in self.client.zrevrange(
+        ranked_all: Any = self.client.zrevrange(
             f"{self.name}:popular", 0, n + len(exclude), withscores=True
-        ):
+        )
+        for item, score in ranked_all:
             i = text(item)
             if i not in exclude:
                 out.append(Recommendation(i, float(score), []))
@@ -492,7 +496,7 @@ class Recommender:
     ) -> list[tuple[str, float]]:
         """Items whose embeddings are nearest to ``item_id``'s, with their similarity."""
         key = f"{self.name}:item:{item_id}"
-        raw = self.client.hget(key, "vec")
+        raw: Any = self.client.hget(key, "vec")
         if raw is None:
             if not self.client.exists(key):
                 raise UnknownItemError(f"unknown item '{item_id}' in recommender '{self.name}'")
