@@ -13,7 +13,7 @@ import gc
 import time
 from collections.abc import Callable
 from importlib import resources
-from typing import Any
+from typing import Annotated, Any
 
 import anyio.to_thread
 import msgspec
@@ -23,6 +23,7 @@ from litestar.enums import ScopeType
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.params import Parameter
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from redvec.api import models
@@ -37,10 +38,15 @@ from redvec.api.models import (
     EnqueueResponse,
     ErrorBody,
     IndexList,
+    Neighbour,
     ReadyResponse,
+    RecommendedItem,
+    RecommendResponse,
     SearchHit,
     SearchRequest,
     SearchResponse,
+    SimilarItem,
+    SimilarResponse,
     UpsertResponse,
 )
 from redvec.api.service import Service, ServiceConfig
@@ -390,6 +396,54 @@ def _routes(svc: Service) -> list[Any]:
         svc.forget(name)
         return {"dropped": name, "documents_deleted": delete_documents}
 
+    # -- recommendations -----------------------------------------------------------------
+
+    @get(
+        "/v1/recommend/users/{user_id:str}",
+        responses=_ERRORS,
+        sync_to_thread=True,
+        summary="Items for a user, from what their nearest neighbours liked",
+    )
+    def recommend_user(
+        user_id: str,
+        request: Request[Any, Any, Any],
+        recommender: str = "rec",
+        n: Annotated[int, Parameter(ge=1, le=1000)] = 10,
+        neighbours: Annotated[int, Parameter(ge=1, le=1000)] = 50,
+        filter: Annotated[str | None, Parameter(max_length=2000)] = None,
+    ) -> RecommendResponse:
+        start = time.perf_counter()
+        svc.authorize(request, "read", recommender)
+        rec = svc.recommender(recommender)
+        with m.timed_redis("recommend"):
+            result = rec.recommend(user_id, n, neighbours=neighbours, filter=filter)
+        return RecommendResponse(
+            result.user,
+            [RecommendedItem(r.item, r.score, r.because) for r in result.items],
+            [Neighbour(u, s) for u, s in result.neighbours],
+            result.fallback,
+            _ms(start),
+        )
+
+    @get(
+        "/v1/recommend/items/{item_id:str}",
+        responses=_ERRORS,
+        sync_to_thread=True,
+        summary="Items similar to an item",
+    )
+    def similar_items(
+        item_id: str,
+        request: Request[Any, Any, Any],
+        recommender: str = "rec",
+        n: Annotated[int, Parameter(ge=1, le=1000)] = 10,
+    ) -> SimilarResponse:
+        start = time.perf_counter()
+        svc.authorize(request, "read", recommender)
+        rec = svc.recommender(recommender)
+        with m.timed_redis("similar_items"):
+            similar = rec.similar_items(item_id, n)
+        return SimilarResponse(item_id, [SimilarItem(i, s) for i, s in similar], _ms(start))
+
     # -- operations ----------------------------------------------------------------------
 
     @get("/healthz", summary="The process is up", include_in_schema=True)
@@ -454,6 +508,8 @@ def _routes(svc: Service) -> list[Any]:
         create_index,
         index_info,
         drop_index,
+        recommend_user,
+        similar_items,
         healthz,
         readyz,
         metrics,

@@ -26,6 +26,7 @@ from redvec.errors import (
     SchemaError,
     ValidationError,
 )
+from redvec.recommend.recommender import UnknownItemError, UnknownUserError
 
 __all__ = ["ApiError", "error_response", "exception_handlers"]
 
@@ -77,6 +78,10 @@ def error_response(
 def _classify(exc: Exception) -> tuple[int, str, str]:
     if isinstance(exc, ApiError):
         return exc.status, exc.code, exc.message
+    if isinstance(exc, UnknownUserError):
+        return 404, "user_not_found", str(exc)
+    if isinstance(exc, UnknownItemError):
+        return 404, "item_not_found", str(exc)
     if isinstance(exc, IndexNotFoundError):
         return 404, "index_not_found", str(exc)
     if isinstance(exc, IndexExistsError):

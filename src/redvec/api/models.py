@@ -21,10 +21,15 @@ __all__ = [
     "ErrorDetail",
     "HybridWeights",
     "IndexList",
+    "Neighbour",
     "ReadyResponse",
+    "RecommendResponse",
+    "RecommendedItem",
     "SearchHit",
     "SearchRequest",
     "SearchResponse",
+    "SimilarItem",
+    "SimilarResponse",
     "UpsertResponse",
 ]
 
@@ -119,6 +124,36 @@ class ReadyResponse(msgspec.Struct):
     redis: str
     indexes: dict[str, float]
     reason: str | None = None
+
+
+class RecommendedItem(msgspec.Struct):
+    item: str
+    score: float
+    because: list[str]
+
+
+class Neighbour(msgspec.Struct):
+    user: str
+    similarity: float
+
+
+class RecommendResponse(msgspec.Struct):
+    user: str | None
+    items: list[RecommendedItem]
+    neighbours: list[Neighbour]
+    fallback: str | None
+    took_ms: float
+
+
+class SimilarItem(msgspec.Struct):
+    item: str
+    similarity: float
+
+
+class SimilarResponse(msgspec.Struct):
+    item: str
+    items: list[SimilarItem]
+    took_ms: float
 
 
 class ErrorDetail(msgspec.Struct):

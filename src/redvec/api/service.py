@@ -25,9 +25,10 @@ from redvec.api.errors import ApiError
 from redvec.api.metrics import Metrics
 from redvec.embeddings import Embedder
 from redvec.embeddings.cache import CachedEmbedder
-from redvec.errors import IndexNotFoundError
+from redvec.errors import ConfigError, IndexNotFoundError
 from redvec.index import SearchIndex
 from redvec.providers import provider_for_index, query_embedder
+from redvec.recommend import Recommender
 
 __all__ = ["Service", "ServiceConfig"]
 
@@ -77,6 +78,7 @@ class Service:
         self.metrics = Metrics(lambda: self.client)
         self._indexes: dict[str, tuple[float, SearchIndex, AsyncSearch]] = {}
         self._embedders: dict[tuple[str, str], Embedder] = {}
+        self._recommenders: dict[str, tuple[float, Recommender]] = {}
         self._lock = threading.Lock()
 
     # -- indexes -----------------------------------------------------------------------
@@ -93,6 +95,18 @@ class Service:
         entry = (now + self.config.index_ttl, idx, AsyncSearch(idx, self.aclient))
         self._indexes[name] = entry
         return entry[1], entry[2]
+
+    def recommender(self, name: str) -> Recommender:
+        now = time.monotonic()
+        cached = self._recommenders.get(name)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        try:
+            rec = Recommender(self.client, name)
+        except (ConfigError, IndexNotFoundError):
+            raise ApiError(404, f"no recommender named '{name}'", "recommender_not_found") from None
+        self._recommenders[name] = (now + self.config.index_ttl, rec)
+        return rec
 
     def forget(self, name: str) -> None:
         self._indexes.pop(name, None)

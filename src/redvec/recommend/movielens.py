@@ -99,7 +99,10 @@ def item_embeddings(
     train: list[tuple[str, str, float, int]],
     kind: str,
     factors: int = 32,
+    *,
+    for_similarity: bool = False,
 ) -> dict[str, npt.NDArray[np.float32]]:
+    """Each item's embedding (``for_similarity``: the vector item-to-item search uses)."""
     if kind == "genres":
         index = {g: n for n, g in enumerate(ml.genres)}
         out = {}
@@ -128,7 +131,8 @@ def item_embeddings(
         # svds starts from a random vector: fix it, so runs (and evaluations) repeat.
         v0 = np.random.default_rng(0).random(min(matrix.shape))
         _, sigma, vt = svds(matrix, k=factors, v0=v0)
-        emb = (vt / sigma[:, None]).T.astype(np.float32)
+        scale = sigma[:, None] if for_similarity else 1.0 / sigma[:, None]
+        emb = (vt * scale).T.astype(np.float32)
         return {item: emb[n] for item, n in ii.items()}
     raise ConfigError(f"unknown interest-vector kind {kind!r}: use genres or factors")
 
@@ -176,8 +180,10 @@ def load_into(
         client, name, dims=dims, kind=kind, positive=POSITIVE, m=m,
         ef_construction=ef_construction, overwrite=True,
     )  # fmt: skip
+    similar = item_embeddings(ml, train, kind, factors, for_similarity=True)
+    zero = np.zeros(dims, np.float32)
     rec.add_items(
-        Item(i, emb.get(i, np.zeros(dims, np.float32)), ml.titles[i], tuple(ml.item_genres[i]))
+        Item(i, emb.get(i, zero), ml.titles[i], tuple(ml.item_genres[i]), similar.get(i, zero))
         for i in sorted(ml.titles, key=int)
     )
     histories: dict[str, dict[str, float]] = defaultdict(dict)

@@ -13,7 +13,8 @@ factors). A user's interest vector is the sum of the embeddings of the items the
 Keys, for a recommender named ``rec``::
 
     rec:user:<id>     HASH  labels (TAG), time (NUMERIC, last activity), n, vec, raw
-    rec:item:<id>     HASH  title (TEXT), tags (TAG), vec (the item's embedding)
+    rec:item:<id>     HASH  title (TEXT), tags (TAG), emb (the item's embedding),
+                            vec (what similar_items searches; emb unless given)
     rec:hist:<id>     HASH  item -> weight (everything the user has, liked or not)
     rec:popular       ZSET  item -> number of positive interactions
     rec:meta          HASH  dims, kind, positive threshold
@@ -69,6 +70,9 @@ class Item:
     vector: Any
     title: str = ""
     tags: tuple[str, ...] = ()
+    # What item-to-item similarity searches (default: ``vector``). The SVD fold-in
+    # embedding V/sigma inflates the weakest factors; V*sigma ranks neighbours better.
+    similarity_vector: Any = None
 
 
 @dataclass
@@ -194,8 +198,12 @@ class Recommender:
         for it in items:
             v = self._vector(it.vector, f"item '{it.id}' vector")
             doc: dict[str, Any] = {"id": it.id, "title": it.title, "tags": list(it.tags)}
-            if np.any(v):
-                doc["vec"] = v
+            doc["emb"] = v.tobytes()
+            sim = v
+            if it.similarity_vector is not None:
+                sim = self._vector(it.similarity_vector, f"item '{it.id}' similarity vector")
+            if np.any(sim):
+                doc["vec"] = sim
             docs.append(doc)
         return self._write(self.items, docs)
 
@@ -207,7 +215,7 @@ class Recommender:
             else:  # no vector (nothing liked yet): stored and filterable, not in the KNN graph
                 schema = index.schema
                 key = schema.key(str(d["id"]))
-                values = [(k, v) for k, v in d.items() if k not in ("id", "vec", "raw")]
+                values = [(k, v) for k, v in d.items() if k not in ("id", "vec")]
                 flat: list[Any] = []
                 for k, v in values:
                     flat += [k, ",".join(v) if isinstance(v, list) else v]
@@ -247,7 +255,7 @@ class Recommender:
     def _item_vectors(self, ids: Sequence[str]) -> dict[str, npt.NDArray[np.float32]]:
         pipe = self.client.pipeline(transaction=False)
         for i in ids:
-            pipe.hget(f"{self.name}:item:{i}", "vec")
+            pipe.hget(f"{self.name}:item:{i}", "emb")
         out = {}
         for i, raw in zip(ids, pipe.execute(), strict=True):
             out[i] = (
