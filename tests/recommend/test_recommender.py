@@ -1,0 +1,164 @@
+"""User-KNN recommendations against a numpy reference, on a small synthetic shop."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import redis
+
+from redvec.errors import ConfigError, FilterError, ValidationError, VectorError
+from redvec.recommend import Item, Recommender, UnknownItemError, UnknownUserError, aggregate
+
+# Items belong to one of three categories: books, comics, computers.
+CATS = ["books", "comics", "computers"]
+
+
+def catalogue(n: int = 60) -> list[Item]:
+    jitter = np.random.default_rng(42).random((n, 3)) * 0.2  # no two users exactly alike
+    items = []
+    for i in range(n):
+        v = jitter[i].astype(np.float32)
+        v[i % 3] = 1.0
+        items.append(Item(f"i{i}", v, f"item {i}", (CATS[i % 3],)))
+    return items
+
+
+def interactions(seed: int = 0, users: int = 40) -> list[tuple[str, str, float]]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for u in range(users):
+        fav = u % 3
+        for i in rng.choice(60, 12, replace=False):
+            weight = 5.0 if i % 3 == fav else float(rng.integers(1, 4))
+            out.append((f"u{u}", f"i{i}", weight))
+    return out
+
+
+@pytest.fixture()
+def shop(r: redis.Redis) -> Recommender:
+    rec = Recommender.create(r, "shop", dims=3, positive=4, m=16, ef_construction=200)
+    rec.ef_runtime = 500
+    rec.add_items(catalogue())
+    by_user: dict[str, list[tuple[str, str, float]]] = {}
+    for x in interactions():
+        by_user.setdefault(x[0], []).append(x)
+    for u in range(40):
+        rec.add_user(f"u{u}", labels=[CATS[u % 3]])
+        rec.add_interactions(by_user[f"u{u}"], time=1000 + u)  # last activity
+    rec.users.wait_indexed()
+    return rec
+
+
+def reference_vectors() -> dict[str, np.ndarray]:
+    emb = {it.id: np.asarray(it.vector, dtype=np.float64) for it in catalogue()}
+    out: dict[str, np.ndarray] = {}
+    for u, i, w in interactions():
+        out.setdefault(u, np.zeros(3))
+        if w >= 4:
+            out[u] = out[u] + w * emb[i]
+    return out
+
+
+def test_user_vectors_are_summed_liked_item_embeddings(shop: Recommender) -> None:
+    for u, expected in reference_vectors().items():
+        got = shop.user_vector(u)
+        assert got is not None
+        np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
+def test_recommend_equals_the_numpy_reference(shop: Recommender, r: redis.Redis) -> None:
+    vecs = reference_vectors()
+    ids = sorted(vecs)
+    m = np.stack([vecs[u] / np.linalg.norm(vecs[u]) for u in ids])
+    liked: dict[str, list[str]] = {}
+    owned: dict[str, set[str]] = {}
+    for u, i, w in interactions():
+        owned.setdefault(u, set()).add(i)
+        if w >= 4:
+            liked.setdefault(u, []).append(i)
+    for user in ("u0", "u7", "u20"):
+        sims = m @ m[ids.index(user)]
+        order = [j for j in np.argsort(-sims, kind="stable") if ids[j] != user][:8]
+        near = [(ids[j], round(float(sims[j]), 6)) for j in order]
+        expected = aggregate(near, liked, owned[user], 5)
+        got = shop.recommend(user, 5, neighbours=8)
+        assert [u for u, _ in got.neighbours] == [u for u, _ in near]
+        assert [x.item for x in got.items] == [x.item for x in expected]
+        np.testing.assert_allclose(
+            [x.score for x in got.items], [x.score for x in expected], atol=1e-4
+        )
+        assert not {x.item for x in got.items} & owned[user]  # never what the user has
+        for x in got.items:  # "because": neighbours who liked it
+            assert x.because and all(x.item in liked[b] for b in x.because)
+        assert got.fallback is None
+
+
+def test_pre_filters_on_labels_and_activity_time(shop: Recommender) -> None:
+    got = shop.recommend("u0", 5, neighbours=5, filter="labels:comics time>=1020")
+    assert got.neighbours
+    for user, _ in got.neighbours:
+        n = int(user[1:])
+        assert CATS[n % 3] == "comics" and 1000 + n >= 1020
+    with pytest.raises(FilterError, match="unknown field 'colour' in filter"):
+        shop.recommend("u0", filter="colour:red")
+
+
+def test_bad_input_is_named(shop: Recommender) -> None:
+    with pytest.raises(UnknownUserError, match="unknown user 'nobody' in recommender 'shop'"):
+        shop.recommend("nobody")
+    with pytest.raises(VectorError, match="has dimension 2, expected 3"):
+        shop.recommend_for_vector([1.0, 2.0])
+    with pytest.raises(VectorError, match="NaN"):
+        shop.add_user("x", vector=[float("nan"), 0, 0])
+    with pytest.raises(ValidationError, match="n must be an integer from 1 to 1000"):
+        shop.recommend("u0", 0)
+    with pytest.raises(UnknownItemError, match="unknown item 'nope'"):
+        shop.add_interactions([("u0", "nope", 5)])
+    with pytest.raises(UnknownItemError, match="unknown item 'nope'"):
+        shop.similar_items("nope")
+    with pytest.raises(ConfigError, match="no recommender named 'other'"):
+        Recommender(shop.client, "other")
+
+
+def test_a_user_with_nothing_liked_gets_the_most_popular(shop: Recommender) -> None:
+    shop.add_user("newbie", labels=["books"])
+    got = shop.recommend("newbie", 3)
+    assert got.fallback == "most_popular" and got.neighbours == []
+    counts: dict[str, int] = {}
+    for _, i, w in interactions():
+        if w >= 4:
+            counts[i] = counts.get(i, 0) + 1
+    top = sorted(counts.values(), reverse=True)[:3]
+    assert [x.score for x in got.items] == [float(c) for c in top]
+    assert all(counts[x.item] == x.score for x in got.items)
+    within = shop.recommend("newbie", 3, filter="labels:computers")
+    assert within.fallback == "most_popular"
+    assert all(int(x.item[1:]) % 3 == 2 for x in within.items)  # computers fans like computers
+
+
+def test_cold_start_from_an_interest_vector(shop: Recommender) -> None:
+    got = shop.recommend_for_vector([0.0, 0.1, 0.9], 5, neighbours=10)
+    assert got.user is None and got.items
+    assert sum(int(x.item[1:]) % 3 == 2 for x in got.items) >= 4  # mostly computers
+
+
+def test_a_new_interaction_updates_only_that_user(shop: Recommender) -> None:
+    before = {u: shop.user_vector(u) for u in ("u0", "u1", "u2")}
+    first = shop.recommend("u0", 3).items[0].item
+    shop.add_interactions([("u0", first, 5.0)])
+    after = shop.user_vector("u0")
+    assert after is not None and before["u0"] is not None
+    emb = next(it.vector for it in catalogue() if it.id == first)
+    np.testing.assert_allclose(after, before["u0"] + 5.0 * emb, rtol=1e-6)
+    for u in ("u1", "u2"):
+        np.testing.assert_array_equal(shop.user_vector(u), before[u])
+    assert first not in {x.item for x in shop.recommend("u0", 10).items}
+    assert first in shop.history("u0")
+
+
+def test_similar_items(shop: Recommender) -> None:
+    got = shop.similar_items("i0", 5)
+    assert "i0" not in [i for i, _ in got]
+    assert all(int(i[1:]) % 3 == 0 for i, _ in got)  # same category first
+    sims = [s for _, s in got]
+    assert sims == sorted(sims, reverse=True)
