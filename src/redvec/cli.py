@@ -810,16 +810,18 @@ def eval_recommend(
     )  # fmt: skip
     out.print(
         f"MovieLens-100k split {split}: {report['users']} test users with a positive, "
-        f"K={neighbours}, EF_RUNTIME {ef_runtime}, top {report['n']}"
+        f"K={neighbours}, EF_RUNTIME {ef_runtime}, top {report['n']}",
+        soft_wrap=True,
     )
     head = "| vectors | method | P@10 | R@10 | nDCG@10 | HR@10 | coverage |"
-    out.print(head, markup=False)
-    out.print("|---|---|---|---|---|---|---|", markup=False)
+    out.print(head, markup=False, soft_wrap=True)
+    out.print("|---|---|---|---|---|---|---|", markup=False, soft_wrap=True)
     for r in report["rows"]:
         out.print(
             f"| {r['kind']} | {r['method']} | {r['precision']:.4f} | {r['recall']:.4f} | "
             f"{r['ndcg']:.4f} | {r['hit_rate']:.4f} | {r['coverage']:.4f} |",
             markup=False,
+            soft_wrap=True,
         )
     gaps = agreement(report)
     for kind, gap in sorted(gaps.items()):
