@@ -156,6 +156,18 @@ def test_a_new_interaction_updates_only_that_user(shop: Recommender) -> None:
     assert first in shop.history("u0")
 
 
+def test_re_rating_replaces_the_old_contribution(shop: Recommender) -> None:
+    item = next(it for it in catalogue() if it.id not in shop.history("u5"))
+    before = shop.user_vector("u5")
+    assert before is not None
+    shop.add_interactions([("u5", item.id, 5.0)])
+    shop.add_interactions([("u5", item.id, 4.0)])  # still liked, less
+    np.testing.assert_allclose(shop.user_vector("u5"), before + 4.0 * item.vector, rtol=1e-5)
+    shop.add_interactions([("u5", item.id, 1.0)])  # no longer liked
+    np.testing.assert_allclose(shop.user_vector("u5"), before, rtol=1e-5, atol=1e-6)
+    assert item.id in shop.history("u5")  # still had: never recommended back
+
+
 def test_similar_items(shop: Recommender) -> None:
     got = shop.similar_items("i0", 5)
     assert "i0" not in [i for i, _ in got]

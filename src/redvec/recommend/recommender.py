@@ -12,7 +12,8 @@ factors). A user's interest vector is the sum of the embeddings of the items the
 
 Keys, for a recommender named ``rec``::
 
-    rec:user:<id>     HASH  labels (TAG), time (NUMERIC, last activity), n, vec, raw
+    rec:user:<id>     HASH  labels (TAG), time (NUMERIC, last activity), n, vec, raw,
+                            liked (the liked item ids, for reading neighbours fast)
     rec:item:<id>     HASH  title (TEXT), tags (TAG), emb (the item's embedding),
                             vec (what similar_items searches; emb unless given)
     rec:hist:<id>     HASH  item -> weight (everything the user has, liked or not)
@@ -99,6 +100,9 @@ class Recommendations:
             "neighbours": [{"user": u, "similarity": s} for u, s in self.neighbours],
             "fallback": self.fallback,
         }
+
+
+_SEP = "\x1f"  # between item ids in a user's "liked" field (unit separator)
 
 
 def aggregate(
@@ -196,6 +200,8 @@ class Recommender:
     def add_items(self, items: Iterable[Item]) -> int:
         docs = []
         for it in items:
+            if _SEP in it.id or not it.id:
+                raise ValidationError(f"item id {it.id!r} must be non-empty, without \\x1f")
             v = self._vector(it.vector, f"item '{it.id}' vector")
             doc: dict[str, Any] = {"id": it.id, "title": it.title, "tags": list(it.tags)}
             doc["emb"] = v.tobytes()
@@ -295,13 +301,7 @@ class Recommender:
         now = time if time is not None else _time.time()
         count = 0
         for user, pairs in by_user.items():
-            delta = np.zeros(self.dims, dtype=np.float64)
-            liked = []
-            for item, w in pairs:
-                if w >= self.threshold:
-                    delta += w * vectors[item]
-                    liked.append(item)
-            self._apply(user, pairs, delta, liked, now)
+            self._apply(user, pairs, vectors, now)
             count += len(pairs)
         return count
 
@@ -309,28 +309,49 @@ class Recommender:
         self,
         user: str,
         pairs: list[tuple[str, float]],
-        delta: npt.NDArray[np.float64],
-        liked: list[str],
+        vectors: dict[str, npt.NDArray[np.float32]],
         now: float,
     ) -> None:
+        """One user's interactions in one optimistic transaction. A re-rated item first
+        gives back its old contribution, so the stored sum always equals the sum over the
+        user's current likes, as a batch build computes it."""
         key = f"{self.name}:user:{user}"
         hist = f"{self.name}:hist:{user}"
 
         def update(pipe: Any) -> None:
             raw = pipe.hget(key, "raw")
-            before = set(text(i) for i in pipe.hkeys(hist))
-            base = np.frombuffer(raw, dtype="<f4").astype(np.float64) if raw else 0.0
-            total = (base + delta).astype(np.float32)
-            new_likes = [i for i in liked if i not in before]
+            before = {text(i): float(w) for i, w in pipe.hgetall(hist).items()}
+            total = np.frombuffer(raw, dtype="<f4").astype(np.float64) if raw else None
+            if total is None:
+                total = np.zeros(self.dims)
+            after = dict(before)
+            for item, w in pairs:
+                old = after.get(item)
+                if old is not None and old >= self.threshold:
+                    total -= old * vectors[item]
+                if w >= self.threshold:
+                    total += w * vectors[item]
+                after[item] = w
+            liked = sorted(i for i, w in after.items() if w >= self.threshold)
+            was = {i for i, w in before.items() if w >= self.threshold}
+            summed = total.astype(np.float32)
             pipe.multi()
             pipe.hset(hist, mapping=cast(Any, dict(pairs)))
-            mapping: dict[str, Any] = {"time": now, "raw": total.tobytes()}
-            if np.any(total):
-                mapping["vec"] = total.tobytes()
+            mapping: dict[str, Any] = {
+                "time": now,
+                "raw": summed.tobytes(),
+                "n": len(after),
+                "liked": _SEP.join(liked),
+            }
+            if np.any(summed):
+                mapping["vec"] = summed.tobytes()
+            else:
+                pipe.hdel(key, "vec")
             pipe.hset(key, mapping=cast(Any, mapping))
-            pipe.hset(key, "n", len(before | {i for i, _ in pairs}))
-            for item in new_likes:
+            for item in set(liked) - was:
                 pipe.zincrby(f"{self.name}:popular", 1, item)
+            for item in was - set(liked):
+                pipe.zincrby(f"{self.name}:popular", -1, item)
 
         self.client.transaction(update, key, hist)
 
@@ -356,6 +377,7 @@ class Recommender:
                 "time": now,
                 "n": len(hist),
                 "raw": v.tobytes(),
+                "liked": _SEP.join(sorted(i for i, w in hist.items() if w >= self.threshold)),
             }
             if np.any(v) and np.all(np.isfinite(v)):
                 mapping["vec"] = v.tobytes()
@@ -389,12 +411,14 @@ class Recommender:
         return {text(i) for i in self.client.hkeys(f"{self.name}:hist:{user_id}")}
 
     def _histories(self, users: Sequence[str]) -> dict[str, list[str]]:
+        """Each user's liked items: one field per user, kept in step with the history,
+        so K neighbours cost K bulk strings rather than K hashes."""
         pipe = self.client.pipeline(transaction=False)
         for u in users:
-            pipe.hgetall(f"{self.name}:hist:{u}")
+            pipe.hget(f"{self.name}:user:{u}", "liked")
         out = {}
-        for u, hist in zip(users, pipe.execute(), strict=True):
-            out[u] = [text(i) for i, w in hist.items() if float(w) >= self.threshold]
+        for u, liked in zip(users, pipe.execute(), strict=True):
+            out[u] = liked.decode().split(_SEP) if liked else []
         return out
 
     def neighbours(
