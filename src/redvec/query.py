@@ -179,14 +179,48 @@ def _nearest_first(
 def build_knn(
     schema: IndexSchema, q: KnnQuery, blob: bytes, default_ef: int | None = None
 ) -> list[Any]:
-    vf = schema.vector_field(q.vector_field)
-    _check_paging(q.k, q.offset)
-    params: list[Any] = ["BLOB", blob]
-    knn = f"KNN {q.k + q.offset} @{vf.name} $BLOB"
-    ef = q.ef_runtime if q.ef_runtime is not None else default_ef
+    """FT.SEARCH arguments for a KNN query. Everything but the vector depends only on
+    the query's shape, which repeats from query to query: that part is built once and
+    cached, and each query costs a list copy and the blob (the search path's overhead
+    over a hand-written FT.SEARCH is what ``benchmarks/query_overhead.py`` measures)."""
+    flt = q.filter
+    fields = None if q.return_fields is None else tuple(q.return_fields)
+    try:
+        template, slot = _knn_template(
+            schema, q.k, q.offset, flt, q.vector_field, q.ef_runtime, default_ef,
+            q.hybrid_policy, q.batch_size, fields,
+        )  # fmt: skip
+    except TypeError:  # an unhashable part (a list where a number belongs): check uncached
+        template, slot = _knn_template.__wrapped__(
+            schema, q.k, q.offset, flt, q.vector_field, q.ef_runtime, default_ef,
+            q.hybrid_policy, q.batch_size, fields,
+        )  # fmt: skip
+    args = list(template)
+    args[slot] = blob
+    return args
+
+
+@functools.lru_cache(maxsize=4096, typed=True)  # typed: k=True or 10.0 must not hit k=1, 10
+def _knn_template(
+    schema: IndexSchema,
+    k: int,
+    offset: int,
+    flt: Filter | str | None,
+    vector_field: str | None,
+    ef_runtime: int | None,
+    default_ef: int | None,
+    hybrid_policy: str | None,
+    batch_size: int | None,
+    return_fields: tuple[str, ...] | None,
+) -> tuple[tuple[Any, ...], int]:
+    vf = schema.vector_field(vector_field)
+    _check_paging(k, offset)
+    params: list[Any] = ["BLOB", None]
+    knn = f"KNN {k + offset} @{vf.name} $BLOB"
+    ef = ef_runtime if ef_runtime is not None else default_ef
     if ef is not None:
         if vf.algorithm != "HNSW":
-            if q.ef_runtime is not None:
+            if ef_runtime is not None:
                 raise ValidationError(f"ef_runtime applies to HNSW fields; '{vf.name}' is FLAT")
         else:
             if isinstance(ef, bool) or not isinstance(ef, int) or not 1 <= ef <= 1_000_000:
@@ -195,22 +229,25 @@ def build_knn(
                 )
             knn += " EF_RUNTIME $EF"
             params += ["EF", ef]
-    if q.hybrid_policy is not None:
-        policy = q.hybrid_policy.upper()
+    if hybrid_policy is not None:
+        policy = hybrid_policy.upper()
         if policy not in HYBRID_POLICIES:
             raise ValidationError(f"hybrid_policy must be ADHOC_BF or BATCHES, got {policy!r}")
-        if q.filter is None:
+        if flt is None:
             raise ValidationError("hybrid_policy applies to filtered queries only")
         knn += f" HYBRID_POLICY {policy}"
-        if q.batch_size is not None:
+        if batch_size is not None:
             if policy != "BATCHES":
                 raise ValidationError("batch_size applies to HYBRID_POLICY BATCHES only")
             knn += " BATCH_SIZE $BS"
-            params += ["BS", int(q.batch_size)]
-    where = render_filter(q.filter, schema)
+            params += ["BS", int(batch_size)]
+    where = render_filter(flt, schema)
     # A bare "*" stays bare: the server runs "(*)=>[KNN ...]" measurably slower.
     query = f"{where}=>[{knn} AS {DIST}]" if where == "*" else f"({where})=>[{knn} AS {DIST}]"
-    return _nearest_first(schema, query, q.return_fields, q.offset, q.k, params)
+    args = _nearest_first(
+        schema, query, None if return_fields is None else list(return_fields), offset, k, params
+    )
+    return tuple(args), len(args) - 2 - len(params) + 1  # [..., BLOB, <here>, ..., DIALECT, 2]
 
 
 def build_range(schema: IndexSchema, q: RangeQuery, blob: bytes) -> list[Any]:
@@ -278,9 +315,17 @@ def _json_value(raw: bytes) -> Any:
 
 
 def _tag_decoder(separator: str, json_storage: bool) -> Callable[[bytes], Any]:
+    if not json_storage:
+
+        def decode_hash(raw: bytes) -> Any:
+            value = raw.decode("utf-8", errors="replace")
+            return value.split(separator) if separator in value else value
+
+        return decode_hash
+
     def decode(raw: bytes) -> Any:
         value = raw.decode("utf-8", errors="replace")
-        if json_storage and value.startswith("["):
+        if value.startswith("["):
             try:
                 return json.loads(value)
             except ValueError:
@@ -327,6 +372,8 @@ def parse_reply(
     ``joined`` is the split-storage script's layout: ``key, fields, json`` per hit.
     """
     decoders = _decoders(schema)
+    if not with_scores and not joined and vector_field is not None:
+        return _parse_knn(reply, decoders, len(schema.prefix), vector_field.distance == "L2")
     total = int(reply[0])
     hits: list[Hit] = []
     i = 1
@@ -369,6 +416,48 @@ def parse_reply(
             score = score_of(distance, metric)
         hits.append(Hit(doc_id, distance, score, fields))
     return SearchResult(total, hits)
+
+
+def _parse_knn(
+    reply: list[Any],
+    decoders: dict[bytes, tuple[str, Callable[[bytes], Any]]],
+    prefix_len: int,
+    l2: bool,
+) -> SearchResult:
+    """The KNN reply (``key, [field, value, ...]`` per hit), in one tight loop: this is
+    most of what a search costs in Python, so it avoids every branch the general
+    parser needs for scores and joined documents."""
+    hits: list[Hit] = []
+    append = hits.append
+    get = decoders.get
+    n = len(reply)
+    i = 1
+    while i < n:
+        key = reply[i]
+        doc_id = (key.decode("utf-8", "replace") if key.__class__ is bytes else str(key))[
+            prefix_len:
+        ]
+        raw_fields = reply[i + 1] if i + 1 < n and reply[i + 1].__class__ is list else None
+        i += 2 if raw_fields is not None else 1
+        fields: dict[str, Any] = {}
+        distance: float | None = None
+        if raw_fields:
+            for j in range(0, len(raw_fields) - 1, 2):
+                name_raw = raw_fields[j]
+                value = raw_fields[j + 1]
+                known = get(name_raw)
+                if known is not None and value.__class__ is bytes:
+                    fields[known[0]] = known[1](value)
+                elif name_raw == _DIST_RAW:
+                    distance = float(value)
+                else:
+                    name, decoded = _decode_other(name_raw, value)
+                    fields[name] = decoded
+        if distance is None:
+            append(Hit(doc_id, None, 0.0, fields))
+        else:
+            append(Hit(doc_id, distance, 1.0 / (1.0 + distance) if l2 else 1.0 - distance, fields))
+    return SearchResult(int(reply[0]), hits)
 
 
 def rrf_fuse(rankings: list[list[Hit]], weights: list[float], k: int, rrf_k: int = 60) -> list[Hit]:
