@@ -27,9 +27,9 @@ def check_vector(value: Any, field: VectorField, *, what: str = "vector") -> Flo
     finiteness check then refuses, so no float64 detour is needed on the hot path.
     """
     dtype = np.float64 if field.datatype == "FLOAT64" else np.float32
-    ready = isinstance(value, np.ndarray) and value.dtype == dtype
+    vec: FloatArray
     try:
-        if ready:
+        if isinstance(value, np.ndarray) and value.dtype == dtype:
             vec = value
         else:
             with np.errstate(over="ignore"):
