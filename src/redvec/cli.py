@@ -830,6 +830,140 @@ def eval_recommend(
         out_file.write_text(json.dumps(report, indent=2))
 
 
+bench_app = typer.Typer(
+    help="Benchmarks: recall vs speed, retrieval quality.", no_args_is_help=True
+)
+app.add_typer(bench_app, name="bench")
+
+
+def _ints(text: str, what: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ValidationError(f"{what}: integers separated by commas, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise ValidationError(f"{what}: positive integers, got {text!r}")
+    return values
+
+
+@bench_app.command("ann")
+def bench_ann(
+    dataset: Annotated[
+        str | None,
+        typer.Option(
+            help="fvecs/ivecs folder or prefix, .npy folder, or .hdf5 (default: "
+            "20k clustered 128-d vectors)"
+        ),
+    ] = None,
+    k: Annotated[int, typer.Option(help="recall@k")] = 10,
+    build: Annotated[
+        list[str] | None, typer.Option(help="M=16,32 and/or EF_CONSTRUCTION=100,200 (repeat)")
+    ] = None,
+    ef_runtime: Annotated[str, typer.Option(help="EF_RUNTIME values")] = "10,20,40,80,160,320",
+    concurrency: Annotated[str, typer.Option(help="Client threads")] = "1",
+    queries: Annotated[int | None, typer.Option(help="Use the first N queries")] = None,
+    metric: Annotated[
+        str | None, typer.Option(help="L2, COSINE or IP (default: the dataset's)")
+    ] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Where the report goes")] = Path(
+        "bench-out/ann"
+    ),
+    url: UrlOpt = None,
+) -> None:
+    """Recall@k, QPS and latency per build and EF_RUNTIME, with hnswlib and numpy baselines."""
+    from redvec.bench.ann import parse_build, run_ann, write_report
+    from redvec.bench.datasets import load_dataset
+
+    builds = parse_build(build or [])
+    efs = _ints(ef_runtime, "--ef-runtime")
+    threads = _ints(concurrency, "--concurrency")
+    data = load_dataset(dataset, k=k, queries=queries, metric=metric)
+    err.print(
+        f"{data.name}: {len(data.base)} x {data.dims} {data.metric}, {len(data.queries)} "
+        f"queries, ground truth {data.ground_truth}"
+    )
+    report = run_ann(
+        connect(url), data, k=k, builds=builds, efs=efs, concurrency=threads,
+        progress=lambda m: err.print(m, markup=False),
+    )  # fmt: skip
+    files = write_report(report, out_dir)
+    out.print((out_dir / "results.md").read_text(), markup=False, soft_wrap=True)
+    err.print("wrote " + ", ".join(str(f) for f in files))
+
+
+@bench_app.command("retrieval")
+def bench_retrieval(
+    beir: Annotated[
+        Path, typer.Option(help="A BEIR folder: corpus.jsonl(.gz), queries.jsonl, qrels/")
+    ],
+    mode: Annotated[
+        str, typer.Option(help="dense, bm25, hybrid (comma-separated)")
+    ] = "dense,bm25,hybrid",
+    provider: Annotated[str, typer.Option(help="local, openai or cohere")] = "local",
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    target_recall: Annotated[
+        float, typer.Option(help="Recall@10 the dense run is tuned to")
+    ] = 0.99,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Write report.json and report.md here")
+    ] = None,
+    url: UrlOpt = None,
+) -> None:
+    """nDCG@10, Recall@100, MRR@10 (ranx) of dense, BM25 and hybrid runs vs exact search."""
+    from redvec.bench.retrieval import read_beir, run_retrieval
+    from redvec.embeddings import make_provider
+
+    options = {k: v for k, v in (("model", model), ("base_url", base_url)) if v}
+    data = read_beir(beir)
+    report = run_retrieval(
+        connect(url), data, make_provider(provider, **options),
+        modes=tuple(m.strip() for m in mode.split(",") if m.strip()),
+        target_recall=target_recall, progress=lambda m: err.print(m, markup=False),
+    )  # fmt: skip
+    lines = [
+        f"{report.dataset}: {report.documents} documents, {report.queries} test queries, "
+        f"{report.model}; dense at EF_RUNTIME {report.ef_runtime} (tuned: recall@10 "
+        f"{report.tune_recall:.3f} held out)",
+        "",
+        "| run | nDCG@10 | Recall@100 | MRR@10 |",
+        "|---|---|---|---|",
+    ]
+    for name, m in report.rows.items():
+        lines.append(f"| {name} | {m['ndcg@10']:.4f} | {m['recall@100']:.4f} | {m['mrr@10']:.4f} |")
+    text = "\n".join(lines)
+    out.print(text, markup=False, soft_wrap=True)
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "report.json").write_text(json.dumps(report.to_dict(), indent=2))
+        (out_dir / "report.md").write_text(text + "\n")
+
+
+@app.command()
+def estimate(
+    n: Annotated[int, typer.Option("--n", help="Number of vectors")],
+    dim: Annotated[int, typer.Option("--dim", help="Dimensions")],
+    datatype: Annotated[
+        str, typer.Option("--type", help="FLOAT32, FLOAT64, FLOAT16, BFLOAT16")
+    ] = "FLOAT32",
+    m: Annotated[int, typer.Option("--m", help="HNSW M (0 for FLAT)")] = 16,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Predict the memory of N vectors in a HASH-stored HNSW (or FLAT) index."""
+    from redvec.bench.estimate import estimate_memory
+
+    e = estimate_memory(n, dim, datatype, m)
+    if as_json:
+        print_json(e.to_dict())
+        return
+    out.print(
+        f"{n:,} x {dim} {datatype.upper()}, {'FLAT' if m == 0 else f'HNSW M {m}'}: "
+        f"vector index {e.vector_index_mb:,.0f} MB, Redis keys {e.keys_mb:,.0f} MB, "
+        f"total {e.total_mb:,.0f} MB ({e.bytes_per_vector:,.0f} bytes per vector)",
+        soft_wrap=True,
+    )
+
+
 def main() -> None:
     try:
         app()

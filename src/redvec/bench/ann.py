@@ -1,0 +1,332 @@
+"""Recall against speed: the ann-benchmarks sweep, on Redis, with baselines in the run.
+
+For every build configuration (M, EF_CONSTRUCTION) the base vectors are loaded into a
+fresh HNSW index and the clock stops when ``FT.INFO`` says fully indexed; then for every
+EF_RUNTIME and concurrency all queries are sent (from that many threads) and recall@k,
+QPS and latency percentiles are recorded, with the vector index's memory (``FT.INFO``)
+and Redis's ``used_memory``. hnswlib, in process with the same M, EF_CONSTRUCTION and
+ef, and exact numpy search run on the same data; the report gives redvec's QPS at equal
+recall as a ratio to each. Those ratios, not absolute times, are the figures to quote.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import redis
+
+from redvec._resp import pairs
+from redvec.bench.datasets import Dataset
+from redvec.errors import ConfigError
+from redvec.exact import exact_knn
+from redvec.index import SearchIndex, list_indexes
+from redvec.query import KnnQuery
+from redvec.schema import IndexSchema, VectorField
+
+__all__ = ["AnnPoint", "AnnReport", "parse_build", "run_ann", "write_report"]
+
+INDEX = "redvec_bench_ann"
+
+
+@dataclass
+class AnnPoint:
+    engine: str  # redvec, hnswlib, numpy
+    m: int | None
+    ef_construction: int | None
+    ef_runtime: int | None
+    concurrency: int
+    recall: float
+    qps: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    build_s: float | None = None
+    vector_index_mb: float | None = None
+    used_memory_mb: float | None = None
+    qps_vs_hnswlib: float | None = None  # redvec QPS / hnswlib QPS at the same recall
+    qps_vs_numpy: float | None = None
+
+
+@dataclass
+class AnnReport:
+    dataset: str
+    n: int
+    dims: int
+    queries: int
+    k: int
+    metric: str
+    ground_truth: str
+    points: list[AnnPoint] = field(default_factory=list)
+
+
+def parse_build(specs: Sequence[str]) -> list[tuple[int, int]]:
+    """``["M=16,32", "EF_CONSTRUCTION=100,200"]`` -> every (M, EF_CONSTRUCTION) pair."""
+    grid: dict[str, list[int]] = {"M": [16], "EF_CONSTRUCTION": [200]}
+    for spec in specs:
+        key, sep, values = spec.partition("=")
+        key = key.strip().upper()
+        if not sep or key not in grid:
+            raise ConfigError(f"--build takes M=a,b or EF_CONSTRUCTION=a,b; got {spec!r}")
+        try:
+            grid[key] = [int(v) for v in values.split(",") if v.strip()]
+        except ValueError:
+            raise ConfigError(
+                f"--build {key}: integers separated by commas, got {values!r}"
+            ) from None
+        if not grid[key] or min(grid[key]) < 1:
+            raise ConfigError(f"--build {key}: positive integers, got {values!r}")
+    return list(itertools.product(grid["M"], grid["EF_CONSTRUCTION"]))
+
+
+def _recall(found: list[list[int]], truth: np.ndarray, k: int) -> float:
+    hits = sum(len(set(f[:k]) & set(truth[i, :k].tolist())) for i, f in enumerate(found))
+    return hits / (k * len(found))
+
+
+def _latency(lat_s: list[float]) -> dict[str, float]:
+    a = np.asarray(lat_s) * 1000
+    return {
+        "p50_ms": float(np.percentile(a, 50)),
+        "p95_ms": float(np.percentile(a, 95)),
+        "p99_ms": float(np.percentile(a, 99)),
+    }
+
+
+def _build(client: redis.Redis, data: Dataset, m: int, efc: int) -> tuple[SearchIndex, float]:
+    if INDEX in list_indexes(client):
+        SearchIndex.open(client, INDEX).drop(delete_documents=True)
+    schema = IndexSchema(
+        INDEX,
+        f"{INDEX}:",
+        (VectorField("vec", dims=data.dims, distance=data.metric, m=m, ef_construction=efc),),
+    )
+    idx = SearchIndex.create(client, schema, batch_size=1000)
+    start = time.perf_counter()
+    pipe = client.pipeline(transaction=False)
+    for i, row in enumerate(data.base):
+        pipe.hset(f"{INDEX}:{i}", "vec", row.astype("<f4").tobytes())
+        if i % 1000 == 999:
+            pipe.execute()
+    pipe.execute()
+    idx.wait_indexed(timeout=24 * 3600)
+    return idx, time.perf_counter() - start
+
+
+def _run_queries(
+    idx: SearchIndex, data: Dataset, k: int, ef: int, concurrency: int
+) -> tuple[list[list[int]], list[float], float]:
+    queries = data.queries
+
+    def one(i: int) -> tuple[int, list[int], float]:
+        t = time.perf_counter()
+        result = idx.query(KnnQuery(queries[i], k, ef_runtime=ef, return_fields=[]))
+        return i, [int(h.id) for h in result.hits], time.perf_counter() - t
+
+    found: list[list[int]] = [[] for _ in range(len(queries))]
+    lat: list[float] = []
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(one, range(min(len(queries), 20))))  # warm-up
+        start = time.perf_counter()
+        for i, ids, dt in pool.map(one, range(len(queries))):
+            found[i] = ids
+            lat.append(dt)
+        wall = time.perf_counter() - start
+    return found, lat, len(queries) / wall
+
+
+def _hnswlib_points(
+    data: Dataset, k: int, m: int, efc: int, efs: Sequence[int], concurrency: Sequence[int]
+) -> list[AnnPoint]:
+    try:
+        import hnswlib
+    except ImportError:
+        return []
+    space = {"L2": "l2", "COSINE": "cosine", "IP": "ip"}[data.metric]
+    index = hnswlib.Index(space=space, dim=data.dims)
+    start = time.perf_counter()
+    index.init_index(max_elements=len(data.base), M=m, ef_construction=efc, random_seed=1)
+    index.add_items(data.base, np.arange(len(data.base)), num_threads=1)
+    build = time.perf_counter() - start
+    points = []
+    for ef in efs:
+        index.set_ef(max(ef, k))
+        for c in concurrency:
+            lat = []
+            for q in data.queries:  # per-query latency, one thread
+                t = time.perf_counter()
+                index.knn_query(q, k=k, num_threads=1)
+                lat.append(time.perf_counter() - t)
+            start = time.perf_counter()
+            labels, _ = index.knn_query(data.queries, k=k, num_threads=c)
+            qps = len(data.queries) / (time.perf_counter() - start)
+            recall = _recall(labels.tolist(), data.neighbors, k)
+            points.append(
+                AnnPoint("hnswlib", m, efc, ef, c, recall, qps, **_latency(lat), build_s=build)
+            )
+    return points
+
+
+def _numpy_point(data: Dataset, k: int) -> AnnPoint:
+    lat = []
+    for q in data.queries[: min(50, len(data.queries))]:
+        t = time.perf_counter()
+        exact_knn(data.base, q[None, :], k, data.metric)
+        lat.append(time.perf_counter() - t)
+    start = time.perf_counter()
+    rows, _ = exact_knn(data.base, data.queries, k, data.metric)
+    qps = len(data.queries) / (time.perf_counter() - start)
+    return AnnPoint("numpy", None, None, None, 1, _recall(rows.tolist(), data.neighbors, k), qps,
+                    **_latency(lat))  # fmt: skip
+
+
+def _qps_at(curve: list[AnnPoint], recall: float) -> float | None:
+    """A baseline's QPS at ``recall``, interpolated on its (recall, QPS) curve; its
+    best recall's QPS when asked for more than it reaches."""
+    pts = sorted((p.recall, p.qps) for p in curve)
+    if not pts:
+        return None
+    if recall <= pts[0][0]:
+        return pts[0][1]
+    for (r0, q0), (r1, q1) in itertools.pairwise(pts):
+        if r0 <= recall <= r1:
+            return q0 if r1 == r0 else q0 + (q1 - q0) * (recall - r0) / (r1 - r0)
+    return pts[-1][1]
+
+
+def run_ann(
+    client: redis.Redis,
+    data: Dataset,
+    *,
+    k: int = 10,
+    builds: Sequence[tuple[int, int]] = ((16, 200),),
+    efs: Sequence[int] = (10, 20, 40, 80, 160, 320),
+    concurrency: Sequence[int] = (1,),
+    progress: Callable[[str], None] | None = None,
+) -> AnnReport:
+    say = progress or (lambda _: None)
+    if k > data.neighbors.shape[1]:
+        raise ConfigError(f"k={k} but the ground truth has {data.neighbors.shape[1]} neighbours")
+    report = AnnReport(
+        data.name, len(data.base), data.dims, len(data.queries), k, data.metric,
+        data.ground_truth,
+    )  # fmt: skip
+    numpy_point = _numpy_point(data, k)
+    report.points.append(numpy_point)
+    try:
+        for m, efc in builds:
+            say(f"M {m}, EF_CONSTRUCTION {efc}: loading {len(data.base)} vectors")
+            idx, build_s = _build(client, data, m, efc)
+            info = pairs(client.execute_command("FT.INFO", INDEX))
+            vec_mb = float(info.get("vector_index_sz_mb", 0) or 0)
+            say(f"  built in {build_s:.1f} s; hnswlib baseline")
+            baseline = _hnswlib_points(data, k, m, efc, efs, concurrency)
+            report.points += baseline
+            for ef in efs:
+                for c in concurrency:
+                    found, lat, qps = _run_queries(idx, data, k, ef, c)
+                    recall = _recall(found, data.neighbors, k)
+                    point = AnnPoint(
+                        "redvec", m, efc, ef, c, recall, qps, **_latency(lat), build_s=build_s,
+                        vector_index_mb=vec_mb, used_memory_mb=_used_mb(client),
+                    )  # fmt: skip
+                    same_c = [p for p in baseline if p.concurrency == c]
+                    hq = _qps_at(same_c, recall)
+                    point.qps_vs_hnswlib = qps / hq if hq else None
+                    point.qps_vs_numpy = qps / numpy_point.qps
+                    report.points.append(point)
+                    say(f"  EF_RUNTIME {ef:>4} x{c}: recall {recall:.3f}, {qps:.0f} q/s")
+    finally:
+        if INDEX in list_indexes(client):
+            SearchIndex.open(client, INDEX).drop(delete_documents=True)
+    return report
+
+
+def _used_mb(client: redis.Redis) -> float:
+    info: Any = client.info("memory")
+    return float(info["used_memory"]) / 2**20
+
+
+def _pareto(points: list[AnnPoint]) -> list[AnnPoint]:
+    """The points no other point beats on both recall and QPS."""
+    best: list[AnnPoint] = []
+    for p in sorted(points, key=lambda p: (-p.recall, -p.qps)):
+        if not best or p.qps > best[-1].qps:
+            best.append(p)
+    return best
+
+
+def write_report(report: AnnReport, out: Path) -> list[Path]:
+    """results.json, results.csv, results.md and recall_qps.png in ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    rows = [asdict(p) for p in report.points]
+    meta = {k: v for k, v in asdict(report).items() if k != "points"}
+    (out / "results.json").write_text(json.dumps({**meta, "points": rows}, indent=2))
+    with (out / "results.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    lines = [
+        f"# {report.dataset}: {report.n} x {report.dims}, {report.metric}, {report.queries} "
+        f"queries, recall@{report.k} (ground truth: {report.ground_truth})",
+        "",
+        "| engine | M | EF_C | EF_RUNTIME | threads | recall | QPS | p50 ms | p95 ms | p99 ms "
+        "| build s | vector MB | vs hnswlib | vs numpy |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+
+    def fmt(x: Any, spec: str) -> str:
+        return "" if x is None else format(x, spec)
+
+    for p in report.points:
+        lines.append(
+            f"| {p.engine} | {fmt(p.m, 'd')} | {fmt(p.ef_construction, 'd')} | "
+            f"{fmt(p.ef_runtime, 'd')} | {p.concurrency} | {p.recall:.4f} | {p.qps:.0f} | "
+            f"{p.p50_ms:.3f} | {p.p95_ms:.3f} | {p.p99_ms:.3f} | {fmt(p.build_s, '.1f')} | "
+            f"{fmt(p.vector_index_mb, '.1f')} | {fmt(p.qps_vs_hnswlib, '.2f')} | "
+            f"{fmt(p.qps_vs_numpy, '.2f')} |"
+        )
+    (out / "results.md").write_text("\n".join(lines) + "\n")
+    files = [out / "results.json", out / "results.csv", out / "results.md"]
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return files
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    groups: dict[str, list[AnnPoint]] = {}
+    for p in report.points:
+        if p.engine == "numpy":
+            continue
+        label = f"{p.engine} M={p.m} efC={p.ef_construction} x{p.concurrency}"
+        groups.setdefault(label, []).append(p)
+    for label, pts in sorted(groups.items()):
+        pts = sorted(pts, key=lambda p: p.recall)
+        style = "-o" if label.startswith("redvec") else "--x"
+        ax.plot([p.recall for p in pts], [p.qps for p in pts], style, label=label, alpha=0.8)
+    front = _pareto([p for p in report.points if p.engine == "redvec"])
+    ax.plot([p.recall for p in front], [p.qps for p in front], "k:", lw=2,
+            label="redvec Pareto frontier")  # fmt: skip
+    numpy_pts = [p for p in report.points if p.engine == "numpy"]
+    for p in numpy_pts:
+        ax.scatter([p.recall], [p.qps], marker="*", s=150, c="red", label="numpy exact")
+    ax.set_yscale("log")
+    ax.set_xlabel(f"recall@{report.k}")
+    ax.set_ylabel("queries per second (log)")
+    ax.set_title(f"{report.dataset} ({report.n} x {report.dims}, {report.metric})")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    fig.savefig(out / "recall_qps.png", dpi=110)
+    plt.close(fig)
+    return [*files, out / "recall_qps.png"]
