@@ -12,6 +12,7 @@ FT.INFO's vector index size, query p50/p99 and recall@10 at EF_RUNTIME 10 and 10
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import tempfile
@@ -113,14 +114,16 @@ def main() -> None:
     for r in rows:
         print(
             f"| {r['n']:,} | {r['ingest_s']:.1f} | {r['vectors_per_s']:.0f} | "
-            f"{r['used_memory_mb']:.0f} | {r['estimate_total_mb']:.0f} | {r['vector_index_mb']:.0f} | "
+            f"{r['used_memory_mb']:.0f} | {r['estimate_total_mb']:.0f} | "
+            f"{r['vector_index_mb']:.0f} | "
             f"{r['p50_ms_ef10']:.3f} | {r['p99_ms_ef10']:.3f} | {r['recall_ef10']:.3f} | "
             f"{r['p50_ms_ef100']:.3f} | {r['recall_ef100']:.3f} |"
         )
-    for a, b in zip(rows, rows[1:], strict=False):
+    for a, b in itertools.pairwise(rows):
         x = b["n"] / a["n"]
         print(
-            f"{a['n']:,} -> {b['n']:,} (x{x:.0f}): ingest time x{b['ingest_s'] / a['ingest_s']:.1f}, "
+            f"{a['n']:,} -> {b['n']:,} (x{x:.0f}): "
+            f"ingest time x{b['ingest_s'] / a['ingest_s']:.1f}, "
             f"memory x{b['used_memory_mb'] / a['used_memory_mb']:.1f}, p50 latency "
             f"x{b['p50_ms_ef100'] / a['p50_ms_ef100']:.2f} (log n grows "
             f"x{math.log(b['n']) / math.log(a['n']):.2f})"

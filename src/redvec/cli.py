@@ -868,6 +868,9 @@ def bench_ann(
     out_dir: Annotated[Path, typer.Option("--out", help="Where the report goes")] = Path(
         "bench-out/ann"
     ),
+    synthetic: Annotated[
+        str, typer.Option(help="N,DIM of the clustered set used without --dataset")
+    ] = "20000,128",
     url: UrlOpt = None,
 ) -> None:
     """Recall@k, QPS and latency per build and EF_RUNTIME, with hnswlib and numpy baselines."""
@@ -877,7 +880,12 @@ def bench_ann(
     builds = parse_build(build or [])
     efs = _ints(ef_runtime, "--ef-runtime")
     threads = _ints(concurrency, "--concurrency")
-    data = load_dataset(dataset, k=k, queries=queries, metric=metric)
+    n_dim = _ints(synthetic, "--synthetic")
+    if len(n_dim) != 2:
+        raise ValidationError(f"--synthetic is N,DIM, got {synthetic!r}")
+    data = load_dataset(
+        dataset, k=k, queries=queries, metric=metric, synthetic=(n_dim[0], n_dim[1])
+    )
     err.print(
         f"{data.name}: {len(data.base)} x {data.dims} {data.metric}, {len(data.queries)} "
         f"queries, ground truth {data.ground_truth}"

@@ -80,9 +80,7 @@ def clustered(
     c = np.random.default_rng([center_seed, dim, centers]).normal(size=(centers, dim))
     rng = np.random.default_rng([seed, 1])
     x = c[rng.integers(0, centers, n)] + spread * rng.normal(size=(n, dim))
-    out: npt.NDArray[np.float32] = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(
-        np.float32
-    )
+    out: npt.NDArray[np.float32] = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
     return out
 
 
