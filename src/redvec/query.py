@@ -288,7 +288,10 @@ def build_text(schema: IndexSchema, q: TextQuery) -> list[Any]:
         query,
         "WITHSCORES",
         "SCORER",
-        "BM25",
+        # RediSearch's "BM25" is not Okapi BM25: over an OR of terms it can rank a document
+        # matching one term above one matching that term and another (measured on 2.10:
+        # 0.47 vs 0.30). "BM25STD" is the standard formula.
+        "BM25STD",
         *_return_args(schema, q.return_fields, []),
         "LIMIT",
         q.offset,

@@ -23,7 +23,7 @@ def test_sweep_recall_rises_with_ef_and_reports_everything(r: redis.Redis, tmp_p
     report = run_ann(r, data, k=10, builds=[(8, 40)], efs=[10, 40, 160], concurrency=[1, 2])
     ours = [p for p in report.points if p.engine == "redvec" and p.concurrency == 1]
     recalls = [p.recall for p in sorted(ours, key=lambda p: p.ef_runtime or 0)]
-    assert recalls == sorted(recalls) and recalls[-1] >= 0.95 > recalls[0] - 0.0
+    assert recalls == sorted(recalls) and recalls[0] < recalls[-1] and recalls[-1] >= 0.99
     assert {p.engine for p in report.points} == {"redvec", "hnswlib", "numpy"}
     numpy_point = next(p for p in report.points if p.engine == "numpy")
     assert numpy_point.recall == 1.0

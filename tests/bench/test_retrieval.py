@@ -18,6 +18,12 @@ from redvec.errors import ConfigError
 from ..conftest import REDVEC
 from ..embedding_server import API_KEY, EmbeddingServer
 
+
+def tag(i: int) -> str:
+    """A made-up word unique to document i ("tokbc" for 12)."""
+    return "tok" + "".join(chr(97 + int(d)) for d in str(i))
+
+
 WORDS = ["kinase", "neuron", "vaccine", "protein", "genome", "insulin", "tumour", "synapse"]
 
 
@@ -26,11 +32,11 @@ def beir(tmp_path: Path) -> Path:
     docs = []
     for i in range(80):
         w = WORDS[i % len(WORDS)]
-        docs.append({"_id": f"d{i}", "title": f"study {i} of {w}", "text": f"{w} result number{i}",
+        docs.append({"_id": f"d{i}", "title": f"study {i} of {w}", "text": f"{w} result {tag(i)}",
                      "metadata": {}})  # fmt: skip
     with gzip.open(tmp_path / "corpus.jsonl.gz", "wt") as f:
         f.write("\n".join(json.dumps(d) for d in docs) + "\n")
-    queries = [{"_id": f"q{i}", "text": f"number{i} {WORDS[i % len(WORDS)]}"} for i in range(12)]
+    queries = [{"_id": f"q{i}", "text": f"{tag(i)} {WORDS[i % len(WORDS)]}"} for i in range(12)]
     (tmp_path / "queries.jsonl").write_text("\n".join(json.dumps(q) for q in queries) + "\n")
     (tmp_path / "qrels").mkdir()
     lines = ["query-id\tcorpus-id\tscore"] + [f"q{i}\td{i}\t1" for i in range(12)]

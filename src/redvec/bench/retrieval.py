@@ -163,7 +163,7 @@ def run_retrieval(
     idx.wait_indexed()
     ingest_s = time.perf_counter() - t
     say(f"{summary.written} written, {summary.skipped} unchanged, in {ingest_s:.0f} s; tuning")
-    tuned = tune(idx, target_recall, k=10, sample=200)
+    tuned = tune(idx, target_recall, k=10, sample=min(200, max(10, idx.count() // 4)))
     qids = sorted(beir.queries)
     texts = [beir.queries[q] for q in qids]
     qvecs = cached.embed(texts) if hasattr(cached, "embed") else None
