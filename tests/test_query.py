@@ -329,3 +329,29 @@ def test_a_stored_default_ef_runtime_is_sent_with_every_search(r: redis.Redis) -
     explicit = other_process_view._knn_args(KnnQuery(vectors[0], ef_runtime=5))[0]
     assert explicit[explicit.index("EF") + 1] == 5
     assert other_process_view.search(vectors[0], 3).ids[0] == "0"
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "There is an inverse relationship between hip fractures and statin use",
+        "is an hip",
+        "The effect of a drug",
+    ],
+)
+def test_sentences_with_stop_words_do_not_crash_the_server(
+    r: redis.Redis, sentence: str
+) -> None:
+    """RediSearch 2.10.5 segfaults on "(is | an | hip)": stop words never reach it."""
+    from redvec.filters import Text
+
+    idx = SearchIndex.create(r, IndexSchema("st", "st:", (TextField("t"),)))
+    idx.upsert([{"id": "1", "t": "hip fractures and statin use"}, {"id": "2", "t": "drug effect"}])
+    idx.wait_indexed()
+    found = idx.text_search(sentence, 5)
+    assert found.hits, sentence
+    filtered = idx.text_search("hip drug fractures effect", 5, filter=Text("t").any(sentence))
+    assert filtered.hits
+    assert r.ping()  # the server is still there
+    with pytest.raises(ValidationError, match="no words to search for"):
+        idx.text_search("the is a")

@@ -45,11 +45,60 @@ def escape_tag(value: str) -> str:
     return _TAG_SPECIAL.sub(r"\\\1", value)
 
 
-def text_tokens(text: str) -> list[str]:
-    """The words of ``text``: the only parts of free text that reach a query."""
+# RediSearch's default stop words (redis.io, "Stop words"): never indexed, ignored in queries.
+STOPWORDS = frozenset(
+    [
+        "a",
+        "is",
+        "the",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "for",
+        "if",
+        "in",
+        "into",
+        "it",
+        "no",
+        "not",
+        "of",
+        "on",
+        "or",
+        "such",
+        "that",
+        "their",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "to",
+        "was",
+        "will",
+        "with",
+    ]
+)
+
+
+def text_tokens(text: str, *, drop_stopwords: bool = False) -> list[str]:
+    """The words of ``text``: the only parts of free text that reach a query.
+
+    ``drop_stopwords`` leaves out RediSearch's default stop words. They match nothing
+    anyway, and RediSearch 2.10.5 crashes (SIGSEGV in its query parser) on an OR whose
+    first two alternatives are stop words followed by a term, e.g. ``(is | an | hip)``:
+    an ordinary sentence sent as a text query could take the server down.
+    """
     if not isinstance(text, str):
         raise FilterError(f"text values are strings, got {type(text).__name__}")
-    return _WORD.findall(text)
+    words: list[str] = _WORD.findall(text)
+    if drop_stopwords:
+        return [w for w in words if w.lower() not in STOPWORDS]
+    return words
 
 
 def _number(value: Any, field: str) -> float:
@@ -207,10 +256,13 @@ class Text:
 
     name: str
 
-    def _words(self, text: str) -> list[str]:
-        words = text_tokens(text)
+    def _words(self, text: str, *, drop_stopwords: bool = True) -> list[str]:
+        words = text_tokens(text, drop_stopwords=drop_stopwords)
         if not words:
-            raise FilterError(f"field '{self.name}': text filter {text!r} has no words")
+            raise FilterError(
+                f"field '{self.name}': text filter {text!r} has no words to search for "
+                f"(stop words such as 'the' or 'is' are not indexed)"
+            )
         return words
 
     def __mod__(self, text: str) -> Filter:
@@ -220,7 +272,9 @@ class Text:
         return _Leaf(self.name, "text", "(" + " | ".join(self._words(text)) + ")")
 
     def __eq__(self, text: object) -> Filter:  # type: ignore[override]
-        return _Leaf(self.name, "text", '"' + " ".join(self._words(str(text))) + '"')
+        # A phrase keeps its stop words: RediSearch skips them itself, position-aware.
+        phrase = self._words(str(text), drop_stopwords=False)
+        return _Leaf(self.name, "text", '"' + " ".join(phrase) + '"')
 
     __hash__ = None  # type: ignore[assignment]
 

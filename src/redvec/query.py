@@ -271,9 +271,12 @@ def build_range(schema: IndexSchema, q: RangeQuery, blob: bytes) -> list[Any]:
 
 def build_text(schema: IndexSchema, q: TextQuery) -> list[Any]:
     _check_paging(q.k, q.offset)
-    words = text_tokens(q.text)
+    words = text_tokens(q.text, drop_stopwords=True)
     if not words:
-        raise ValidationError(f"text query {q.text!r} has no words to search for")
+        raise ValidationError(
+            f"text query {q.text!r} has no words to search for (stop words such as 'the' "
+            f"or 'is' are not indexed)"
+        )
     joined = (" " if q.match_all else " | ").join(words)
     if q.text_field is not None:
         f = schema.field(q.text_field)
