@@ -339,9 +339,7 @@ def test_a_stored_default_ef_runtime_is_sent_with_every_search(r: redis.Redis) -
         "The effect of a drug",
     ],
 )
-def test_sentences_with_stop_words_do_not_crash_the_server(
-    r: redis.Redis, sentence: str
-) -> None:
+def test_sentences_with_stop_words_do_not_crash_the_server(r: redis.Redis, sentence: str) -> None:
     """RediSearch 2.10.5 segfaults on "(is | an | hip)": stop words never reach it."""
     from redvec.filters import Text
 

@@ -947,6 +947,41 @@ def bench_retrieval(
         (out_dir / "report.md").write_text(text + "\n")
 
 
+alias_app = typer.Typer(help="Aliases: stable names that searches use.", no_args_is_help=True)
+app.add_typer(alias_app, name="alias")
+
+
+@alias_app.command("set")
+def alias_set(
+    alias: Annotated[str, typer.Argument(help="Alias name")],
+    index: Annotated[str, typer.Argument(help="Index it points to")],
+    url: UrlOpt = None,
+) -> None:
+    """Create ALIAS or move it to INDEX (atomic)."""
+    from redvec.reindex import set_alias
+
+    set_alias(connect(url), alias, index)
+    out.print(f"alias '{alias}' -> '{index}'")
+
+
+@app.command("reindex")
+def reindex_cmd(
+    alias: Annotated[str, typer.Argument(help="The alias searches use")],
+    schema: Annotated[Path, typer.Option("--schema", help="The new index's schema (YAML/JSON)")],
+    keep_old: Annotated[bool, typer.Option(help="Keep the old index after the switch")] = False,
+    url: UrlOpt = None,
+) -> None:
+    """Build the new index beside the old, switch ALIAS when fully indexed, drop the old."""
+    from redvec.reindex import reindex
+
+    result = reindex(connect(url), alias, load_schema(schema), drop_old=not keep_old)
+    out.print(
+        f"alias '{alias}': '{result.old_index}' -> '{result.new_index}' "
+        f"({result.documents} documents, {result.seconds:.1f} s)"
+        + ("" if keep_old else f"; '{result.old_index}' dropped, documents kept")
+    )
+
+
 @app.command()
 def estimate(
     n: Annotated[int, typer.Option("--n", help="Number of vectors")],

@@ -184,9 +184,16 @@ class SearchIndex:
 
     @classmethod
     def create(
-        cls, client: redis.Redis, schema: IndexSchema, *, overwrite: bool = False, **kwargs: Any
+        cls,
+        client: redis.Redis,
+        schema: IndexSchema,
+        *,
+        overwrite: bool = False,
+        successor_of: str | None = None,
+        **kwargs: Any,
     ) -> SearchIndex:
-        """FT.CREATE the index; refuses a prefix that overlaps another index's."""
+        """FT.CREATE the index; refuses a prefix that overlaps another index's, except
+        ``successor_of``'s (a reindex builds a second index over the same documents)."""
         existing = list_indexes(client)
         if schema.name in existing:
             if not overwrite:
@@ -198,6 +205,8 @@ class SearchIndex:
             existing.remove(schema.name)
         ours = [p for p in (schema.prefix, schema.document_prefix) if p]
         for other in existing:
+            if other == successor_of:
+                continue
             for theirs in _prefixes_of(client, other):
                 for mine in ours:
                     if mine.startswith(theirs) or theirs.startswith(mine):
