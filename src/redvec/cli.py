@@ -982,6 +982,39 @@ def reindex_cmd(
     )
 
 
+@app.command("backup")
+def backup_cmd(
+    out_dir: Annotated[Path, typer.Option("--out", help="A new or empty folder")],
+    rdb: Annotated[bool, typer.Option(help="Also copy the server's RDB snapshot (BGSAVE)")] = False,
+    url: UrlOpt = None,
+) -> None:
+    """Export every index: documents, vectors, schemas, settings, aliases, checksums."""
+    from redvec.backup import backup
+
+    s = backup(connect(url), out_dir, rdb=rdb)
+    out.print(
+        f"backed up {s.indexes} indexes, {s.keys} keys, {s.aliases} aliases to {s.path}"
+        + (" (with dump.rdb)" if s.rdb else "")
+    )
+
+
+@app.command("restore")
+def restore_cmd(
+    src: Annotated[Path, typer.Argument(help="A folder written by `redvec backup`")],
+    overwrite: Annotated[bool, typer.Option(help="Replace indexes of the same name")] = False,
+    url: UrlOpt = None,
+) -> None:
+    """Restore a backup; returns once every index is fully indexed again."""
+    from redvec.backup import restore
+
+    t = time.perf_counter()
+    s = restore(connect(url), src, overwrite=overwrite)
+    out.print(
+        f"restored {s.indexes} indexes, {s.keys} keys, {s.aliases} aliases from {s.path}; "
+        f"fully indexed after {time.perf_counter() - t:.1f} s"
+    )
+
+
 @app.command()
 def estimate(
     n: Annotated[int, typer.Option("--n", help="Number of vectors")],

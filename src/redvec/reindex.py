@@ -21,7 +21,9 @@ from redvec.errors import ConfigError, IndexNotFoundError, SchemaError
 from redvec.index import META_PREFIX, SETTINGS_PREFIX, SearchIndex, list_indexes
 from redvec.schema import IndexSchema
 
-__all__ = ["ReindexResult", "alias_target", "reindex", "set_alias"]
+__all__ = ["ALIASES_KEY", "ReindexResult", "alias_target", "reindex", "set_alias"]
+
+ALIASES_KEY = "redvec:aliases"  # the aliases redvec set: RediSearch 2.10 cannot list them
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ def set_alias(client: redis.Redis, alias: str, index: str) -> None:
     if index not in list_indexes(client):
         raise IndexNotFoundError(f"no index named '{index}'")
     client.execute_command("FT.ALIASUPDATE", alias, index)
+    client.sadd(ALIASES_KEY, alias)
 
 
 def reindex(
