@@ -1015,6 +1015,41 @@ def restore_cmd(
     )
 
 
+acl_app = typer.Typer(help="Redis ACL users for redvec roles.", no_args_is_help=True)
+app.add_typer(acl_app, name="acl")
+
+
+@acl_app.command("create-user")
+def acl_create_user(
+    name: Annotated[str, typer.Argument(help="User name")],
+    role: Annotated[str, typer.Option(help="reader, writer or admin")],
+    prefix: Annotated[
+        list[str] | None, typer.Option(help="Document key prefix (repeat; default doc:)")
+    ] = None,
+    index: Annotated[str, typer.Option(help="Index names the user may use")] = "idx:*",
+    password_file: Annotated[
+        Path | None, typer.Option(help="Read the password here (default: generate, print once)")
+    ] = None,
+    url: UrlOpt = None,
+) -> None:
+    """Create (or replace) an ACL user: readers search, writers write their prefix."""
+    import secrets
+
+    from redvec.acl import create_user
+
+    if password_file is not None:
+        try:
+            password = password_file.read_text().strip()
+        except OSError as e:
+            raise ValidationError(f"cannot read {password_file}: {e.strerror}") from None
+    else:
+        password = secrets.token_urlsafe(24)
+    user = create_user(connect(url), name, role, password, prefixes=prefix, index_pattern=index)
+    if password_file is None:
+        out.print(password, markup=False, highlight=False)
+    err.print(f"user '{user.name}' ({user.role}): {' '.join(user.rules)}", markup=False)
+
+
 @app.command()
 def estimate(
     n: Annotated[int, typer.Option("--n", help="Number of vectors")],
