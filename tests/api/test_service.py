@@ -412,3 +412,25 @@ def test_metrics_count_requests_by_route_and_report_indexes(
     assert 'redvec_index_percent_indexed{index="docs"} 1.0' in text
     assert 'redvec_ingest_documents_written_total{index="docs"}' in text
     assert "redvec_redis_up 1.0" in text
+
+
+def _gauge(exposition: str, name: str) -> float:
+    for line in exposition.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{name} missing from /metrics")
+
+
+def test_metrics_report_redis_memory_ops_and_indexing_failures(
+    service: RunningService, r: redis.Redis, loaded: Any
+) -> None:
+    # A vector of the wrong length written behind redvec's back: stored, not indexed.
+    r.hset("doc:bad", mapping={"title": "broken", "embedding": b"\x00" * 12})
+    with service.client() as c:
+        text = c.get("/metrics").text
+    used = int(r.info("memory")["used_memory"])
+    assert _gauge(text, "redvec_redis_used_memory_bytes") == pytest.approx(used, rel=0.2)
+    assert 'redvec_index_indexing_failures{index="docs"} 1.0' in text
+    assert _gauge(text, "redvec_redis_ops_per_second") >= 0
+    assert _gauge(text, "redvec_redis_connected_clients") >= 1
+    assert _gauge(text, "redvec_redis_loading") == 0

@@ -27,6 +27,17 @@ _LATENCY_BUCKETS = (
 )  # fmt: skip
 
 
+# Redis-side gauges from INFO, read at scrape time: (INFO field, metric suffix, help).
+_SERVER_GAUGES = (
+    ("used_memory", "used_memory_bytes", "Memory Redis has allocated (INFO used_memory)"),
+    ("maxmemory", "maxmemory_bytes", "Redis's memory limit, 0 when unlimited"),
+    ("instantaneous_ops_per_sec", "ops_per_second", "Commands per second Redis is serving"),
+    ("connected_clients", "connected_clients", "Client connections open on Redis"),
+    ("loading", "loading", "1 while Redis loads its data after a restart"),
+    ("rdb_changes_since_last_save", "changes_since_last_save", "Writes not yet in an RDB snapshot"),
+)
+
+
 class _IndexCollector(Collector):
     def __init__(self, client: Callable[[], redis.Redis]) -> None:
         self.client = client
@@ -40,9 +51,20 @@ class _IndexCollector(Collector):
             "Share of the index built (1 when fully indexed)",
             labels=["index"],
         )
+        failures = GaugeMetricFamily(
+            "redvec_index_indexing_failures",
+            "Documents the index refused (FT.INFO hash_indexing_failures): a wrong vector "
+            "length or a value of the wrong type; they are stored but not searchable",
+            labels=["index"],
+        )
         up = GaugeMetricFamily("redvec_redis_up", "1 when Redis answered the last scrape")
+        server = {
+            key: GaugeMetricFamily(f"redvec_redis_{name}", help_)
+            for key, name, help_ in _SERVER_GAUGES
+        }
         try:
             client = self.client()
+            info = client.info()
             for name in list_indexes(client):
                 try:
                     p = index_progress(client, name)
@@ -50,12 +72,18 @@ class _IndexCollector(Collector):
                     continue  # dropped between the listing and FT.INFO
                 docs.add_metric([name], p.num_docs)
                 percent.add_metric([name], p.percent_indexed)
+                failures.add_metric([name], p.hash_indexing_failures)
+            for key, family in server.items():
+                if key in info:
+                    family.add_metric([], float(info[key]))
             up.add_metric([], 1)
         except (redis.ConnectionError, redis.TimeoutError):
             up.add_metric([], 0)
         yield docs
         yield percent
+        yield failures
         yield up
+        yield from server.values()
 
 
 class Metrics:
