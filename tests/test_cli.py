@@ -123,3 +123,19 @@ def test_cli_errors_are_one_line(r: redis.Redis, cli_env: dict[str, str], tmp_pa
     )
     for result in (missing, wrong, refused, nothing):
         assert "Traceback" not in result.stderr
+
+
+def test_tenant_verbs(r: redis.Redis, cli_env: dict[str, str]) -> None:
+    assert run(["tenant", "create", "acme"], cli_env).returncode == 0
+    created = run(
+        ["index", "create", str(EXAMPLES / "recommend.yaml"), "--tenant", "acme"], cli_env
+    )
+    assert created.returncode == 0, created.stderr
+    assert "created index 'idx:{acme}:users' on hash keys under 'user:{acme}:'" in created.stdout
+    listed = json.loads(run(["tenant", "list", "--json"], cli_env).stdout)
+    assert [(t["name"], t["indexes"]) for t in listed] == [("acme", ["idx:{acme}:users"])]
+    unknown = run(["index", "create", str(EXAMPLES / "recommend.yaml"), "--tenant", "x"], cli_env)
+    assert unknown.returncode != 0 and "no tenant named 'x'" in unknown.stderr
+    dropped = run(["tenant", "drop", "acme", "--yes"], cli_env)
+    assert dropped.returncode == 0 and "1 indexes" in dropped.stdout
+    assert r.execute_command("FT._LIST") == []

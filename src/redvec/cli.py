@@ -21,6 +21,7 @@ from redvec.index import SearchIndex, list_indexes
 from redvec.schema import load_schema
 from redvec.server import EmbeddedServer, read_state
 from redvec.settings import Settings
+from redvec.tenants import create_tenant, create_tenant_index, drop_tenant, list_tenants
 
 app = typer.Typer(
     help="Vector search and recommendations on Redis.",
@@ -172,11 +173,18 @@ def index_create(
     overwrite: Annotated[
         bool, typer.Option(help="Replace an index of the same name (documents are kept)")
     ] = False,
+    tenant: Annotated[
+        str | None,
+        typer.Option(help="Create it inside this tenant: idx:{TENANT}:NAME over PREFIX{TENANT}:"),
+    ] = None,
     url: UrlOpt = None,
 ) -> None:
     """FT.CREATE an index from a declarative schema file."""
     schema = load_schema(schema_file)
-    SearchIndex.create(connect(url), schema, overwrite=overwrite)
+    if tenant:
+        schema = create_tenant_index(connect(url), tenant, schema, overwrite=overwrite).schema
+    else:
+        SearchIndex.create(connect(url), schema, overwrite=overwrite)
     out.print(f"created index '{schema.name}' on {schema.storage} keys under '{schema.prefix}'")
 
 
@@ -244,6 +252,50 @@ def index_drop(
     """Drop an index; its documents stay unless --delete-docs."""
     SearchIndex.open(connect(url), name).drop(delete_documents=delete_docs)
     out.print(f"dropped index '{name}'" + (" and its documents" if delete_docs else ""))
+
+
+# -- tenants -----------------------------------------------------------------------------
+
+tenant_app = typer.Typer(
+    help="Tenants: their indexes and keys carry a hash tag, so each lives on one shard.",
+    no_args_is_help=True,
+)
+app.add_typer(tenant_app, name="tenant")
+
+
+@tenant_app.command("create")
+def tenant_create(name: str, url: UrlOpt = None) -> None:
+    """Register a tenant; then `redvec index create SCHEMA --tenant NAME`."""
+    create_tenant(connect(url), name)
+    out.print(f"created tenant '{name}': indexes idx:{{{name}}}:..., keys PREFIX{{{name}}}:...")
+
+
+@tenant_app.command("list")
+def tenant_list(
+    as_json: Annotated[bool, typer.Option("--json")] = False, url: UrlOpt = None
+) -> None:
+    """Every tenant with its indexes and document count."""
+    tenants = list_tenants(connect(url))
+    if as_json:
+        print_json([t.to_dict() for t in tenants])
+        return
+    if not tenants:
+        out.print("no tenants")
+    for t in tenants:
+        out.print(f"{t.name}\t{t.documents} docs\t{', '.join(t.indexes) or 'no indexes'}")
+
+
+@tenant_app.command("drop")
+def tenant_drop(
+    name: str,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation")] = False,
+    url: UrlOpt = None,
+) -> None:
+    """Drop a tenant with its indexes and every key in its hash tag."""
+    if not yes and not typer.confirm(f"drop tenant '{name}' and all of its data?"):
+        raise typer.Exit(1)
+    indexes, keys = drop_tenant(connect(url), name)
+    out.print(f"dropped tenant '{name}': {len(indexes)} indexes, {keys} keys")
 
 
 # -- search ------------------------------------------------------------------------------

@@ -14,6 +14,9 @@ The tree::
     ├── SchemaError            an index schema breaks a rule
     ├── IndexNotFoundError     no index by that name
     ├── IndexExistsError       an index by that name (or prefix) is there already
+    ├── TenantNotFoundError    no tenant by that name
+    ├── TenantExistsError      a tenant by that name is there already
+    ├── TopologyChangedError   a Redis Cluster's slots moved since the shard plan was made
     └── ValidationError        user input that cannot be searched or stored
         ├── VectorError        wrong dimension, NaN/inf, zero vector for COSINE
         ├── FilterError        a filter names an unknown field or is malformed
@@ -40,6 +43,9 @@ __all__ = [
     "RedvecError",
     "SchemaError",
     "ServerError",
+    "TenantExistsError",
+    "TenantNotFoundError",
+    "TopologyChangedError",
     "ValidationError",
     "VectorError",
 ]
@@ -90,6 +96,18 @@ class IndexNotFoundError(RedvecError):
 
 
 class IndexExistsError(RedvecError):
+    pass
+
+
+class TenantNotFoundError(RedvecError):
+    pass
+
+
+class TenantExistsError(RedvecError):
+    pass
+
+
+class TopologyChangedError(RedvecError):
     pass
 
 

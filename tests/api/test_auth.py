@@ -172,3 +172,35 @@ def test_bad_key_files_are_named(text: str, needle: str) -> None:
     with pytest.raises(ConfigError, match=r"keys\.json") as e:
         KeyRing.from_json(text, "keys.json")
     assert needle in str(e.value)
+
+
+def test_tenants_are_managed_by_unbound_keys_and_seen_by_their_own(
+    secured: RunningService, r: redis.Redis
+) -> None:
+    with secured.client("admin") as admin:
+        assert admin.post("/v1/tenants", json={"name": "acme"}).status_code == 201
+        assert admin.post("/v1/tenants", json={"name": "globex"}).status_code == 201
+        again = admin.post("/v1/tenants", json={"name": "acme"})
+        bad = admin.post("/v1/tenants", json={"name": "no spaces"})
+    assert again.status_code == 409 and again.json()["error"]["code"] == "tenant_exists"
+    assert bad.status_code == 422
+    with secured.client("acme") as c:
+        own = c.post("/v1/indexes", json=schema("idx:{acme}:docs", "doc:{acme}:").to_dict())
+        assert own.status_code == 201, own.text
+        c.put("/v1/indexes/idx:{acme}:docs/documents", json={"documents": corpus(4)[0]})
+        seen = c.get("/v1/tenants").json()["tenants"]
+        assert c.post("/v1/tenants", json={"name": "x"}).status_code == 403
+        assert c.delete("/v1/tenants/globex").status_code == 403
+    assert [(t["name"], t["indexes"], t["documents"]) for t in seen] == [
+        ("acme", ["idx:{acme}:docs"], 4)
+    ]
+    with secured.client("reader") as c:
+        assert c.delete("/v1/tenants/acme").status_code == 403
+    with secured.client("admin") as admin:
+        assert len(admin.get("/v1/tenants").json()["tenants"]) == 2
+        dropped = admin.delete("/v1/tenants/acme")
+        missing = admin.delete("/v1/tenants/acme")
+    # 4 documents and the schema redvec keeps beside the index
+    assert dropped.json() == {"dropped": "acme", "indexes": ["idx:{acme}:docs"], "keys": 5}
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "tenant_not_found"
+    assert r.execute_command("FT._LIST") == []

@@ -47,6 +47,9 @@ from redvec.api.models import (
     SearchResponse,
     SimilarItem,
     SimilarResponse,
+    TenantBody,
+    TenantCreate,
+    TenantList,
     UpsertResponse,
 )
 from redvec.api.service import Service, ServiceConfig
@@ -58,7 +61,7 @@ from redvec.ingest.worker import enqueue
 from redvec.providers import remembered_text_fields
 from redvec.query import KnnQuery, SearchResult
 from redvec.schema import IndexSchema
-from redvec.tenants import tenant_of
+from redvec.tenants import create_tenant, drop_tenant, list_tenants, tenant_of
 
 __all__ = ["create_app", "create_app_from_env", "stream_for"]
 
@@ -396,6 +399,53 @@ def _routes(svc: Service) -> list[Any]:
         svc.forget(name)
         return {"dropped": name, "documents_deleted": delete_documents}
 
+    # -- tenants -------------------------------------------------------------------------
+
+    def _tenant_admin(request: Request[Any, Any, Any]) -> None:
+        key = svc.authorize(request, "write")
+        if key is not None and key.tenant is not None:
+            raise ApiError(
+                403,
+                f"API key '{key.id}' is bound to tenant '{key.tenant}' and cannot manage tenants",
+            )
+
+    @get("/v1/tenants", responses=_ERRORS, sync_to_thread=True, summary="Tenants you can see")
+    def tenants(request: Request[Any, Any, Any]) -> TenantList:
+        key = svc.authorize(request, "read")
+        return TenantList(
+            [
+                TenantBody(t.name, t.created, t.indexes, t.documents)
+                for t in list_tenants(svc.client)
+                if key is None or key.tenant is None or key.tenant == t.name
+            ]
+        )
+
+    @post(
+        "/v1/tenants",
+        status_code=201,
+        responses={**_ERRORS, 409: ResponseSpec(ErrorBody, description="Tenant exists")},
+        sync_to_thread=True,
+        summary="Create a tenant (then create its indexes with a tagged prefix)",
+    )
+    def create_tenant_route(data: TenantCreate, request: Request[Any, Any, Any]) -> TenantBody:
+        _tenant_admin(request)
+        t = create_tenant(svc.client, data.name)
+        return TenantBody(t.name, t.created, t.indexes, t.documents)
+
+    @delete(
+        "/v1/tenants/{tenant:str}",
+        status_code=200,
+        responses=_ERRORS,
+        sync_to_thread=True,
+        summary="Drop a tenant with its indexes and every key in its hash tag",
+    )
+    def drop_tenant_route(tenant: str, request: Request[Any, Any, Any]) -> dict[str, Any]:
+        _tenant_admin(request)
+        indexes, keys = drop_tenant(svc.client, tenant)
+        for name in indexes:
+            svc.forget(name)
+        return {"dropped": tenant, "indexes": indexes, "keys": keys}
+
     # -- recommendations -----------------------------------------------------------------
 
     @get(
@@ -508,6 +558,9 @@ def _routes(svc: Service) -> list[Any]:
         create_index,
         index_info,
         drop_index,
+        tenants,
+        create_tenant_route,
+        drop_tenant_route,
         recommend_user,
         similar_items,
         healthz,

@@ -24,6 +24,8 @@ from redvec.errors import (
     ModuleMissingError,
     RedisUnavailableError,
     SchemaError,
+    TenantExistsError,
+    TenantNotFoundError,
     ValidationError,
 )
 from redvec.recommend.recommender import UnknownItemError, UnknownUserError
@@ -86,6 +88,10 @@ def _classify(exc: Exception) -> tuple[int, str, str]:
         return 404, "index_not_found", str(exc)
     if isinstance(exc, IndexExistsError):
         return 409, "index_exists", str(exc)
+    if isinstance(exc, TenantNotFoundError):
+        return 404, "tenant_not_found", str(exc)
+    if isinstance(exc, TenantExistsError):
+        return 409, "tenant_exists", str(exc)
     if isinstance(exc, SchemaError):
         return 422, "invalid_schema", str(exc)
     if isinstance(exc, ValidationError):

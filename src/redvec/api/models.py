@@ -119,6 +119,21 @@ class IndexList(msgspec.Struct):
     indexes: list[str]
 
 
+class TenantCreate(msgspec.Struct, forbid_unknown_fields=True):
+    name: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+
+
+class TenantBody(msgspec.Struct):
+    name: str
+    created: float
+    indexes: list[str]
+    documents: int
+
+
+class TenantList(msgspec.Struct):
+    tenants: list[TenantBody]
+
+
 class ReadyResponse(msgspec.Struct):
     ready: bool
     redis: str
