@@ -1,0 +1,568 @@
+"""Redis Cluster: a local cluster of embedded masters, and indexes that span its shards.
+
+The RediSearch we embed (2.10, OSS) has no cluster coordinator: FT.* treat the index
+name as a key, so an index lives on the one shard that owns its name's slot and sees
+only that shard's documents. redvec therefore gives a cluster index one physical index
+per shard, named with a hash tag that maps to a slot the shard owns
+(``idx:docs:{s17}``), all over the same key prefix; a search fans out to every shard
+in parallel and merges the top k by distance, which equals the single-node top k
+(every document lives on exactly one shard, and each shard returns its own top k).
+
+A tenant's index (``idx:{acme}:docs`` over ``doc:{acme}:``) needs none of that: the
+tag puts the index and every document on one shard, so its searches go there alone.
+
+Managed clusters whose search module *does* coordinate (Redis Enterprise, Redis 8 in
+cluster mode with the coordinator) take one index name and fan out themselves;
+:func:`is_coordinated` tells the two apart from ``COMMAND INFO FT.SEARCH``: without a
+coordinator the index name is the command's first key, with one FT.SEARCH is keyless.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+import redis
+from redis.cluster import RedisCluster
+from redis.crc import key_slot
+
+from redvec._resp import text
+from redvec.connection import redact_url
+from redvec.errors import (
+    ConfigError,
+    IndexExistsError,
+    IndexNotFoundError,
+    NotRunningError,
+    RedisUnavailableError,
+    SchemaError,
+    ServerError,
+    TopologyChangedError,
+)
+from redvec.index import SearchIndex, list_indexes
+from redvec.query import KnnQuery, SearchResult
+from redvec.schema import IndexSchema
+from redvec.server import EmbeddedServer, _port_in_use, find_free_port, read_state
+from redvec.tenants import tenant_of
+
+__all__ = [
+    "ClusterIndex",
+    "LocalCluster",
+    "Shard",
+    "connect_cluster",
+    "is_coordinated",
+    "masters",
+]
+
+SLOTS = 16384
+CLUSTER_STATE = "redvec-cluster.json"
+PLAN_PREFIX = "redvec:cluster-plan:"  # logical index -> JSON list of shard tags
+Mode = Literal["sharded", "tenant", "coordinated"]
+
+
+# -- a local cluster of embedded masters --------------------------------------------------
+
+
+class LocalCluster:
+    """``masters`` embedded servers joined into one Redis Cluster, slots split evenly.
+
+    Each node is an :class:`EmbeddedServer` in ``<data_dir>/node-<i>``; the cluster
+    writes ``redvec-cluster.json`` so that ``redvec server status|stop --dir`` find it.
+    """
+
+    def __init__(
+        self,
+        data_dir: str | Path,
+        masters: int = 3,
+        *,
+        host: str = "127.0.0.1",
+        ports: Sequence[int] | None = None,
+        appendonly: bool = True,
+        node_timeout_ms: int = 5000,
+        startup_timeout: float = 30.0,
+    ) -> None:
+        if masters < 1:
+            raise ConfigError(f"a cluster needs at least one master, got {masters}")
+        if ports is not None and len(ports) != masters:
+            raise ConfigError(f"{masters} masters need {masters} ports, got {len(ports)}")
+        self.data_dir = Path(data_dir).absolute()
+        self.host = host
+        self.startup_timeout = startup_timeout
+        self.nodes = [
+            EmbeddedServer(
+                self.data_dir / f"node-{i}",
+                port=None if ports is None else ports[i],
+                host=host,
+                appendonly=appendonly,
+                extra_args=[
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    "--cluster-node-timeout",
+                    str(node_timeout_ms),
+                ],
+            )
+            for i in range(masters)
+        ]
+
+    @property
+    def url(self) -> str:
+        """A startup node's URL: cluster clients discover the rest from it."""
+        return self.nodes[0].url
+
+    def start(self) -> LocalCluster:
+        """Start every node, give each an even share of the slots, join them, wait for ok."""
+        if read_cluster_state(self.data_dir) is not None:
+            raise ServerError(f"a redvec cluster already runs on {self.data_dir}")
+        started: list[EmbeddedServer] = []
+        try:
+            for node in self.nodes:
+                if node.port is None:
+                    node.port = _free_cluster_port(self.host)
+                node.start()
+                started.append(node)
+            clients = [n.client() for n in self.nodes]
+            fresh = all(
+                not c.execute_command("CLUSTER", "SLOTS") for c in clients
+            )  # a restarted cluster keeps its slots in nodes.conf
+            if fresh:
+                n = len(clients)
+                for i, c in enumerate(clients):
+                    c.execute_command(
+                        "CLUSTER", "ADDSLOTSRANGE", i * SLOTS // n, (i + 1) * SLOTS // n - 1
+                    )
+                for c in clients[1:]:
+                    c.execute_command("CLUSTER", "MEET", self.host, self.nodes[0].port)
+            self._wait_ok(clients)
+        except BaseException:
+            for node in started:
+                with contextlib.suppress(Exception):
+                    node.stop()
+            raise
+        self._write_state()
+        return self
+
+    def _wait_ok(self, clients: list[redis.Redis]) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        while True:
+            states = [text(c.execute_command("CLUSTER", "INFO")) for c in clients]
+            known = [len(c.execute_command("CLUSTER", "NODES").splitlines()) for c in clients]
+            if all("cluster_state:ok" in s for s in states) and all(
+                k == len(clients) for k in known
+            ):
+                return
+            if time.monotonic() > deadline:
+                raise ServerError(
+                    f"the cluster did not reach cluster_state:ok within "
+                    f"{self.startup_timeout:.0f}s; see {self.data_dir}/node-*/redis.log"
+                )
+            time.sleep(0.05)
+
+    def _write_state(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        state = {"host": self.host, "nodes": [str(n.data_dir) for n in self.nodes]}
+        (self.data_dir / CLUSTER_STATE).write_text(json.dumps(state))
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            with contextlib.suppress(NotRunningError):
+                node.stop()
+        with contextlib.suppress(OSError):
+            (self.data_dir / CLUSTER_STATE).unlink()
+
+    def client(self) -> RedisCluster:
+        return connect_cluster(self.url)
+
+    @classmethod
+    def attach(cls, data_dir: str | Path) -> LocalCluster:
+        """The cluster already running on ``data_dir`` (started by another process)."""
+        data_dir = Path(data_dir).absolute()
+        state = read_cluster_state(data_dir)
+        if state is None:
+            raise NotRunningError(f"no redvec cluster is running on {data_dir}")
+        cluster = cls(data_dir, len(state), host=state[0].host)
+        cluster.nodes = [EmbeddedServer.attach(s.data_dir) for s in state]
+        return cluster
+
+    def __enter__(self) -> LocalCluster:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _free_cluster_port(host: str) -> int:
+    """A free port whose cluster bus port (port + 10000) is free too, as Redis needs."""
+    for _ in range(1000):
+        port = find_free_port(host)
+        if port <= 55535 and not _port_in_use(host, port + 10000):
+            return port
+    raise ServerError(f"found no free port pair (p, p+10000) on {host} for a cluster node")
+
+
+def read_cluster_state(data_dir: Path) -> list[Any] | None:
+    """The running nodes' states of the cluster on ``data_dir``, or None when none runs."""
+    try:
+        raw = json.loads((Path(data_dir) / CLUSTER_STATE).read_text())
+    except (OSError, ValueError):
+        return None
+    states = [read_state(Path(p)) for p in raw.get("nodes", [])]
+    if not states or any(s is None for s in states):
+        return None
+    return states
+
+
+# -- talking to a cluster -------------------------------------------------------------------
+
+
+def connect_cluster(url: str) -> RedisCluster:
+    """A RESP2 cluster client from any node's URL."""
+    try:
+        client = RedisCluster.from_url(url, protocol=2, socket_connect_timeout=5)
+    except (redis.ConnectionError, redis.TimeoutError) as e:
+        raise RedisUnavailableError(
+            f"cannot reach Redis Cluster at {redact_url(url)}: {e}"
+        ) from None
+    except redis.RedisClusterException as e:
+        raise RedisUnavailableError(
+            f"{redact_url(url)} is not a usable Redis Cluster: {e}"
+        ) from None
+    return client
+
+
+@dataclass(frozen=True)
+class Shard:
+    """A master and the slot ranges it serves."""
+
+    node_id: str
+    host: str
+    port: int
+    slots: tuple[tuple[int, int], ...]
+
+    def owns(self, slot: int) -> bool:
+        return any(lo <= slot <= hi for lo, hi in self.slots)
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def masters(client: RedisCluster) -> list[Shard]:
+    """The masters that serve slots, from ``CLUSTER SLOTS`` asked of a live node."""
+    node = client.get_redis_connection(client.get_random_node())
+    ranges: dict[str, list[tuple[int, int]]] = {}
+    where: dict[str, tuple[str, int]] = {}
+    for row in node.execute_command("CLUSTER", "SLOTS"):
+        host, port, node_id = text(row[2][0]), int(row[2][1]), text(row[2][2])
+        ranges.setdefault(node_id, []).append((int(row[0]), int(row[1])))
+        where[node_id] = (host, port)
+    return sorted(
+        (Shard(nid, *where[nid], tuple(sorted(r))) for nid, r in ranges.items()),
+        key=lambda s: s.slots[0],
+    )
+
+
+def is_coordinated(client: RedisCluster) -> bool:
+    """True when the cluster's search module fans FT.SEARCH out itself (one index name)."""
+    node = client.get_random_node()
+    info = client.get_redis_connection(node).execute_command("COMMAND", "INFO", "FT.SEARCH")
+    spec = info.get("FT.SEARCH") if isinstance(info, dict) else None
+    if not spec:
+        raise RedisUnavailableError("the cluster's nodes lack the search module (no FT.SEARCH)")
+    return int(spec.get("first_key_pos", 1)) == 0
+
+
+def _tag_for(shard: Shard, name: str, taken: set[str]) -> str:
+    """A short hash tag whose slot this shard owns (found by trying s0, s1, ...)."""
+    for i in range(SLOTS * 8):
+        tag = f"s{i}"
+        if tag not in taken and shard.owns(key_slot(tag.encode())):
+            return tag
+    raise TopologyChangedError(f"no hash tag maps to a slot of {shard.address}")
+
+
+# -- one logical index across the cluster ------------------------------------------------
+
+
+class ClusterIndex:
+    """A search index spanning a Redis Cluster: written through the cluster client,
+    searched on every shard in parallel (or on the one shard of a tenant)."""
+
+    def __init__(
+        self,
+        client: RedisCluster,
+        schema: IndexSchema,
+        mode: Mode,
+        tags: Sequence[str] = (),
+        *,
+        check_interval: float = 5.0,
+    ) -> None:
+        self.client = client
+        self.schema = schema
+        self.mode: Mode = mode
+        self.tags = list(tags)
+        self.check_interval = check_interval
+        # Documents are written through the cluster client, which routes each key by slot.
+        self.writer = SearchIndex(client, schema)  # type: ignore[arg-type]
+        self._checked = 0.0
+        self._pool = ThreadPoolExecutor(
+            max_workers=max(1, len(self.tags)), thread_name_prefix="fanout"
+        )
+        self._shards: list[SearchIndex] = []
+        self._plan()
+
+    @property
+    def name(self) -> str:
+        return self.schema.name
+
+    def shard_name(self, tag: str) -> str:
+        return f"{self.schema.name}:{{{tag}}}"
+
+    def _node_client(self, slot: int) -> redis.Redis:
+        node = self.client.nodes_manager.get_node_from_slot(slot)
+        conn = self.client.get_redis_connection(node)
+        assert isinstance(conn, redis.Redis)
+        return conn
+
+    def _plan(self) -> None:
+        """Map each physical index to the node that owns its slot now, and check that
+        the shards cover every master exactly once (else documents would be missed or
+        counted twice)."""
+        self._checked = time.monotonic()
+        if self.mode == "coordinated":
+            self._shards = [SearchIndex(self._node_client(0), self.schema)]
+            return
+        if self.mode == "tenant":
+            slot = key_slot(self.schema.name.encode())
+            self._shards = [SearchIndex(self._node_client(slot), self.schema)]
+            return
+        current = masters(self.client)
+        owners: dict[str, str] = {}
+        for tag in self.tags:
+            slot = key_slot(tag.encode())
+            owner = next((s for s in current if s.owns(slot)), None)
+            if owner is None:
+                raise TopologyChangedError(
+                    f"slot {slot} of shard index {self.shard_name(tag)} has no master"
+                )
+            if owner.node_id in owners.values():
+                raise TopologyChangedError(
+                    f"index '{self.name}': two of its shard indexes now sit on {owner.address} "
+                    f"(slots moved since it was planned); run `redvec cluster replan {self.name}`"
+                )
+            owners[tag] = owner.node_id
+        uncovered = [s.address for s in current if s.node_id not in owners.values()]
+        if uncovered:
+            raise TopologyChangedError(
+                f"index '{self.name}': master(s) {', '.join(uncovered)} serve slots but hold no "
+                f"shard of it (the cluster grew or slots moved); their documents would be "
+                f"missed. Run `redvec cluster replan {self.name}`"
+            )
+        self._shards = [
+            SearchIndex(self._node_client(key_slot(t.encode())), self._shard_schema(t))
+            for t in self.tags
+        ]
+
+    def _shard_schema(self, tag: str) -> IndexSchema:
+        return replace(self.schema, name=self.shard_name(tag))
+
+    def check_topology(self, *, force: bool = False) -> None:
+        """Re-plan against the cluster's slot map, at most every ``check_interval`` s."""
+        if force or time.monotonic() - self._checked >= self.check_interval:
+            self.client.nodes_manager.initialize()
+            self._plan()
+
+    @property
+    def shards(self) -> list[SearchIndex]:
+        return list(self._shards)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, client: RedisCluster, schema: IndexSchema, **kwargs: Any) -> ClusterIndex:
+        """Create the index: on one shard for a tenant, on every shard otherwise."""
+        mode = _mode_for(client, schema)
+        if mode == "sharded":
+            if schema.storage == "split":
+                raise SchemaError(
+                    f"index '{schema.name}': split storage joins each hit's JSON document in a "
+                    f"script on the shard that answers, but on a cluster the document may live "
+                    f"on another shard; use json or hash storage, or a tenant index"
+                )
+            if client.exists(PLAN_PREFIX + schema.name):
+                raise IndexExistsError(f"index '{schema.name}' already exists on this cluster")
+            shards = masters(client)
+            tags: list[str] = []
+            for shard in shards:
+                tags.append(_tag_for(shard, schema.name, set(tags)))
+            index = cls(client, schema, mode, tags, **kwargs)
+            for physical in index._shards:
+                SearchIndex.create(physical.client, physical.schema)
+            client.set(
+                PLAN_PREFIX + schema.name, json.dumps({"schema": schema.to_dict(), "tags": tags})
+            )
+            return index
+        index = cls(client, schema, mode, **kwargs)
+        SearchIndex.create(index._shards[0].client, schema)
+        return index
+
+    @classmethod
+    def open(cls, client: RedisCluster, name: str, **kwargs: Any) -> ClusterIndex:
+        raw = client.get(PLAN_PREFIX + name)
+        if raw is not None:
+            plan = json.loads(raw)
+            return cls(
+                client, IndexSchema.from_dict(plan["schema"]), "sharded", plan["tags"], **kwargs
+            )
+        mode: Mode = "tenant" if tenant_of(name) else "coordinated"
+        if mode == "coordinated" and not is_coordinated(client):
+            raise IndexNotFoundError(f"no index named '{name}' on this cluster")
+        slot = 0 if mode == "coordinated" else key_slot(name.encode())
+        node = client.get_redis_connection(client.nodes_manager.get_node_from_slot(slot))
+        found = SearchIndex.open(node, name)
+        return cls(client, found.schema, mode, **kwargs)
+
+    def drop(self, *, delete_documents: bool = False) -> None:
+        """Drop every shard's index (and with ``delete_documents`` each shard's documents)."""
+        self.check_topology(force=True)
+        for shard in self._shards:
+            shard.drop(delete_documents=delete_documents)
+        self.client.delete(PLAN_PREFIX + self.name)
+
+    def replan(self) -> list[str]:
+        """After slots moved: give every master exactly one shard index again.
+
+        Shards whose slot still has an owner that holds no other shard are kept; a master
+        without one gets a new index (it indexes the documents already on that master).
+        Returns the names of the indexes created. An old shard index whose name's slot
+        moved away stays on its former master, unreachable (FT.* answer MOVED there); it
+        keeps indexing that master's documents but is never searched, so results stay
+        right; restart that master or FLUSH its index with redis-cli to reclaim it.
+        """
+        if self.mode != "sharded":
+            return []
+        self.client.nodes_manager.initialize()
+        current = masters(self.client)
+        keep: dict[str, str] = {}
+        for tag in self.tags:
+            owner = next((s for s in current if s.owns(key_slot(tag.encode()))), None)
+            if owner is not None and owner.node_id not in keep.values():
+                node = self._node_client(key_slot(tag.encode()))
+                if self.shard_name(tag) in list_indexes(node):
+                    keep[tag] = owner.node_id
+        created = []
+        tags = list(keep)
+        for shard in current:
+            if shard.node_id in keep.values():
+                continue
+            tag = _tag_for(shard, self.name, set(self.tags) | set(tags))
+            node = self._node_client(key_slot(tag.encode()))
+            stale = [n for n in list_indexes(node) if n.startswith(f"{self.name}:{{")]
+            SearchIndex.create(
+                node, self._shard_schema(tag), successor_of=stale[0] if stale else None
+            )
+            tags.append(tag)
+            created.append(self.shard_name(tag))
+        self.tags = tags
+        self.client.set(
+            PLAN_PREFIX + self.name, json.dumps({"schema": self.schema.to_dict(), "tags": tags})
+        )
+        self._pool = ThreadPoolExecutor(max_workers=max(1, len(tags)), thread_name_prefix="fanout")
+        self._plan()
+        return created
+
+    def wait_indexed(self, timeout: float = 600.0) -> None:
+        for shard in self._shards:
+            shard.wait_indexed(timeout)
+
+    def count(self) -> int:
+        return sum(shard.count() for shard in self._shards)
+
+    # -- documents (routed by key slot) ---------------------------------------------------
+
+    def upsert(self, docs: Iterable[Mapping[str, Any]], *, id_field: str = "id") -> int:
+        return self.writer.upsert(docs, id_field=id_field)
+
+    def get(self, ids: Sequence[str], *, with_vectors: bool = False) -> list[dict[str, Any] | None]:
+        return self.writer.get(ids, with_vectors=with_vectors)
+
+    def delete(self, ids: Sequence[str]) -> int:
+        return sum(self.writer.delete([i]) for i in ids)  # one key per call: keys span slots
+
+    # -- searching -----------------------------------------------------------------------
+
+    def search(self, vector: Any, k: int = 10, **kwargs: Any) -> SearchResult:
+        """KNN over the whole cluster; the same arguments as :meth:`SearchIndex.search`."""
+        return self.query(KnnQuery(vector, k, **kwargs))
+
+    def query(self, q: KnnQuery) -> SearchResult:
+        """Fan out (or go to the tenant's shard), merge by distance, then fetch fields.
+
+        Without a coordinator a shard's FT.SEARCH answers ids and the computed distance
+        but not document fields (it gives nil for them in cluster mode), so each shard
+        is asked for ids and distances only, and the fields of the final page are read
+        through the cluster client afterwards: k documents, not k per shard.
+        """
+        self.check_topology()
+        if self.mode == "coordinated":
+            return self._shards[0].query(q)
+        # Each shard returns its own top offset+k; the global page is cut from the merge.
+        per_shard = replace(q, k=q.offset + q.k, offset=0, return_fields=[])
+        try:
+            if len(self._shards) == 1:
+                results = [self._shards[0].query(per_shard)]
+            else:
+                results = list(self._pool.map(lambda s: s.query(per_shard), self._shards))
+        except redis.ResponseError as e:
+            if str(e).startswith("MOVED"):
+                raise TopologyChangedError(
+                    f"index '{self.name}': a shard index's slot moved ({e}); "
+                    f"run `redvec cluster replan {self.name}`"
+                ) from None
+            raise
+        hits = sorted(
+            (h for r in results for h in r.hits),
+            key=lambda h: (h.distance if h.distance is not None else float("inf"), h.id),
+        )[q.offset : q.offset + q.k]
+        if q.return_fields != [] and hits:
+            names = (
+                [f.name for f in self.schema.fields if f.kind != "vector"]
+                if q.return_fields is None
+                else q.return_fields
+            )
+            docs = self.writer.get([h.id for h in hits])
+            hits = [
+                replace(h, fields={n: doc[n] for n in names if n in doc} if doc else {})
+                for h, doc in zip(hits, docs, strict=True)
+            ]
+        # A KNN's total is how many neighbours it found: at most offset + k, as on one node.
+        return SearchResult(min(sum(r.total for r in results), per_shard.k), hits)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False)
+
+
+def _mode_for(client: RedisCluster, schema: IndexSchema) -> Mode:
+    tag = tenant_of(schema.name)
+    if tag is not None:
+        for p in (schema.prefix, schema.document_prefix):
+            if p and tenant_of(p) != tag:
+                raise SchemaError(
+                    f"index '{schema.name}' carries the hash tag '{tag}' but its prefix '{p}' "
+                    f"does not: its documents would live on other shards than the index. "
+                    f"Use a prefix like 'doc:{{{tag}}}:'"
+                )
+        return "tenant"
+    return "coordinated" if is_coordinated(client) else "sharded"

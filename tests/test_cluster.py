@@ -1,0 +1,188 @@
+"""Redis Cluster against three real embedded masters: fan-out equals single-node search,
+a tenant's query stays on one shard, and moved slots are detected and re-planned."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import redis
+from redis.cluster import RedisCluster
+from redis.crc import key_slot
+
+from redvec.cluster import ClusterIndex, LocalCluster, is_coordinated, masters
+from redvec.errors import SchemaError, TopologyChangedError
+from redvec.exact import exact_knn
+from redvec.index import SearchIndex
+from redvec.query import KnnQuery
+from redvec.schema import IndexSchema, NumericField, TagField, TextField, VectorField
+
+DIMS = 16
+N = 600
+
+
+def schema(name: str = "idx:docs", prefix: str = "doc:", storage: str = "hash") -> IndexSchema:
+    return IndexSchema(
+        name,
+        prefix,
+        (
+            TextField("title"),
+            TagField("cat"),
+            NumericField("price"),
+            VectorField("v", dims=DIMS, algorithm="HNSW", ef_runtime=400),
+        ),
+        storage=storage,  # type: ignore[arg-type]
+    )
+
+
+def docs(n: int = N, seed: int = 0) -> tuple[list[dict[str, object]], np.ndarray]:
+    vectors = np.random.default_rng(seed).standard_normal((n, DIMS)).astype(np.float32)
+    return [
+        {
+            "id": str(i),
+            "title": f"item {i}",
+            "cat": "abc"[i % 3],
+            "price": i % 40,
+            "v": vectors[i],
+        }
+        for i in range(n)
+    ], vectors
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    with LocalCluster(tmp_path_factory.mktemp("cluster"), 3, appendonly=False) as c:
+        yield c
+
+
+@pytest.fixture()
+def rc(cluster: LocalCluster) -> Iterator[RedisCluster]:
+    client = cluster.client()
+    client.flushall()  # every primary; FLUSHALL drops their indexes too
+    yield client
+    client.close()
+
+
+def search_calls(node: redis.Redis) -> int:
+    stats = node.info("commandstats")
+    return int(stats.get("cmdstat_FT.SEARCH", {}).get("calls", 0))
+
+
+def test_the_local_cluster_is_a_real_cluster(cluster: LocalCluster, rc: RedisCluster) -> None:
+    shards = masters(rc)
+    assert len(shards) == 3
+    assert sum(hi - lo + 1 for s in shards for lo, hi in s.slots) == 16384
+    assert is_coordinated(rc) is False  # this RediSearch has no coordinator
+    if shutil.which("redis-cli"):
+        check = subprocess.run(
+            ["redis-cli", "--cluster", "check", f"127.0.0.1:{cluster.nodes[0].port}"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert check.returncode == 0, check.stdout
+        assert "All 16384 slots covered" in check.stdout
+
+
+@pytest.mark.parametrize("storage", ["hash", "json"])
+def test_fan_out_equals_single_node_search(rc: RedisCluster, r: redis.Redis, storage: str) -> None:
+    data, vectors = docs()
+    single = SearchIndex.create(r, schema(storage=storage))
+    single.upsert(data)
+    single.wait_indexed()
+    spread = ClusterIndex.create(rc, schema(storage=storage))
+    spread.upsert(data)
+    spread.wait_indexed()
+    counts = [s.count() for s in spread.shards]
+    assert sum(counts) == N and min(counts) > N / 6  # every shard holds a share
+    queries = np.random.default_rng(1).standard_normal((20, DIMS)).astype(np.float32)
+    for q in queries:
+        for kwargs in ({}, {"filter": "cat:b price<=20"}, {"offset": 5}):
+            want = single.query(KnnQuery(q, 10, **kwargs))  # type: ignore[arg-type]
+            got = spread.query(KnnQuery(q, 10, **kwargs))  # type: ignore[arg-type]
+            assert got.ids == want.ids
+            assert got.total == want.total
+            assert [h.distance for h in got.hits] == pytest.approx(
+                [h.distance for h in want.hits], abs=1e-6
+            )
+            assert [h.fields["title"] for h in got.hits] == [f"item {i}" for i in got.ids]
+    rows, _ = exact_knn(vectors, queries, 10, "COSINE")
+    assert [spread.search(q, 10).ids for q in queries] == [[str(i) for i in r] for r in rows]
+
+
+def test_a_tenants_search_touches_one_shard_only(cluster: LocalCluster, rc: RedisCluster) -> None:
+    tenant = ClusterIndex.create(rc, schema("idx:{acme}:docs", "doc:{acme}:"))
+    data, _ = docs(100)
+    tenant.upsert(data)
+    tenant.wait_indexed()
+    nodes = [n.client() for n in cluster.nodes]
+    owner = [i for i, s in enumerate(masters(rc)) if s.owns(key_slot(b"acme"))]
+    before = [search_calls(n) for n in nodes]
+    for q in np.random.default_rng(2).standard_normal((10, DIMS)):
+        assert len(tenant.search(q, 5).hits) == 5
+    delta = [search_calls(n) - b for n, b in zip(nodes, before, strict=True)]
+    port_of_owner = masters(rc)[owner[0]].port
+    assert delta == [10 if n.port == port_of_owner else 0 for n in cluster.nodes]
+    # A sharded index's search reaches every shard once.
+    spread = ClusterIndex.create(rc, schema("idx:items", "item:"))
+    spread.upsert(data)
+    spread.wait_indexed()
+    before = [search_calls(n) for n in nodes]
+    spread.search(np.ones(DIMS), 5)
+    assert [search_calls(n) - b for n, b in zip(nodes, before, strict=True)] == [1, 1, 1]
+
+
+def test_a_tagged_index_over_an_untagged_prefix_is_refused(rc: RedisCluster) -> None:
+    with pytest.raises(SchemaError, match="its prefix 'doc:' does not"):
+        ClusterIndex.create(rc, schema("idx:{acme}:docs", "doc:"))
+    with pytest.raises(SchemaError, match="split storage"):
+        ClusterIndex.create(rc, schema("idx:s", "vec:", storage="split"))
+
+
+def move_slots(rc: RedisCluster, slots: list[int], src: redis.Redis, dst: redis.Redis) -> None:
+    """What `redis-cli --cluster reshard` does: IMPORTING/MIGRATING, MIGRATE keys, SETSLOT NODE."""
+    src_id = src.execute_command("CLUSTER", "MYID").decode()
+    dst_id = dst.execute_command("CLUSTER", "MYID").decode()
+    host, port = (
+        dst.connection_pool.connection_kwargs["host"],
+        dst.connection_pool.connection_kwargs["port"],
+    )
+    for slot in slots:
+        dst.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", src_id)
+        src.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", dst_id)
+        while keys := src.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 100):
+            src.execute_command("MIGRATE", host, port, "", 0, 5000, "KEYS", *keys)
+        for node in (dst, src):
+            node.execute_command("CLUSTER", "SETSLOT", slot, "NODE", dst_id)
+    rc.nodes_manager.initialize()
+
+
+def test_moved_slots_are_detected_and_replanned(cluster: LocalCluster, rc: RedisCluster) -> None:
+    data, vectors = docs()
+    spread = ClusterIndex.create(rc, schema(), check_interval=0)
+    spread.upsert(data)
+    spread.wait_indexed()
+    by_port = {n.port: n.client() for n in cluster.nodes}
+    shards = masters(rc)
+    src, dst = by_port[shards[0].port], by_port[shards[1].port]
+    # Move the slot of shard 0's index name, and 200 slots full of documents, to shard 1.
+    tag_slot = next(
+        key_slot(t.encode()) for t in spread.tags if shards[0].owns(key_slot(t.encode()))
+    )
+    lo = shards[0].slots[0][0]
+    move_slots(rc, sorted({tag_slot, *range(lo, lo + 200)}), src, dst)
+    with pytest.raises(TopologyChangedError, match="replan"):
+        spread.search(np.ones(DIMS), 5)
+    created = spread.replan()
+    assert len(created) == 1
+    spread.wait_indexed()
+    assert spread.count() == N  # the moved documents are indexed where they now live
+    queries = np.random.default_rng(3).standard_normal((10, DIMS)).astype(np.float32)
+    rows, _ = exact_knn(vectors, queries, 10, "COSINE")
+    assert [spread.search(q, 10).ids for q in queries] == [[str(i) for i in r] for r in rows]
+    # Give the slots back so the module's other tests see the even split again.
+    move_slots(rc, sorted({tag_slot, *range(lo, lo + 200)}), dst, src)
