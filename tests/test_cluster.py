@@ -3,9 +3,11 @@ a tenant's query stays on one shard, and moved slots are detected and re-planned
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,12 +15,14 @@ import redis
 from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
-from redvec.cluster import ClusterIndex, LocalCluster, is_coordinated, masters
+from redvec.cluster import ClusterIndex, LocalCluster, connect_cluster, is_coordinated, masters
 from redvec.errors import SchemaError, TopologyChangedError
 from redvec.exact import exact_knn
 from redvec.index import SearchIndex
 from redvec.query import KnnQuery
 from redvec.schema import IndexSchema, NumericField, TagField, TextField, VectorField
+
+from .conftest import REDVEC
 
 DIMS = 16
 N = 600
@@ -185,3 +189,41 @@ def test_moved_slots_are_detected_and_replanned(cluster: LocalCluster, rc: Redis
     assert [spread.search(q, 10).ids for q in queries] == [[str(i) for i in r] for r in rows]
     # Give the slots back so the module's other tests see the even split again.
     move_slots(rc, sorted({tag_slot, *range(lo, lo + 200)}), dst, src)
+
+
+def test_cluster_verbs(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    env = {k: v for k, v in cli_env.items() if k != "REDIS_URL"}
+    home = tmp_path / "c"
+
+    def run(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*REDVEC, *args], env={**env, **extra}, capture_output=True, text=True, timeout=120
+        )
+
+    started = run("server", "start", "--cluster", "3", "--dir", str(home))
+    assert started.returncode == 0, started.stderr
+    url = started.stdout.split("REDIS_URL=")[1].split()[0]
+    try:
+        status = run("server", "status", "--dir", str(home))
+        assert status.stdout.count("master 127.0.0.1:") == 3, status.stdout
+        schema_file = tmp_path / "s.json"
+        schema_file.write_text(json.dumps(schema().to_dict()))
+        created = run("cluster", "create-index", str(schema_file), REDIS_URL=url)
+        assert created.returncode == 0, created.stderr
+        assert "created index 'idx:docs' (sharded)" in created.stdout
+        data, vectors = docs(90)
+        ClusterIndex.open(connect_cluster(url), "idx:docs").upsert(data)
+        np.save(tmp_path / "q.npy", vectors[7])
+        found = run(
+            "cluster", "search", "-i", "idx:docs", "--vector-file", str(tmp_path / "q.npy"),
+            "-k", "3", "--json", REDIS_URL=url,
+        )  # fmt: skip
+        assert found.returncode == 0, found.stderr
+        assert json.loads(found.stdout)[0]["id"] == "7"
+        info = json.loads(run("cluster", "info", "idx:docs", "--json", REDIS_URL=url).stdout)
+        assert info["mode"] == "sharded" and sum(s["documents"] for s in info["shards"]) == 90
+        replan = run("cluster", "replan", "idx:docs", REDIS_URL=url)
+        assert "plan unchanged" in replan.stdout
+    finally:
+        stopped = run("server", "stop", "--dir", str(home))
+    assert stopped.returncode == 0 and "cluster stopped (3 masters)" in stopped.stdout

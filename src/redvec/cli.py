@@ -15,6 +15,13 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from redvec.cluster import (
+    ClusterIndex,
+    LocalCluster,
+    connect_cluster,
+    masters,
+    read_cluster_state,
+)
 from redvec.connection import connect, inspect_server, redact_url, resolve_url
 from redvec.errors import ConfigError, RedvecError, ValidationError
 from redvec.index import SearchIndex, list_indexes
@@ -69,9 +76,25 @@ def server_start(
         typer.Option(help="always, everysec or no (default: REDVEC_APPENDFSYNC, else everysec)"),
     ] = None,
     foreground: Annotated[bool, typer.Option(help="Stay attached; Ctrl-C stops it")] = False,
+    cluster: Annotated[
+        int | None,
+        typer.Option(
+            help="Start a local Redis Cluster of this many masters (in DIR/node-<i>), "
+            "slots split evenly"
+        ),
+    ] = None,
 ) -> None:
     """Start the embedded Redis and return once it answers with both modules."""
     settings = Settings.from_env(port=port, password=password, appendfsync=appendfsync)
+    if cluster is not None:
+        if foreground or settings.password:
+            raise ConfigError("--cluster takes neither --foreground nor a password")
+        ports = None if port is None else [port + i for i in range(cluster)]
+        local = LocalCluster(_data_dir(data_dir), cluster, host=host, ports=ports).start()
+        for node in local.nodes:
+            out.print(f"cluster node: {node.url} (pid {node.pid}, data in {node.data_dir})")
+        out.print(f"redvec cluster started: {cluster} masters; REDIS_URL={local.url}")
+        return
     server = EmbeddedServer(
         _data_dir(data_dir),
         port=settings.port,
@@ -96,6 +119,16 @@ def server_status(
     """URL, pid, versions, memory, and indexing progress of every index."""
     directory = _data_dir(data_dir)
     state = read_state(directory)
+    nodes = read_cluster_state(directory)
+    if state is None and nodes is not None:
+        shards = masters(connect_cluster(nodes[0].url))
+        if as_json:
+            print_json({"cluster": [{**s.__dict__, "slots": s.slots} for s in shards]})
+            return
+        for s in shards:
+            ranges = ", ".join(f"{lo}-{hi}" for lo, hi in s.slots)
+            out.print(f"master {s.address} ({s.node_id[:8]}): slots {ranges}")
+        return
     if state is None:
         err.print(f"no redvec server is running on {directory}")
         raise typer.Exit(1)
@@ -144,7 +177,13 @@ def server_status(
 @server_app.command("stop")
 def server_stop(data_dir: DirOpt = None) -> None:
     """SHUTDOWN the server (persisting its data), escalating to signals if it hangs."""
-    server = EmbeddedServer.attach(_data_dir(data_dir))
+    directory = _data_dir(data_dir)
+    if read_state(directory) is None and read_cluster_state(directory) is not None:
+        local = LocalCluster.attach(directory)
+        local.stop()
+        out.print(f"redvec cluster stopped ({len(local.nodes)} masters)")
+        return
+    server = EmbeddedServer.attach(directory)
     pid = server.pid
     server.stop()
     out.print(f"redvec server stopped (pid {pid})")
@@ -296,6 +335,70 @@ def tenant_drop(
         raise typer.Exit(1)
     indexes, keys = drop_tenant(connect(url), name)
     out.print(f"dropped tenant '{name}': {len(indexes)} indexes, {keys} keys")
+
+
+# -- cluster -----------------------------------------------------------------------------
+
+cluster_app = typer.Typer(
+    help="Indexes across a Redis Cluster: one per shard, searched in parallel.",
+    no_args_is_help=True,
+)
+app.add_typer(cluster_app, name="cluster")
+ClusterUrl = Annotated[
+    str, typer.Option("--url", envvar="REDIS_URL", help="Any cluster node's URL (or REDIS_URL)")
+]
+
+
+@cluster_app.command("create-index")
+def cluster_create_index(schema_file: Path, url: ClusterUrl) -> None:
+    """Create an index over the whole cluster (or, for a tenant's tagged name, on its shard)."""
+    idx = ClusterIndex.create(connect_cluster(url), load_schema(schema_file))
+    where = ", ".join(s.name for s in idx.shards)
+    out.print(f"created index '{idx.name}' ({idx.mode}): {where}")
+
+
+@cluster_app.command("info")
+def cluster_info(
+    name: str, url: ClusterUrl, as_json: Annotated[bool, typer.Option("--json")] = False
+) -> None:
+    """How the index is laid out: its mode, its shard indexes and their documents."""
+    idx = ClusterIndex.open(connect_cluster(url), name)
+    shards: list[dict[str, Any]] = [
+        {"index": s.name, "node": str(s.client.connection_pool.connection_kwargs.get("port")),
+         "documents": s.count()}
+        for s in idx.shards
+    ]  # fmt: skip
+    if as_json:
+        print_json({"name": idx.name, "mode": idx.mode, "shards": shards})
+        return
+    out.print(f"{idx.name}: {idx.mode}, {sum(int(s['documents']) for s in shards)} documents")
+    for sh in shards:
+        out.print(f"  {sh['index']} on port {sh['node']}: {sh['documents']} documents")
+
+
+@cluster_app.command("replan")
+def cluster_replan(name: str, url: ClusterUrl) -> None:
+    """After slots moved or masters were added: one shard index per master again."""
+    idx = ClusterIndex.open(connect_cluster(url), name)
+    created = idx.replan()
+    out.print(f"'{name}': " + (f"created {', '.join(created)}" if created else "plan unchanged"))
+
+
+@cluster_app.command("search")
+def cluster_search(
+    index: Annotated[str, typer.Option("--index", "-i", help="Index name")],
+    vector_file: Annotated[Path, typer.Option(help="Query vector as a .npy file")],
+    url: ClusterUrl,
+    k: Annotated[int, typer.Option("-k", help="How many results")] = 10,
+    filter_expr: Annotated[
+        str | None, typer.Option("--filter", help="e.g. 'cat:a price<9'")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """KNN over every shard in parallel, merged by distance."""
+    idx = ClusterIndex.open(connect_cluster(url), index)
+    result = idx.search(_load_vector(vector_file), k, filter=filter_expr)
+    print_hits(result.hits, as_json)
 
 
 # -- search ------------------------------------------------------------------------------

@@ -259,9 +259,28 @@ class Shard:
         return f"{self.host}:{self.port}"
 
 
-def masters(client: RedisCluster) -> list[Shard]:
-    """The masters that serve slots, from ``CLUSTER SLOTS`` asked of a live node."""
-    node = client.get_redis_connection(client.get_random_node())
+def masters(client: RedisCluster, *, settle: float = 5.0) -> list[Shard]:
+    """The masters that serve slots, as every master agrees (``CLUSTER SLOTS``).
+
+    Right after slots move, nodes learn of it by gossip; until they agree, routing by
+    any one node's view could send a shard's search to the wrong node, so this waits
+    up to ``settle`` seconds for one view and raises if the nodes still disagree.
+    """
+    deadline = time.monotonic() + settle
+    while True:
+        views = {tuple(_view(client.get_redis_connection(n))) for n in client.get_primaries()}
+        if len(views) == 1:
+            return list(views.pop())
+        if time.monotonic() > deadline:
+            raise TopologyChangedError(
+                "the cluster's masters disagree about who owns which slots "
+                "(a resharding or failover in progress); retry when it has settled"
+            )
+        time.sleep(0.1)
+        client.nodes_manager.initialize()
+
+
+def _view(node: redis.Redis) -> list[Shard]:
     ranges: dict[str, list[tuple[int, int]]] = {}
     where: dict[str, tuple[str, int]] = {}
     for row in node.execute_command("CLUSTER", "SLOTS"):
@@ -321,7 +340,10 @@ class ClusterIndex:
             max_workers=max(1, len(self.tags)), thread_name_prefix="fanout"
         )
         self._shards: list[SearchIndex] = []
-        self._plan()
+        try:
+            self._plan()
+        except TopologyChangedError:
+            self._checked = float("-inf")  # searches raise it; replan() repairs it
 
     @property
     def name(self) -> str:
@@ -330,8 +352,16 @@ class ClusterIndex:
     def shard_name(self, tag: str) -> str:
         return f"{self.schema.name}:{{{tag}}}"
 
-    def _node_client(self, slot: int) -> redis.Redis:
-        node = self.client.nodes_manager.get_node_from_slot(slot)
+    def _node_client(self, slot: int, shards: Sequence[Shard] | None = None) -> redis.Redis:
+        """A connection to the master of ``slot``: per the agreed view when given."""
+        if shards is None:
+            node = self.client.nodes_manager.get_node_from_slot(slot)
+        else:
+            owner = next(s for s in shards if s.owns(slot))
+            node = self.client.get_node(host=owner.host, port=owner.port)
+            if node is None:
+                self.client.nodes_manager.initialize()
+                node = self.client.get_node(host=owner.host, port=owner.port)
         conn = self.client.get_redis_connection(node)
         assert isinstance(conn, redis.Redis)
         return conn
@@ -371,7 +401,7 @@ class ClusterIndex:
                 f"missed. Run `redvec cluster replan {self.name}`"
             )
         self._shards = [
-            SearchIndex(self._node_client(key_slot(t.encode())), self._shard_schema(t))
+            SearchIndex(self._node_client(key_slot(t.encode()), current), self._shard_schema(t))
             for t in self.tags
         ]
 
@@ -447,9 +477,11 @@ class ClusterIndex:
         Shards whose slot still has an owner that holds no other shard are kept; a master
         without one gets a new index (it indexes the documents already on that master).
         Returns the names of the indexes created. An old shard index whose name's slot
-        moved away stays on its former master, unreachable (FT.* answer MOVED there); it
-        keeps indexing that master's documents but is never searched, so results stay
-        right; restart that master or FLUSH its index with redis-cli to reclaim it.
+        moved away stays on its former master, unreachable (FT.* answer MOVED there): it
+        keeps indexing that master's documents, costing memory, but is never searched, so
+        results stay right. It can be dropped once its name's slot is back on that master.
+        Reshard without moving the slots of the shard index names (`redvec cluster info`)
+        to avoid this.
         """
         if self.mode != "sharded":
             return []
@@ -459,7 +491,7 @@ class ClusterIndex:
         for tag in self.tags:
             owner = next((s for s in current if s.owns(key_slot(tag.encode()))), None)
             if owner is not None and owner.node_id not in keep.values():
-                node = self._node_client(key_slot(tag.encode()))
+                node = self._node_client(key_slot(tag.encode()), current)
                 if self.shard_name(tag) in list_indexes(node):
                     keep[tag] = owner.node_id
         created = []
@@ -468,7 +500,7 @@ class ClusterIndex:
             if shard.node_id in keep.values():
                 continue
             tag = _tag_for(shard, self.name, set(self.tags) | set(tags))
-            node = self._node_client(key_slot(tag.encode()))
+            node = self._node_client(key_slot(tag.encode()), current)
             stale = [n for n in list_indexes(node) if n.startswith(f"{self.name}:{{")]
             SearchIndex.create(
                 node, self._shard_schema(tag), successor_of=stale[0] if stale else None
