@@ -34,7 +34,7 @@ from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
 from redvec._resp import text
-from redvec.connection import redact_url
+from redvec.connection import redact_url, tls_options
 from redvec.errors import (
     ConfigError,
     IndexExistsError,
@@ -49,6 +49,7 @@ from redvec.index import SearchIndex, list_indexes
 from redvec.query import KnnQuery, SearchResult
 from redvec.schema import IndexSchema
 from redvec.server import EmbeddedServer, _port_in_use, find_free_port, read_state
+from redvec.settings import Settings
 from redvec.tenants import tenant_of
 
 __all__ = [
@@ -230,7 +231,9 @@ def read_cluster_state(data_dir: Path) -> list[Any] | None:
 def connect_cluster(url: str) -> RedisCluster:
     """A RESP2 cluster client from any node's URL."""
     try:
-        client = RedisCluster.from_url(url, protocol=2, socket_connect_timeout=5)
+        client = RedisCluster.from_url(
+            url, protocol=2, socket_connect_timeout=5, **tls_options(url, Settings.from_env())
+        )
     except (redis.ConnectionError, redis.TimeoutError) as e:
         raise RedisUnavailableError(
             f"cannot reach Redis Cluster at {redact_url(url)}: {e}"

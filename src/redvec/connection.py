@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
 from redvec._resp import pairs, text
-from redvec.errors import ModuleMissingError, RedisUnavailableError
+from redvec.errors import ConfigError, ModuleMissingError, RedisUnavailableError
 from redvec.server import read_state
 from redvec.settings import Settings
 
@@ -27,6 +29,7 @@ __all__ = [
     "inspect_server",
     "redact_url",
     "resolve_url",
+    "tls_options",
     "wait_ready",
 ]
 
@@ -58,6 +61,32 @@ def resolve_url(url: str | None = None, settings: Settings | None = None) -> str
         f"{settings.data_dir}. Run `redvec server start`, or set REDIS_URL (or --url) to a "
         f"Redis Stack / Redis 8 server."
     )
+
+
+def tls_options(url: str, settings: Settings) -> dict[str, Any]:
+    """redis-py's ssl_* options for a ``rediss://`` URL, from REDVEC_TLS_{CA,CERT,KEY}.
+
+    The files are checked here so that a typo is named, instead of surfacing later as
+    an SSL handshake failure; TLS settings beside a plain ``redis://`` URL are refused
+    rather than silently ignored.
+    """
+    files = {
+        "ssl_ca_certs": ("REDVEC_TLS_CA", settings.tls_ca_file),
+        "ssl_certfile": ("REDVEC_TLS_CERT", settings.tls_cert_file),
+        "ssl_keyfile": ("REDVEC_TLS_KEY", settings.tls_key_file),
+    }
+    given = {opt: (var, path) for opt, (var, path) in files.items() if path is not None}
+    if not url.startswith("rediss://"):
+        if given:
+            names = ", ".join(var for var, _ in given.values())
+            raise ConfigError(f"{names} set, but {redact_url(url)} is not a rediss:// URL")
+        return {}
+    for var, path in given.values():
+        if not Path(path).is_file():
+            raise ConfigError(f"{var}: no such file {path}")
+    if ("ssl_certfile" in given) != ("ssl_keyfile" in given):
+        raise ConfigError("REDVEC_TLS_CERT and REDVEC_TLS_KEY go together: give both or neither")
+    return {opt: str(path) for opt, (_, path) in given.items()}
 
 
 def _modules(client: redis.Redis) -> dict[str, int]:
@@ -93,7 +122,10 @@ def connect(
     resolved = resolve_url(url, settings)
     try:
         client = redis.Redis.from_url(
-            resolved, protocol=2, socket_connect_timeout=settings.connect_timeout
+            resolved,
+            protocol=2,
+            socket_connect_timeout=settings.connect_timeout,
+            **tls_options(resolved, settings),
         )
     except ValueError as e:
         raise RedisUnavailableError(f"invalid Redis URL {redact_url(resolved)}: {e}") from None
@@ -115,8 +147,14 @@ def connect(
                 f"Redis at {redact_url(resolved)} refused the credentials: {e}"
             ) from None
         except (redis.ConnectionError, redis.TimeoutError) as e:
+            hint = ""
+            if "certificate" in str(e).lower() or "ssl" in str(e).lower():
+                hint = (
+                    " (TLS: check REDVEC_TLS_CA, and REDVEC_TLS_CERT/KEY if the server "
+                    "wants a client certificate)"
+                )
             raise RedisUnavailableError(
-                f"cannot reach Redis at {redact_url(resolved)}: {e}"
+                f"cannot reach Redis at {redact_url(resolved)}: {e}{hint}"
             ) from None
     if check_modules:
         wanted = REQUIRED_MODULES if require_json else {"search": "RediSearch"}

@@ -52,6 +52,9 @@ class Settings:
     api_keys: str | None = None  # JSON, the key file's format (digests only)
     max_body_bytes: int = 8 * 1024 * 1024
     index_cache_seconds: float = 5.0  # how long the HTTP service trusts an opened index
+    tls_ca_file: Path | None = None  # rediss:// only: the CA that signed the server's cert
+    tls_cert_file: Path | None = None  # client certificate, when the server asks for one
+    tls_key_file: Path | None = None
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -72,6 +75,13 @@ class Settings:
             env["api_keys_file"] = Path(kf)
         if keys := os.environ.get("REDVEC_API_KEYS"):
             env["api_keys"] = keys
+        for var, key in (
+            ("REDVEC_TLS_CA", "tls_ca_file"),
+            ("REDVEC_TLS_CERT", "tls_cert_file"),
+            ("REDVEC_TLS_KEY", "tls_key_file"),
+        ):
+            if value := os.environ.get(var):
+                env[key] = Path(value)
         if (max_body := _env_int("REDVEC_MAX_BODY_BYTES")) is not None:
             env["max_body_bytes"] = max_body
         if ttl := os.environ.get("REDVEC_INDEX_CACHE_SECONDS"):

@@ -23,12 +23,14 @@ from redvec.aio import AsyncSearch
 from redvec.api.auth import ApiKey, KeyRing
 from redvec.api.errors import ApiError
 from redvec.api.metrics import Metrics
+from redvec.connection import tls_options
 from redvec.embeddings import Embedder
 from redvec.embeddings.cache import CachedEmbedder
 from redvec.errors import ConfigError, IndexNotFoundError
 from redvec.index import SearchIndex
 from redvec.providers import provider_for_index, query_embedder
 from redvec.recommend import Recommender
+from redvec.settings import Settings
 
 __all__ = ["Service", "ServiceConfig"]
 
@@ -72,6 +74,7 @@ class Service:
             "protocol": 2,
             "socket_connect_timeout": 2.0,
             "socket_timeout": config.socket_timeout,
+            **tls_options(config.redis_url, Settings.from_env()),
         }
         self.client = redis.Redis.from_url(config.redis_url, **options)
         self.aclient = aredis.Redis.from_url(config.redis_url, **options)
