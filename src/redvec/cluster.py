@@ -46,7 +46,7 @@ from redvec.errors import (
     TopologyChangedError,
 )
 from redvec.index import SearchIndex, list_indexes
-from redvec.query import KnnQuery, SearchResult
+from redvec.query import Hit, KnnQuery, SearchResult
 from redvec.schema import IndexSchema
 from redvec.server import EmbeddedServer, _port_in_use, find_free_port, read_state
 from redvec.settings import Settings
@@ -567,23 +567,43 @@ class ClusterIndex:
                     f"run `redvec cluster replan {self.name}`"
                 ) from None
             raise
-        hits = sorted(
-            (h for r in results for h in r.hits),
-            key=lambda h: (h.distance if h.distance is not None else float("inf"), h.id),
+        ranked = sorted(
+            ((h, i) for i, r in enumerate(results) for h in r.hits),
+            key=lambda p: (p[0].distance if p[0].distance is not None else float("inf"), p[0].id),
         )[q.offset : q.offset + q.k]
+        hits = [h for h, _ in ranked]
         if q.return_fields != [] and hits:
-            names = (
-                [f.name for f in self.schema.fields if f.kind != "vector"]
-                if q.return_fields is None
-                else q.return_fields
-            )
-            docs = self.writer.get([h.id for h in hits])
-            hits = [
-                replace(h, fields={n: doc[n] for n in names if n in doc} if doc else {})
-                for h, doc in zip(hits, docs, strict=True)
-            ]
+            hits = self._with_fields(ranked, q.return_fields)
         # A KNN's total is how many neighbours it found: at most offset + k, as on one node.
         return SearchResult(min(sum(r.total for r in results), per_shard.k), hits)
+
+    def _with_fields(self, ranked: list[tuple[Hit, int]], wanted: list[str] | None) -> list[Hit]:
+        """Read the page's documents from the shards that found them (a document lives on
+        the master whose index returned it), one plain pipeline per shard, in parallel;
+        redis-py's cluster pipeline cost 4x more per search here."""
+        names = (
+            [f.name for f in self.schema.fields if f.kind != "vector"] if wanted is None else wanted
+        )
+        by_shard: dict[int, list[str]] = {}
+        for h, i in ranked:
+            by_shard.setdefault(i, []).append(h.id)
+        fetched = dict(
+            zip(
+                by_shard,
+                self._pool.map(lambda i: self._shards[i].get(by_shard[i]), by_shard),
+                strict=True,
+            )
+        )
+        docs = {
+            (i, doc_id): doc
+            for i, ids in by_shard.items()
+            for doc_id, doc in zip(ids, fetched[i], strict=True)
+        }
+        out = []
+        for h, i in ranked:
+            doc = docs[(i, h.id)]
+            out.append(replace(h, fields={n: doc[n] for n in names if n in doc} if doc else {}))
+        return out
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)
