@@ -227,3 +227,14 @@ def test_cluster_verbs(tmp_path: Path, cli_env: dict[str, str]) -> None:
     finally:
         stopped = run("server", "stop", "--dir", str(home))
     assert stopped.returncode == 0 and "cluster stopped (3 masters)" in stopped.stdout
+
+
+def test_documents_are_read_and_deleted_across_slots(rc: RedisCluster) -> None:
+    spread = ClusterIndex.create(rc, schema())
+    data, _ = docs(30)
+    spread.upsert(data)
+    spread.wait_indexed()
+    assert [d["id"] if d else None for d in spread.get(["3", "17", "nope"])] == ["3", "17", None]
+    assert spread.delete([str(i) for i in range(10)] + ["nope"]) == 10
+    spread.wait_indexed()
+    assert spread.count() == 20

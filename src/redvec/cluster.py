@@ -514,6 +514,7 @@ class ClusterIndex:
         self.client.set(
             PLAN_PREFIX + self.name, json.dumps({"schema": self.schema.to_dict(), "tags": tags})
         )
+        self._pool.shutdown(wait=False)
         self._pool = ThreadPoolExecutor(max_workers=max(1, len(tags)), thread_name_prefix="fanout")
         self._plan()
         return created
@@ -534,7 +535,7 @@ class ClusterIndex:
         return self.writer.get(ids, with_vectors=with_vectors)
 
     def delete(self, ids: Sequence[str]) -> int:
-        return sum(self.writer.delete([i]) for i in ids)  # one key per call: keys span slots
+        return self.writer.delete(ids)  # redis-py splits a multi-key DEL across slots
 
     # -- searching -----------------------------------------------------------------------
 
