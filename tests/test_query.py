@@ -112,6 +112,29 @@ def test_the_three_storage_modes_return_the_same_results(r: redis.Redis) -> None
     assert len(results[0]) == 10
 
 
+def test_hits_decode_their_fields_on_demand_and_behave_as_values(r: redis.Redis) -> None:
+    docs, vectors = make_docs()
+    idx = build(r, schema_for("hash"), docs)
+    first, second = idx.search(vectors[7], 3), idx.search(vectors[7], 3)
+    hit = first.hits[0]
+    assert hit.id == "7" and hit.distance == pytest.approx(0, abs=1e-6)
+    want = {"body": docs[7]["body"], "category": docs[7]["category"], "price": 7}
+    assert hit.to_dict() == {
+        "id": "7",
+        "score": hit.score,
+        "distance": hit.distance,
+        "fields": want,
+    }
+    assert hit.fields is hit.fields  # decoded once, then the same mapping
+    assert first.hits == second.hits  # equal whether or not their fields were read
+    assert repr(second.hits[0]) == repr(hit)
+    assert f"'category': '{docs[7]['category']}'" in repr(hit)
+    hit.fields = {"replaced": True}
+    assert hit.fields == {"replaced": True} and hit != second.hits[0]
+    ids_only = idx.search(vectors[7], 3, return_fields=[])
+    assert ids_only.ids == first.ids and all(h.fields == {} for h in ids_only)
+
+
 def test_hnsw_recall_at_ef_runtime_200_on_clustered_data(r: redis.Redis) -> None:
     rng = np.random.default_rng(4)
     centers = rng.normal(size=(20, 32)) * 4

@@ -603,7 +603,11 @@ class ClusterIndex:
         out = []
         for h, i in ranked:
             doc = docs[(i, h.id)]
-            out.append(replace(h, fields={n: doc[n] for n in names if n in doc} if doc else {}))
+            out.append(
+                Hit(
+                    h.id, h.distance, h.score, {n: doc[n] for n in names if n in doc} if doc else {}
+                )
+            )
         return out
 
     def close(self) -> None:

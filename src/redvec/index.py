@@ -48,7 +48,7 @@ from redvec.schema import (
     TextField,
     VectorField,
 )
-from redvec.vectors import check_vector, from_bytes, to_bytes
+from redvec.vectors import check_vector, from_bytes, query_blob, to_bytes
 
 __all__ = ["IndexInfo", "SearchIndex", "list_indexes"]
 
@@ -500,7 +500,7 @@ class SearchIndex:
     # -- searching ---------------------------------------------------------------------
 
     def _blob(self, vector: Any, field: VectorField) -> bytes:
-        return to_bytes(check_vector(vector, field, what="query vector"), field)
+        return query_blob(vector, field)
 
     def _knn_args(self, q: KnnQuery) -> tuple[list[Any], VectorField]:
         vf = self.schema.vector_field(q.vector_field)

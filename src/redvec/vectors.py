@@ -7,6 +7,8 @@ accepts wrong-sized blobs into a HASH (the document just fails to index) and ans
 
 from __future__ import annotations
 
+import functools
+import sys
 from typing import Any
 
 import numpy as np
@@ -15,9 +17,11 @@ import numpy.typing as npt
 from redvec.errors import VectorError
 from redvec.schema import VectorField
 
-__all__ = ["check_vector", "from_bytes", "to_bytes"]
+__all__ = ["check_vector", "from_bytes", "query_blob", "to_bytes"]
 
 FloatArray = npt.NDArray[np.float32]
+# The fast path reads native float32 as little-endian words, as Redis stores them.
+_F32 = np.dtype("<f4") if sys.byteorder == "little" else None
 
 
 def check_vector(value: Any, field: VectorField, *, what: str = "vector") -> FloatArray:
@@ -75,3 +79,47 @@ def from_bytes(blob: bytes, field: VectorField) -> FloatArray:
         halves = np.frombuffer(blob, dtype="<u2").astype("<u4") << 16
         return halves.view("<f4").astype(np.float32)
     return np.frombuffer(blob, dtype=field.numpy_dtype).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=64)
+def _float32_masks(dims: int) -> tuple[int, int, int, int]:
+    """Per-word masks over a whole packed vector read as one integer: exponent bits,
+    the exponent's lowest bit, the sign bit, and everything but the sign."""
+    return tuple(  # type: ignore[return-value]
+        int.from_bytes(word * dims, "little")
+        for word in (
+            b"\x00\x00\x80\x7f",
+            b"\x00\x00\x80\x00",
+            b"\x00\x00\x00\x80",
+            b"\xff\xff\xff\x7f",
+        )
+    )
+
+
+def query_blob(value: Any, field: VectorField, *, what: str = "query vector") -> bytes:
+    """The bytes to send for a query vector: ``to_bytes(check_vector(...))``, made cheap
+    for the common case (a float32 numpy vector on a FLOAT32 field).
+
+    Between two round trips to Redis the CPU caches are cold, and there each numpy ufunc
+    call (isfinite, all, any) cost 5-15 µs instead of the 1-2 µs a tight loop shows: the
+    checks alone were 10% of a 200 µs search. Here the packed vector is read as one
+    integer and every float is checked at once with three integer operations: a float32
+    is NaN or infinite exactly when its 8 exponent bits are all ones, so adding one at
+    the exponent's lowest bit carries into the (masked-off) sign bit of that word and of
+    no other; the vector is all zeros exactly when nothing but sign bits is set. Any
+    doubt goes to :func:`check_vector` for its exact message.
+    """
+    if (
+        field.datatype == "FLOAT32"
+        and value.__class__ is np.ndarray
+        and value.dtype is _F32
+        and value.shape == (field.dims,)
+    ):
+        blob: bytes = value.tobytes()
+        exponent, low, sign, magnitude = _float32_masks(field.dims)
+        bits = int.from_bytes(blob, "little")
+        if not ((bits & exponent) + low) & sign and (
+            field.distance != "COSINE" or bits & magnitude
+        ):
+            return blob
+    return to_bytes(check_vector(value, field, what=what), field)
