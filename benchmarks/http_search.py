@@ -15,6 +15,7 @@ Redis share its cores, as they would on a small box. Printed: req/s, p50, p99 an
 HTTP/library throughput ratios (target >= 0.7, and HTTP p99 < 3x p50).
 
     python benchmarks/http_search.py [--n 20000] [--concurrency 32] [--seconds 15] [--workers 1]
+        [--server granian|uvicorn] [--no-fast-lane]
 """
 
 from __future__ import annotations
@@ -231,6 +232,10 @@ def main() -> None:
     ap.add_argument("--dim", type=int, default=384)
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--workers", type=int, default=1, help="redvec serve --workers")
+    ap.add_argument("--server", choices=["granian", "uvicorn"], default="granian")
+    ap.add_argument(
+        "--no-fast-lane", action="store_true", help="REDVEC_FAST_SEARCH=0: the Litestar handler"
+    )
     ap.add_argument("--seconds", type=float, default=15)
     ap.add_argument(
         "--client", choices=["wrk", "httpx"], default="wrk" if shutil.which("wrk") else "httpx"
@@ -249,11 +254,15 @@ def main() -> None:
         load(url, args.n, args.dim)
         queries = clustered(1000, args.dim, 1)
         port = free_port()
-        env = {**os.environ, "REDIS_URL": url}
+        env = {
+            **os.environ,
+            "REDIS_URL": url,
+            "REDVEC_FAST_SEARCH": "0" if args.no_fast_lane else "1",
+        }
         service = subprocess.Popen(
             [
                 sys.executable, "-m", "redvec.cli", "serve", "--port", str(port),
-                "--workers", str(args.workers), "--log-level", "warning",
+                "--workers", str(args.workers), "--log-level", "warning", "--server", args.server,
             ],
             env=env,
         )  # fmt: skip
@@ -280,7 +289,8 @@ def main() -> None:
 
     print(
         f"{args.n} x {args.dim} HNSW, k 10, concurrency {args.concurrency}, "
-        f"{args.seconds:.0f} s each, service workers {args.workers}"
+        f"{args.seconds:.0f} s each, service: {args.server}, {args.workers} worker(s), "
+        f"fast lane {'off' if args.no_fast_lane else 'on'}"
     )
     print(f"{'path':<16} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'p99/p50':>8}")
     rows = (

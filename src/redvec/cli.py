@@ -784,13 +784,31 @@ def serve(
     max_body: Annotated[
         int | None, typer.Option(help="Largest request body in bytes (default 8 MiB)")
     ] = None,
-    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+    log_level: Annotated[
+        str, typer.Option(help="Server log level: critical, error, warning, info, debug")
+    ] = "info",
+    server: Annotated[
+        str,
+        typer.Option(
+            help="ASGI server: granian (default; 17% more searches/s than uvicorn here, "
+            "see docs/api.md) or uvicorn"
+        ),
+    ] = "granian",
 ) -> None:
     """Serve the HTTP API (/v1/...), the search page at /, /healthz, /readyz, /metrics."""
     import os
 
+    if server not in ("granian", "uvicorn"):
+        raise ConfigError(f"--server must be granian or uvicorn, got {server!r}")
+    if log_level not in ("critical", "error", "warning", "info", "debug"):
+        raise ConfigError(
+            f"--log-level must be critical, error, warning, info or debug, got {log_level!r}"
+        )
     try:
-        import uvicorn
+        import importlib
+
+        importlib.import_module(server)
+        import litestar  # noqa: F401
 
         from redvec.api.service import ServiceConfig
     except ImportError as e:
@@ -821,15 +839,35 @@ def serve(
         err.print(f"warning: {e}; serving anyway, /readyz answers 503 until it is fixed")
     auth = "off" if keys is None else f"on ({len(keys.keys)} keys)"
     err.print(f"redvec serving on http://{host}:{port} (Redis {redact_url(resolved)}, auth {auth})")
-    uvicorn.run(
-        "redvec.api:create_app_from_env",
-        factory=True,
-        host=host,
+    target = "redvec.api:create_app_from_env"
+    if server == "uvicorn":
+        import uvicorn
+
+        uvicorn.run(
+            target,
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            access_log=False,
+        )
+        return
+    from granian import Granian
+    from granian.constants import Interfaces, Loops
+    from granian.log import LogLevels
+
+    Granian(
+        target,
+        address=host,
         port=port,
+        interface=Interfaces.ASGI,
         workers=workers,
-        log_level=log_level,
-        access_log=False,
-    )
+        factory=True,
+        loop=Loops.uvloop,
+        log_level=LogLevels(log_level),
+        log_access=False,
+    ).serve()
 
 
 @apikey_app.command("create")

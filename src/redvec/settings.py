@@ -55,6 +55,7 @@ class Settings:
     tls_ca_file: Path | None = None  # rediss:// only: the CA that signed the server's cert
     tls_cert_file: Path | None = None  # client certificate, when the server asks for one
     tls_key_file: Path | None = None
+    fast_search: bool = True  # the HTTP search fast lane (api/fastlane.py); 0 turns it off
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -93,5 +94,11 @@ class Settings:
                 raise ConfigError(
                     f"REDVEC_INDEX_CACHE_SECONDS must be a number, got {ttl!r}"
                 ) from None
+        if (fast := os.environ.get("REDVEC_FAST_SEARCH")) is not None:
+            if fast not in ("0", "1"):
+                from redvec.errors import ConfigError
+
+                raise ConfigError(f"REDVEC_FAST_SEARCH must be 0 or 1, got {fast!r}")
+            env["fast_search"] = fast == "1"
         env.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**env)  # type: ignore[arg-type]

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import gc
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib import resources
 from typing import Annotated, Any
 
@@ -29,6 +30,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from redvec.api import models
 from redvec.api.auth import KeyRing
 from redvec.api.errors import ApiError, exception_handlers
+from redvec.api.fastlane import fast_lane
 from redvec.api.models import (
     BatchSearchRequest,
     BatchSearchResponse,
@@ -140,6 +142,46 @@ def _knn(req: SearchRequest, idx: SearchIndex, vector: Any) -> KnnQuery:
     )
 
 
+async def _search(
+    svc: Service, name: str, data: SearchRequest, headers: Mapping[str, str]
+) -> SearchResponse:
+    """One search request, from the route handler or the fast lane alike."""
+    start = time.perf_counter()
+    m = svc.metrics
+    svc.authorize(headers, "read", name)
+    idx, asearch = svc.index(name)
+    vector = _vector_of(data)
+    if data.hybrid is not None:
+        if data.text is None:
+            raise ValidationError("'hybrid' fuses a text query with KNN: send 'text'")
+        if data.offset:
+            raise ValidationError("'offset' is not supported with 'hybrid'")
+    if vector is None:
+        assert data.text is not None
+        vector = (await _embed(svc, idx, [data.text]))[0]
+    if data.hybrid is not None:
+        assert data.text is not None
+        h = data.hybrid
+        flt = filter_from_json(data.filter, idx.schema) if data.filter is not None else None
+        plan = idx.hybrid_plan(
+            data.text,
+            vector,
+            data.k,
+            filter=flt,
+            text_weight=h.text_weight,
+            vector_weight=h.vector_weight,
+            candidates=max(h.candidates, data.k) if h.candidates else None,
+            ef_runtime=data.ef_runtime,
+        )
+        with m.timed_redis("hybrid"):
+            result = await asearch.hybrid(plan)
+        return _response(result, start, data.return_fields)
+    q = _knn(data, idx, vector)
+    with m.timed_redis("search"):
+        result = await asearch.query(q)
+    return _response(result, start)
+
+
 def _routes(svc: Service) -> list[Any]:
     m = svc.metrics
 
@@ -151,40 +193,12 @@ def _routes(svc: Service) -> list[Any]:
         responses=_ERRORS,
         summary="KNN, text or hybrid search",
     )
-    async def search(name: str, data: SearchRequest, request: Request[Any, Any, Any]) -> Any:
-        start = time.perf_counter()
-        svc.authorize(request, "read", name)
-        idx, asearch = svc.index(name)
-        vector = _vector_of(data)
-        if data.hybrid is not None:
-            if data.text is None:
-                raise ValidationError("'hybrid' fuses a text query with KNN: send 'text'")
-            if data.offset:
-                raise ValidationError("'offset' is not supported with 'hybrid'")
-        if vector is None:
-            assert data.text is not None
-            vector = (await _embed(svc, idx, [data.text]))[0]
-        if data.hybrid is not None:
-            assert data.text is not None
-            h = data.hybrid
-            flt = filter_from_json(data.filter, idx.schema) if data.filter is not None else None
-            plan = idx.hybrid_plan(
-                data.text,
-                vector,
-                data.k,
-                filter=flt,
-                text_weight=h.text_weight,
-                vector_weight=h.vector_weight,
-                candidates=max(h.candidates, data.k) if h.candidates else None,
-                ef_runtime=data.ef_runtime,
-            )
-            with m.timed_redis("hybrid"):
-                result = await asearch.hybrid(plan)
-            return _response(result, start, data.return_fields)
-        q = _knn(data, idx, vector)
-        with m.timed_redis("search"):
-            result = await asearch.query(q)
-        return _response(result, start)
+    async def search(
+        name: str, data: SearchRequest, request: Request[Any, Any, Any]
+    ) -> SearchResponse:
+        # Ordinary requests are answered by the fast lane (api/fastlane.py) with the
+        # same function; this handler serves the rest and documents the route.
+        return await _search(svc, name, data, request.headers)
 
     @post(
         "/v1/indexes/{name:str}/search/batch",
@@ -642,7 +656,15 @@ def create_app(config: ServiceConfig) -> Litestar:
     app = Litestar(
         route_handlers=_routes(svc),
         exception_handlers=exception_handlers,
-        middleware=[_metrics_middleware(svc)],
+        # The metrics middleware wraps the fast lane, so lane answers are counted too.
+        middleware=[
+            _metrics_middleware(svc),
+            *(
+                [fast_lane(functools.partial(_search, svc), config.max_body_bytes, svc.metrics)]
+                if config.fast_search
+                else []
+            ),
+        ],
         request_max_body_size=config.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="redvec",
@@ -681,5 +703,11 @@ def create_app_from_env() -> Litestar:
     elif s.api_keys:
         keys = KeyRing.from_json(s.api_keys, "REDVEC_API_KEYS")
     return create_app(
-        ServiceConfig(resolve_url(None, s), keys, s.max_body_bytes, s.index_cache_seconds)
+        ServiceConfig(
+            resolve_url(None, s),
+            keys,
+            s.max_body_bytes,
+            s.index_cache_seconds,
+            fast_search=s.fast_search,
+        )
     )

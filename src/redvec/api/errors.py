@@ -30,7 +30,7 @@ from redvec.errors import (
 )
 from redvec.recommend.recommender import UnknownItemError, UnknownUserError
 
-__all__ = ["ApiError", "error_response", "exception_handlers"]
+__all__ = ["ApiError", "answer_for", "error_parts", "error_response", "exception_handlers"]
 
 log = logging.getLogger("redvec.api")
 
@@ -63,18 +63,35 @@ class ApiError(Exception):
         self.message = message
 
 
-def error_response(
+def error_parts(
     status: int, code: str, message: str, details: list[dict[str, Any]] | None = None
-) -> Response[Any]:
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The body and headers of an error answer, wherever it is sent from."""
     body: dict[str, Any] = {"code": code, "message": message}
     if details:
         body["details"] = details
-    headers = None
+    headers: dict[str, str] = {}
     if status == 503:
-        headers = {"Retry-After": RETRY_AFTER}
+        headers["Retry-After"] = RETRY_AFTER
     elif status == 401:
-        headers = {"WWW-Authenticate": "Bearer"}
-    return Response({"error": body}, status_code=status, headers=headers)
+        headers["WWW-Authenticate"] = "Bearer"
+    return {"error": body}, headers
+
+
+def error_response(
+    status: int, code: str, message: str, details: list[dict[str, Any]] | None = None
+) -> Response[Any]:
+    body, headers = error_parts(status, code, message, details)
+    return Response(body, status_code=status, headers=headers or None)
+
+
+def answer_for(exc: Exception, method: str, path: str) -> tuple[int, str, str]:
+    """Status, code and message for an exception a handler raised; an unexpected one is
+    logged with its traceback (the client only learns that the log has it)."""
+    status, code, message = _classify(exc)
+    if status == 500:
+        log.error("unhandled error on %s %s", method, path, exc_info=exc)
+    return status, code, message
 
 
 def _classify(exc: Exception) -> tuple[int, str, str]:
@@ -122,10 +139,7 @@ def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
         elif status == 404:
             message = f"no route {request.method} {request.url.path}"
         return error_response(status, _CODES.get(status, "error"), message)
-    status, code, message = _classify(exc)
-    if status == 500:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return error_response(status, code, message)
+    return error_response(*answer_for(exc, request.method, request.url.path))
 
 
 def _cached_body(request: Request[Any, Any, Any]) -> bytes:

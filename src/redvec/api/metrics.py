@@ -132,6 +132,13 @@ class Metrics:
             ["index"],
             registry=r,
         )
+        self.fast_lane = Counter(
+            "redvec_search_fast_lane",
+            "Search requests the fast lane answered, or handed to the full handler "
+            "(a body that does not decode or validate, or over the limit)",
+            ["outcome"],
+            registry=r,
+        )
         r.register(_IndexCollector(client))
 
     def timed_redis(self, operation: str) -> _Timer:

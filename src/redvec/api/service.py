@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ class ServiceConfig:
     keys: KeyRing | None = None  # None: auth off
     max_body_bytes: int = 8 * 1024 * 1024
     index_ttl: float = 5.0
+    fast_search: bool = True
     socket_timeout: float = 10.0
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -133,13 +135,16 @@ class Service:
 
     # -- auth --------------------------------------------------------------------------
 
-    def principal(self, request: Request[Any, Any, Any]) -> ApiKey | None:
+    def principal(self, request: Request[Any, Any, Any] | Mapping[str, str]) -> ApiKey | None:
+        """The caller's key, from a request or its headers (lower-case names, as the
+        search fast lane passes them)."""
         keys = self.config.keys
         if keys is None:
             return None
-        presented = request.headers.get("x-api-key")
+        headers = request.headers if isinstance(request, Request) else request
+        presented = headers.get("x-api-key")
         if presented is None:
-            auth = request.headers.get("authorization", "")
+            auth = headers.get("authorization", "")
             scheme, _, token = auth.partition(" ")
             if scheme.lower() == "bearer" and token.strip():
                 presented = token.strip()
@@ -153,7 +158,10 @@ class Service:
         return key
 
     def authorize(
-        self, request: Request[Any, Any, Any], scope: str, index: str | None = None
+        self,
+        request: Request[Any, Any, Any] | Mapping[str, str],
+        scope: str,
+        index: str | None = None,
     ) -> ApiKey | None:
         """Check the caller's key; an index outside its tenant does not exist for it."""
         key = self.principal(request)
