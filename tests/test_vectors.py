@@ -75,6 +75,8 @@ def query_inputs() -> list[object]:
         base.astype(">f4"),  # big-endian
         base.astype(np.float64),
         base.tolist(),
+        [1, 2, 3, 4, 5, 6, 7, 8],  # integers
+        [1e-46] * (DIM - 1) + [1.0],  # values that round to zero in float32
         np.full(DIM, 3e38, dtype=np.float32),  # finite, near float32's limit
         np.array([1e-45] + [0.0] * (DIM - 1), dtype=np.float32),  # one subnormal: a direction
     ]
@@ -104,6 +106,14 @@ def test_query_blob_refuses_what_check_vector_refuses(bad: float) -> None:
         assert query_blob(zero, field("L2")) == zero.tobytes()
     with pytest.raises(VectorError, match="has dimension 9, expected 8"):
         query_blob(np.ones(DIM + 1, dtype=np.float32), field())
+    with pytest.raises(VectorError, match="contains NaN or infinity"):
+        query_blob([1e39] + [1.0] * (DIM - 1), field("L2"))  # beyond float32 in a list
+    with pytest.raises(VectorError, match="must be a list of numbers"):
+        query_blob(["a"] * DIM, field())
+    with pytest.raises(VectorError, match="must be one-dimensional"):
+        query_blob([[1.0] * DIM] * DIM, field())
+    with pytest.raises(VectorError, match="is all zeros"):
+        query_blob([1e-46] * DIM, field())  # every value rounds to zero
 
 
 @pytest.mark.parametrize("distance", ["COSINE", "L2"])
@@ -128,8 +138,9 @@ def test_query_blob_agrees_with_check_vector_on_random_bit_patterns(distance: st
             want: bytes | str = to_bytes(check_vector(vec, f, what="query vector"), f)
         except VectorError as e:
             want = str(e)
-        try:
-            got: bytes | str = query_blob(vec, f)
-        except VectorError as e:
-            got = str(e)
-        assert got == want, (trial, words)
+        for given in (vec, vec.tolist()):  # an array, and what a JSON body decodes to
+            try:
+                got: bytes | str = query_blob(given, f)
+            except VectorError as e:
+                got = str(e)
+            assert got == want, (trial, words, type(given))

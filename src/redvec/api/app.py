@@ -613,6 +613,8 @@ def _not_ready(redis_state: str, shares: dict[str, float], reason: str) -> Respo
 def _metrics_middleware(svc: Service) -> Callable[[ASGIApp], ASGIApp]:
     """Count and time every routed request by its route template and final status."""
 
+    children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
     def factory(app: ASGIApp) -> ASGIApp:
         async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] != ScopeType.HTTP:
@@ -630,17 +632,22 @@ def _metrics_middleware(svc: Service) -> Callable[[ASGIApp], ASGIApp]:
             try:
                 await app(scope, receive, capture)
             finally:
-                route = scope.get("path_template") or "unmatched"
-                method = scope.get("method", "GET")
-                svc.metrics.requests.labels(route, method, str(status)).inc()
-                svc.metrics.latency.labels(route, method).observe(time.perf_counter() - start)
+                key = (scope.get("path_template") or "unmatched", scope.get("method", "GET"))
+                series = children.get((*key, status))
+                if series is None:  # labels() costs a lock and a lookup: once per series
+                    series = children[(*key, status)] = (
+                        svc.metrics.requests.labels(*key, str(status)),
+                        svc.metrics.latency.labels(*key),
+                    )
+                series[0].inc()
+                series[1].observe(time.perf_counter() - start)
 
         return middleware
 
     return factory
 
 
-def create_app(config: ServiceConfig) -> Litestar:
+def create_app(config: ServiceConfig) -> ASGIApp:
     svc = Service(config)
 
     async def close() -> None:
@@ -656,15 +663,7 @@ def create_app(config: ServiceConfig) -> Litestar:
     app = Litestar(
         route_handlers=_routes(svc),
         exception_handlers=exception_handlers,
-        # The metrics middleware wraps the fast lane, so lane answers are counted too.
-        middleware=[
-            _metrics_middleware(svc),
-            *(
-                [fast_lane(functools.partial(_search, svc), config.max_body_bytes, svc.metrics)]
-                if config.fast_search
-                else []
-            ),
-        ],
+        middleware=[_metrics_middleware(svc)],
         request_max_body_size=config.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="redvec",
@@ -679,7 +678,9 @@ def create_app(config: ServiceConfig) -> Litestar:
         debug=False,
     )
     app.state.service = svc
-    return app
+    if not config.fast_search:
+        return app
+    return fast_lane(app, functools.partial(_search, svc), config.max_body_bytes, svc.metrics)
 
 
 def _version() -> str:
@@ -691,8 +692,8 @@ def _version() -> str:
         return "0"
 
 
-def create_app_from_env() -> Litestar:
-    """The factory ``redvec serve`` hands uvicorn, so that ``--workers`` can fork it."""
+def create_app_from_env() -> ASGIApp:
+    """The factory ``redvec serve`` hands its ASGI server, so that ``--workers`` can fork it."""
     from redvec.connection import resolve_url
     from redvec.settings import Settings
 
