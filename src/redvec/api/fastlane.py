@@ -4,7 +4,7 @@ ASGI layer in front of the Litestar app instead of by Litestar's handler machine
 A search through the Litestar handler cost the service about 430 µs of CPU, of which
 about 100 µs was the handler machinery (signature model, keyword arguments, response
 object, exception middleware): a bare Litestar handler around the same search served
-2345 req/s, the same search answered from a middleware 3070 (docs/api.md). Every
+2345 req/s, the same search answered from a middleware 3070 (docs/benchmarks.md). Every
 other route, the OpenAPI document and the handler for this route stay Litestar's.
 
 The lane only answers what it can answer exactly as the handler would: a body that
@@ -94,13 +94,15 @@ def fast_lane(app: ASGI, search: Search, max_body: int, metrics: Metrics) -> ASG
             return
         answered.inc()
         status = 200
+        extra: dict[str, str] = {}
         try:
-            answer = await search(name, request, headers)
-            await _send(send, 200, _encoder.encode(answer), {})
+            payload = _encoder.encode(await search(name, request, headers))
         except Exception as exc:
             status, code, text = answer_for(exc, "POST", path)
             error, extra = error_parts(status, code, text)
-            await _send(send, status, _encoder.encode(error), extra)
+            payload = _encoder.encode(error)
+        try:
+            await _send(send, status, payload, extra)
         finally:
             # The same series the app's metrics middleware writes for handed-over requests.
             counter = requests.get(status)
