@@ -121,3 +121,54 @@ def test_json_form(idx: SearchIndex) -> None:
 def test_empty_tag_is_refused() -> None:
     with pytest.raises(FilterError, match="a tag value cannot be empty"):
         _ = Tag("cat") == ""
+
+
+@pytest.mark.parametrize("value", ["a\u0001b", "a\x1fb", "a\x7fb", "a\u0000b", "a\u0085b"])
+def test_a_control_character_in_a_tag_is_refused_not_matched_to_another_tag(
+    idx: SearchIndex, value: str
+) -> None:
+    """"a\\u0001b" used to match the document tagged "a b"; "\\u0000" was a Redis error."""
+    with pytest.raises(FilterError, match="control character"):
+        found(idx, Tag("cat") == value)
+
+
+def test_a_lone_surrogate_in_a_filter_value_is_refused(idx: SearchIndex) -> None:
+    with pytest.raises(FilterError, match="surrogate"):
+        found(idx, Tag("cat") == "a\ud800")
+    with pytest.raises(FilterError, match="surrogate"):
+        found(idx, filter_from_json({"field": "body", "text": "word1 \udfff"}, SCHEMA))
+
+
+def test_a_deeply_nested_json_filter_is_refused_with_a_message(idx: SearchIndex) -> None:
+    leaf: dict[str, object] = {"field": "cat", "tag": "a"}
+    deep = leaf
+    for _ in range(500):
+        deep = {"not": deep}
+    with pytest.raises(FilterError, match="deeper than 32"):
+        filter_from_json(deep, SCHEMA)
+    ok = leaf
+    for _ in range(30):
+        ok = {"and": [ok]}
+    assert found(idx, filter_from_json(ok, SCHEMA)) == {"0"}
+
+
+def test_a_filter_number_beyond_float_is_refused(idx: SearchIndex) -> None:
+    with pytest.raises(FilterError, match="beyond the range of a float"):
+        filter_from_json({"field": "n", "gte": 10**400}, SCHEMA)
+    with pytest.raises(FilterError, match="finite"):
+        filter_from_json({"field": "n", "lt": float("inf")}, SCHEMA)
+
+
+@pytest.mark.parametrize("value", [None, 5, ["word1"], {"a": 1}])
+def test_a_text_filter_of_something_other_than_a_string_is_refused(value: object) -> None:
+    """null and 5 used to search for the words "None" and "5"."""
+    with pytest.raises(FilterError, match="takes a string"):
+        filter_from_json({"field": "body", "text": value}, SCHEMA)
+
+
+def test_a_phrase_of_stop_words_only_is_refused_not_silently_empty(idx: SearchIndex) -> None:
+    with pytest.raises(FilterError, match="only stop words"):
+        found(idx, Text("body") == "the is a")
+    with pytest.raises(FilterError, match="only stop words"):
+        found(idx, parse_filter('body:"of the"', SCHEMA))
+    assert found(idx, Text("body") == "word1 common") == {"1"}

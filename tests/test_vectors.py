@@ -77,7 +77,7 @@ def query_inputs() -> list[object]:
         base.tolist(),
         [1, 2, 3, 4, 5, 6, 7, 8],  # integers
         [1e-46] * (DIM - 1) + [1.0],  # values that round to zero in float32
-        np.full(DIM, 3e38, dtype=np.float32),  # finite, near float32's limit
+        np.full(DIM, 1e38, dtype=np.float32),  # finite, its length (2.8e38) near float32's limit
         np.array([1e-45] + [0.0] * (DIM - 1), dtype=np.float32),  # one subnormal: a direction
     ]
 
@@ -144,3 +144,43 @@ def test_query_blob_agrees_with_check_vector_on_random_bit_patterns(distance: st
             except VectorError as e:
                 got = str(e)
             assert got == want, (trial, words, type(given))
+
+
+@pytest.mark.parametrize("datatype", ["FLOAT32", "BFLOAT16"])
+def test_a_cosine_vector_whose_length_overflows_float32_is_refused(datatype: str) -> None:
+    """[3e38, 3e38, 0, 0] was accepted and got distance 1.0 to everything."""
+    f = VectorField("v", dims=4, distance="COSINE", datatype=datatype)
+    big = [3e38, 3e38, 0.0, 0.0]
+    for value in (big, np.asarray(big, dtype=np.float32)):
+        with pytest.raises(VectorError, match="overflows float32"):
+            query_blob(value, f)
+        with pytest.raises(VectorError, match="overflows float32"):
+            check_vector(value, f)
+    # Long but within float32 (2.8e38), as measured on the server: accepted.
+    assert len(query_blob([2e38, 2e38, 0.0, 0.0], f)) > 0
+    assert len(query_blob([3e38, 3e38, 0.0, 0.0], VectorField("v", dims=4, distance="L2")))
+
+
+def test_cosine_length_fast_check_agrees_with_the_exact_one() -> None:
+    """The integer fast path passes only vectors the exact check passes; else it defers."""
+    from redvec.vectors import _cosine_length_safe
+
+    rng = np.random.default_rng(5)
+    f = VectorField("v", dims=8, distance="COSINE")
+    passed = 0
+    for _ in range(3000):
+        scale = 2.0 ** float(rng.integers(-120, 128))
+        with np.errstate(over="ignore"):
+            vec = (rng.normal(size=8) * scale).astype(np.float32)
+        if not np.isfinite(vec).all() or not vec.any():
+            continue
+        bits = int.from_bytes(vec.tobytes(), "little")
+        try:
+            check_vector(vec, f)
+            exact_ok = True
+        except VectorError:
+            exact_ok = False
+        if _cosine_length_safe(bits, 8):
+            passed += 1
+            assert exact_ok, vec
+    assert passed > 1000

@@ -36,13 +36,58 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 _GEO_UNITS = ("m", "km", "mi", "ft")
 
 
+# C0 and C1 control characters and DEL: RediSearch's tag tokenizer treats some of them as
+# spaces (so "a\x01b" matched the document tagged "a b") and NUL ends a query string.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+# Words RediSearch's query lexer reads as keywords, not terms (2.10: a bare ``ismissing``
+# is the start of ``ismissing(@field)``, and a lone ``_`` is not a term): sent bare, each
+# makes Redis refuse the whole query. :func:`query_word` quotes or escapes them.
+LEXER_KEYWORDS = frozenset(["ismissing"])
+
+
+def check_string(value: str, what: str) -> str:
+    """``value`` if it can travel in a query: no control characters, no lone surrogates.
+
+    Both are refused rather than dropped: a control character in a tag would match
+    another tag, and a lone surrogate cannot be encoded as UTF-8 at all.
+    """
+    if _CONTROL.search(value):
+        bad = _CONTROL.search(value)
+        assert bad is not None
+        raise FilterError(
+            f"{what} {value!r} contains the control character {bad.group()!r} "
+            f"(U+{ord(bad.group()):04X}); control characters cannot be searched"
+        )
+    if _SURROGATE.search(value):
+        raise FilterError(
+            f"{what} {value!r} contains a lone surrogate, which is not valid Unicode text"
+        )
+    return value
+
+
 def escape_tag(value: str) -> str:
-    """Backslash every ASCII character that is not a letter, digit or underscore."""
+    """Backslash every ASCII character that is not a letter, digit or underscore.
+
+    Control characters and lone surrogates are refused (:func:`check_string`).
+    """
     if not isinstance(value, str):
         raise FilterError(f"tag values are strings, got {type(value).__name__}")
     if value == "":
         raise FilterError("a tag value cannot be empty")
+    check_string(value, "tag value")
     return _TAG_SPECIAL.sub(r"\\\1", value)
+
+
+def query_word(word: str, *, in_phrase: bool = False) -> str:
+    """One word of :func:`text_tokens` as a query term that the lexer reads as a term
+    (inside a quoted phrase keywords are terms already)."""
+    if not in_phrase and word.lower() in LEXER_KEYWORDS:
+        return f'"{word}"'  # a one-word phrase: the same match, never a keyword
+    if word == "_":
+        return "\\_"
+    return word
 
 
 # RediSearch's default stop words (redis.io, "Stop words"): never indexed, ignored in queries.
@@ -85,29 +130,45 @@ STOPWORDS = frozenset(
 )
 
 
-def text_tokens(text: str, *, drop_stopwords: bool = False) -> list[str]:
+def stopwords_of(schema: IndexSchema | None) -> frozenset[str]:
+    """The stop words of ``schema``'s index: its own list, else RediSearch's default."""
+    if schema is None or schema.stopwords is None:
+        return STOPWORDS
+    return frozenset(w.lower() for w in schema.stopwords)
+
+
+def text_tokens(
+    text: str, *, drop_stopwords: bool = False, stopwords: frozenset[str] | None = None
+) -> list[str]:
     """The words of ``text``: the only parts of free text that reach a query.
 
-    ``drop_stopwords`` leaves out RediSearch's default stop words. They match nothing
+    ``drop_stopwords`` leaves out the stop words (``stopwords``, by default RediSearch's
+    default list; pass the index's own list, :func:`stopwords_of`). They match nothing
     anyway, and RediSearch 2.10.5 crashes (SIGSEGV in its query parser) on an OR whose
     first two alternatives are stop words followed by a term, e.g. ``(is | an | hip)``:
-    an ordinary sentence sent as a text query could take the server down.
+    an ordinary sentence sent as a text query could take the server down, so every
+    text query drops the stop words of the index it is sent to.
     """
     if not isinstance(text, str):
         raise FilterError(f"text values are strings, got {type(text).__name__}")
     words: list[str] = _WORD.findall(text)
     if drop_stopwords:
-        return [w for w in words if w.lower() not in STOPWORDS]
+        drop = STOPWORDS if stopwords is None else stopwords
+        return [w for w in words if w.lower() not in drop]
     return words
 
 
 def _number(value: Any, field: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise FilterError(f"field '{field}': expected a number, got {value!r}")
+        raise FilterError(f"field '{field}': expected a number, got {value!r:.60}")
     try:
         number = float(value)
     except ValueError:
-        raise FilterError(f"field '{field}': expected a number, got {value!r}") from None
+        raise FilterError(f"field '{field}': expected a number, got {value!r:.60}") from None
+    except OverflowError:
+        raise FilterError(
+            f"field '{field}': the number {str(value)[:20]}... is beyond the range of a float"
+        ) from None
     if not math.isfinite(number):
         raise FilterError(f"field '{field}': numbers must be finite, got {value!r}")
     return number
@@ -251,30 +312,69 @@ class Num:
 
 
 @dataclass(frozen=True)
+class _TextLeaf(Filter):
+    """A text condition, kept as words until it is rendered for an index: which words
+    are stop words depends on the index (its own list, or RediSearch's default)."""
+
+    field: str
+    words: tuple[str, ...]
+    mode: str  # "all", "any" or "phrase"
+    original: str
+
+    def render(self, schema: IndexSchema | None = None) -> str:
+        if schema is not None:
+            check_field(schema, self.field, "text")
+        stop = stopwords_of(schema)
+        if self.mode == "phrase":
+            # A phrase keeps its stop words (RediSearch skips them itself, position-aware),
+            # but one made only of stop words would silently match nothing.
+            if all(w.lower() in stop for w in self.words):
+                raise FilterError(
+                    f"field '{self.field}': phrase {self.original!r} has only stop words "
+                    f"({', '.join(self.words)}), which are not indexed, so it matches nothing"
+                )
+            return f'@{self.field}:"' + " ".join(query_word(w, in_phrase=True) for w in self.words) + '"'
+        kept = [w for w in self.words if w.lower() not in stop]
+        if not kept:
+            raise FilterError(
+                f"field '{self.field}': text filter {self.original!r} has no words to search "
+                f"for (stop words such as 'the' or 'is' are not indexed)"
+            )
+        joiner = " " if self.mode == "all" else " | "
+        return f"@{self.field}:(" + joiner.join(query_word(w) for w in kept) + ")"
+
+
+@dataclass(frozen=True)
 class Text:
-    """``Text("body") % "words"`` (all words), ``.any(...)``, ``== "exact phrase"``."""
+    """``Text("body") % "words"`` (all words), ``.any(...)``, ``== "exact phrase"``.
+
+    Stop words are dropped when the filter is rendered for an index, by that index's
+    list; a filter left with no words is refused.
+    """
 
     name: str
 
-    def _words(self, text: str, *, drop_stopwords: bool = True) -> list[str]:
-        words = text_tokens(text, drop_stopwords=drop_stopwords)
+    def _leaf(self, text: object, mode: str) -> Filter:
+        if not isinstance(text, str):
+            raise FilterError(
+                f"field '{self.name}': a text filter takes a string, got {type(text).__name__}"
+            )
+        check_string(text, f"field '{self.name}': text")
+        words = tuple(text_tokens(text))
         if not words:
             raise FilterError(
-                f"field '{self.name}': text filter {text!r} has no words to search for "
-                f"(stop words such as 'the' or 'is' are not indexed)"
+                f"field '{self.name}': text filter {text!r} has no words to search for"
             )
-        return words
+        return _TextLeaf(self.name, words, mode, text)
 
     def __mod__(self, text: str) -> Filter:
-        return _Leaf(self.name, "text", "(" + " ".join(self._words(text)) + ")")
+        return self._leaf(text, "all")
 
     def any(self, text: str) -> Filter:
-        return _Leaf(self.name, "text", "(" + " | ".join(self._words(text)) + ")")
+        return self._leaf(text, "any")
 
     def __eq__(self, text: object) -> Filter:  # type: ignore[override]
-        # A phrase keeps its stop words: RediSearch skips them itself, position-aware.
-        phrase = self._words(str(text), drop_stopwords=False)
-        return _Leaf(self.name, "text", '"' + " ".join(phrase) + '"')
+        return self._leaf(text, "phrase")
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -384,12 +484,19 @@ def parse_filter(text: str, schema: IndexSchema) -> Filter | None:
 # -- the JSON form (HTTP) ---------------------------------------------------------------
 
 
-def filter_from_json(obj: Any, schema: IndexSchema) -> Filter:
+MAX_FILTER_DEPTH = 32
+
+
+def filter_from_json(obj: Any, schema: IndexSchema, _depth: int = 0) -> Filter:
     """``{"and": [...]}``, ``{"or": [...]}``, ``{"not": {...}}`` over leaves such as
     ``{"field": "category", "tag": ["a", "b"]}``, ``{"field": "price", "gte": 10, "lt": 20}``,
     ``{"field": "body", "text": "words"}`` and
     ``{"field": "loc", "geo": {"lon": 2.35, "lat": 48.85, "radius": 10, "unit": "km"}}``.
     """
+    if _depth > MAX_FILTER_DEPTH:
+        raise FilterError(
+            f"the filter nests and/or/not deeper than {MAX_FILTER_DEPTH} levels; flatten it"
+        )
     if not isinstance(obj, dict):
         raise FilterError(f"a filter is a JSON object, got {type(obj).__name__}")
     for op in ("and", "or"):
@@ -397,12 +504,12 @@ def filter_from_json(obj: Any, schema: IndexSchema) -> Filter:
             parts = obj[op]
             if len(obj) != 1 or not isinstance(parts, list) or not parts:
                 raise FilterError(f"'{op}' takes a non-empty list of filters and nothing else")
-            nodes = tuple(filter_from_json(p, schema) for p in parts)
+            nodes = tuple(filter_from_json(p, schema, _depth + 1) for p in parts)
             return nodes[0] if len(nodes) == 1 else _Bool(op, nodes)
     if "not" in obj:
         if len(obj) != 1:
             raise FilterError("'not' takes one filter and nothing else")
-        return ~filter_from_json(obj["not"], schema)
+        return ~filter_from_json(obj["not"], schema, _depth + 1)
     name = obj.get("field")
     if not isinstance(name, str):
         raise FilterError("a filter leaf needs 'field' (a field name) or and/or/not")
@@ -413,7 +520,7 @@ def filter_from_json(obj: Any, schema: IndexSchema) -> Filter:
         return Tag(name).one_of(values)
     if "text" in rest and len(rest) == 1:
         check_field(schema, name, "text")
-        return Text(name) % str(rest["text"])
+        return Text(name) % rest["text"]
     if "geo" in rest and len(rest) == 1:
         check_field(schema, name, "geo")
         g = rest["geo"]

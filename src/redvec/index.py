@@ -8,6 +8,7 @@ else is described from ``FT.INFO`` instead.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -21,13 +22,14 @@ from redvec._resp import pairs, text
 from redvec.connection import index_progress, wait_ready
 from redvec.errors import (
     DocumentError,
+    FilterError,
     IndexExistsError,
     IndexNotFoundError,
     RedvecError,
     SchemaError,
     ValidationError,
 )
-from redvec.filters import Filter
+from redvec.filters import Filter, check_string
 from redvec.query import (
     Hit,
     KnnQuery,
@@ -105,6 +107,14 @@ class IndexInfo:
         }
 
 
+def _stopwords_in(info: dict[str, Any]) -> tuple[str, ...] | None:
+    """The index's own stop-word list as FT.INFO reports it; None for the default list
+    (FT.INFO names the list only when the index was created with one)."""
+    if "stopwords_list" not in info:
+        return None
+    return tuple(sorted(text(w).lower() for w in info["stopwords_list"] or []))
+
+
 def _schema_from_ft_info(name: str, info: dict[str, Any]) -> IndexSchema:
     """Describe an index redvec did not create, from what FT.INFO says of it."""
     definition = pairs(info.get("index_definition"))
@@ -142,7 +152,13 @@ def _schema_from_ft_info(name: str, info: dict[str, Any]) -> IndexSchema:
             )
     prefix = prefixes[0] if prefixes and prefixes[0] else "__all__:"
     try:
-        return IndexSchema(name=name, prefix=prefix, storage=storage, fields=tuple(fields))  # type: ignore[arg-type]
+        return IndexSchema(
+            name=name,
+            prefix=prefix,
+            storage=storage,  # type: ignore[arg-type]
+            fields=tuple(fields),
+            stopwords=_stopwords_in(info),
+        )
     except SchemaError as e:
         raise SchemaError(f"index '{name}' cannot be used by redvec: {e}") from None
 
@@ -160,6 +176,7 @@ class SearchIndex:
         self.batch_size = batch_size
         self._split_script = client.register_script(_SPLIT_SEARCH)
         self._cached_settings: dict[str, str] | None = None
+        self.alias: str | None = None  # the alias this index was opened through, if any
 
     @property
     def name(self) -> str:
@@ -169,18 +186,28 @@ class SearchIndex:
 
     @classmethod
     def open(cls, client: redis.Redis, name: str, **kwargs: Any) -> SearchIndex:
+        """The index ``name``, or the index the alias ``name`` points to: opening an
+        alias gives exactly what opening its index gives (schema, storage mode, stop
+        words, settings such as a tuned EF_RUNTIME); ``alias`` records the name used."""
         try:
-            raw_info = client.execute_command("FT.INFO", name)
+            info = pairs(client.execute_command("FT.INFO", name))
         except redis.ResponseError as e:
             if "unknown index" in str(e).lower() or "no such index" in str(e).lower():
                 raise IndexNotFoundError(f"no index named '{name}'") from None
             raise
-        stored = client.get(META_PREFIX + name)
+        real = text(info.get("index_name", name)) or name
+        stored = client.get(META_PREFIX + real)
         if stored is not None:
             schema = IndexSchema.from_dict(json.loads(stored))
+            # FT.INFO is the truth about stop words (the index may predate redvec's record).
+            live = _stopwords_in(info)
+            if live != schema.stopwords and not (live is None and schema.stopwords is None):
+                schema = dataclasses.replace(schema, stopwords=live)
         else:
-            schema = _schema_from_ft_info(name, pairs(raw_info))
-        return cls(client, schema, **kwargs)
+            schema = _schema_from_ft_info(real, info)
+        idx = cls(client, schema, **kwargs)
+        idx.alias = name if name != real else None
+        return idx
 
     @classmethod
     def create(
@@ -215,7 +242,11 @@ class SearchIndex:
                             f"'{theirs}' of existing index '{other}': each would see the "
                             f"other's documents; choose a prefix that neither starts with"
                         )
-        client.ft(schema.name).create_index(schema.redis_fields(), definition=schema.definition())
+        client.ft(schema.name).create_index(
+            schema.redis_fields(),
+            definition=schema.definition(),
+            stopwords=None if schema.stopwords is None else list(schema.stopwords),
+        )
         client.set(META_PREFIX + schema.name, schema.to_json())
         return cls(client, schema, **kwargs)
 
@@ -671,6 +702,11 @@ class SearchIndex:
         for name, w in (("text_weight", text_weight), ("vector_weight", vector_weight)):
             if not (isinstance(w, int | float) and math.isfinite(w) and w >= 0):
                 raise ValidationError(f"{name} must be a non-negative number, got {w!r}")
+        if not (text_weight or vector_weight):
+            raise ValidationError(
+                "text_weight and vector_weight are both 0: nothing would rank the results; "
+                "give one of them a positive weight"
+            )
         n = candidates or max(50, 2 * k)
         text_args = build_text(self.schema, TextQuery(text_query, n, filter, text_field))
         knn_args, vf = self._knn_args(KnnQuery(vector, n, filter, vector_field, ef_runtime))
@@ -728,6 +764,10 @@ def _check_value(doc_id: str, f: Any, value: Any) -> Any:
         for tag in tags:
             if not isinstance(tag, str):
                 raise DocumentError(f"{where}: tags are strings, got {tag!r}")
+            try:
+                check_string(tag, "tag")
+            except FilterError as e:
+                raise DocumentError(f"{where}: {e}") from None
             if f.separator in tag:
                 raise DocumentError(f"{where}: tag {tag!r} contains the separator {f.separator!r}")
     elif isinstance(f, GeoField):

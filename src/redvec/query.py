@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from redvec.errors import ValidationError
-from redvec.filters import Filter, parse_filter, text_tokens
+from redvec.filters import Filter, parse_filter, query_word, stopwords_of, text_tokens
 from redvec.schema import IndexSchema, NumericField, TagField, VectorField
 
 __all__ = [
@@ -345,13 +345,13 @@ def build_range(schema: IndexSchema, q: RangeQuery, blob: bytes) -> list[Any]:
 
 def build_text(schema: IndexSchema, q: TextQuery) -> list[Any]:
     _check_paging(q.k, q.offset)
-    words = text_tokens(q.text, drop_stopwords=True)
+    words = text_tokens(q.text, drop_stopwords=True, stopwords=stopwords_of(schema))
     if not words:
         raise ValidationError(
-            f"text query {q.text!r} has no words to search for (stop words such as 'the' "
-            f"or 'is' are not indexed)"
+            f"text query {q.text[:200]!r} has no words to search for (stop words such as "
+            f"'the' or 'is' are not indexed)"
         )
-    joined = (" " if q.match_all else " | ").join(words)
+    joined = (" " if q.match_all else " | ").join(query_word(w) for w in words)
     if q.text_field is not None:
         f = schema.field(q.text_field)
         if f.kind != "text":

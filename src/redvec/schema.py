@@ -48,6 +48,10 @@ DATATYPES = ("FLOAT32", "FLOAT64", "FLOAT16", "BFLOAT16")
 DISTANCES = ("COSINE", "L2", "IP")
 RESERVED_PREFIX = "redvec:"
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_WORDLIKE = re.compile(r"^\w+$")
+# Names redvec gives things inside a query or a reply (the KNN distance is yielded as
+# ``__dist``): a field of that name would clash, so every name starting "__" is redvec's.
+RESERVED_FIELD_PREFIX = "__"
 _INDEX_NAME = re.compile(r"^[A-Za-z0-9_:.{}\-]+$")
 
 
@@ -167,17 +171,38 @@ class IndexSchema:
     fields: tuple[Field, ...]
     storage: Storage = "hash"
     document_prefix: str | None = None  # split storage: where the JSON documents live
+    # The index's stop words: None is RediSearch's default list, () none at all. Text
+    # queries drop exactly these words (an OR of stop words crashes RediSearch 2.10.5).
+    stopwords: tuple[str, ...] | None = None
 
     def __hash__(self) -> int:
         # Schemas key the query caches; hashing every field on every search is measurable.
         cached: int | None = self.__dict__.get("_hash")
         if cached is None:
-            cached = hash((self.name, self.prefix, self.storage, self.document_prefix, self.fields))
+            cached = hash(
+                (
+                    self.name,
+                    self.prefix,
+                    self.storage,
+                    self.document_prefix,
+                    self.fields,
+                    self.stopwords,
+                )
+            )
             object.__setattr__(self, "_hash", cached)
         return cached
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fields", tuple(self.fields))
+        if self.stopwords is not None:
+            if isinstance(self.stopwords, str) or not all(
+                isinstance(w, str) and _WORDLIKE.match(w) for w in self.stopwords
+            ):
+                raise SchemaError(
+                    f"index '{self.name}': stopwords is a list of words (letters, digits, _), "
+                    f"got {self.stopwords!r}"
+                )
+            object.__setattr__(self, "stopwords", tuple(sorted({w.lower() for w in self.stopwords})))
         if self.storage == "split" and self.document_prefix is None:
             object.__setattr__(self, "document_prefix", "doc:")
         self.validate()
@@ -223,6 +248,11 @@ class IndexSchema:
             seen.add(f.name)
             if f.name == "id":
                 raise SchemaError("field 'id' is reserved: a document's id is its key")
+            if f.name.startswith(RESERVED_FIELD_PREFIX):
+                raise SchemaError(
+                    f"field '{f.name}': names starting with '__' are reserved for redvec "
+                    f"(the KNN distance is returned as '__dist'); rename the field"
+                )
             if isinstance(f, VectorField):
                 _check_vector(f)
             if isinstance(f, TagField) and len(f.separator) != 1:
@@ -336,6 +366,8 @@ class IndexSchema:
         out: dict[str, Any] = {"name": self.name, "prefix": self.prefix, "storage": self.storage}
         if self.document_prefix is not None:
             out["document_prefix"] = self.document_prefix
+        if self.stopwords is not None:
+            out["stopwords"] = list(self.stopwords)
         out["fields"] = []
         for f in self.fields:
             d = {k: v for k, v in asdict(f).items() if v is not None and k != "kind"}
@@ -349,7 +381,7 @@ class IndexSchema:
     def from_dict(cls, data: dict[str, Any]) -> IndexSchema:
         if not isinstance(data, dict):
             raise SchemaError(f"a schema is a mapping, got {type(data).__name__}")
-        allowed = {"name", "prefix", "storage", "document_prefix", "fields"}
+        allowed = {"name", "prefix", "storage", "document_prefix", "fields", "stopwords"}
         unknown = sorted(set(data) - allowed)
         if unknown:
             raise SchemaError(
@@ -363,7 +395,11 @@ class IndexSchema:
         if not isinstance(raw_fields, list):
             raise SchemaError("schema: 'fields' must be a list")
         storage = str(data.get("storage", "hash")).lower()
+        stopwords = data.get("stopwords")
+        if stopwords is not None and not isinstance(stopwords, list):
+            raise SchemaError("schema: 'stopwords' must be a list of words ([] for none)")
         return cls(
+            stopwords=None if stopwords is None else tuple(stopwords),
             name=data["name"],
             prefix=data["prefix"],
             storage=storage,  # type: ignore[arg-type]
@@ -409,9 +445,14 @@ def load_schema(path: str | Path) -> IndexSchema:
     """Read a schema from a YAML or JSON file."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8-sig")
     except OSError as e:
         raise SchemaError(f"cannot read schema file {path}: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise SchemaError(
+            f"schema file {path} is not UTF-8 text (byte {e.start}: {e.reason}); "
+            f"save it as UTF-8"
+        ) from None
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as e:

@@ -8,6 +8,7 @@ accepts wrong-sized blobs into a HASH (the document just fails to index) and ans
 from __future__ import annotations
 
 import functools
+import math
 import sys
 from array import array
 from typing import Any
@@ -57,11 +58,35 @@ def check_vector(value: Any, field: VectorField, *, what: str = "vector") -> Flo
         )
     if field.datatype == "FLOAT16" and (np.abs(vec) > 65504).any():
         raise VectorError(f"{what} for field '{field.name}' overflows FLOAT16 (|x| > 65504)")
-    if field.distance == "COSINE" and not vec.any():
-        raise VectorError(
-            f"{what} for field '{field.name}' is all zeros, which has no direction under COSINE"
-        )
+    if field.distance == "COSINE":
+        if not vec.any():
+            raise VectorError(
+                f"{what} for field '{field.name}' is all zeros, which has no direction under "
+                f"COSINE"
+            )
+        _check_cosine_norm(vec, field, what)
     return vec
+
+
+_F32_MAX = float(np.finfo(np.float32).max)
+
+
+def _check_cosine_norm(vec: Any, field: VectorField, what: str) -> None:
+    """RediSearch keeps a COSINE vector's length as a float32: one longer than float32's
+    largest number becomes inf and the vector turns into zeros (distance 1.0 to
+    everything, measured on 2.10.5 with [3e38, 3e38, 0, 0]). Refuse it; the length is
+    computed in float64, where it cannot overflow. Tiny vectors are fine (RediSearch
+    normalises them correctly down to float32's smallest normal numbers)."""
+    if field.datatype == "FLOAT64":
+        return
+    wide = np.asarray(vec, dtype=np.float64)
+    length = math.sqrt(float(np.dot(wide, wide)))
+    if length > _F32_MAX:
+        raise VectorError(
+            f"{what} for field '{field.name}' is too long for COSINE: its length {length:.3g} "
+            f"overflows float32 (max {_F32_MAX:.3g}); scale it down (only its direction "
+            f"counts under COSINE)"
+        )
 
 
 def to_bytes(vec: np.ndarray, field: VectorField) -> bytes:
@@ -97,6 +122,25 @@ def _float32_masks(dims: int) -> tuple[int, int, int, int]:
     )
 
 
+@functools.lru_cache(maxsize=64)
+def _top_exponent_bit(dims: int) -> int:
+    """Per-word mask of the exponent's top bit (float bit 30)."""
+    return int.from_bytes(b"\x00\x00\x00\x40" * dims, "little")
+
+
+def _cosine_length_safe(bits: int, dims: int) -> bool:
+    """True when the length of the packed float32 vector ``bits`` is surely below
+    float32's largest number; False means "check exactly" (:func:`check_vector`).
+
+    With the biased exponent e (e7..e0 at bits 30..23 of each word), no word with both
+    e7 and e6 set (e >= 192) means every |x| < 2^65, so over at most 2^15 words the
+    length stays below 2^73: ``bits & bits << 1`` lines each word's e6 up under its e7.
+    """
+    if dims > 1 << 15:
+        return False
+    return not bits & (bits << 1) & _top_exponent_bit(dims)
+
+
 def query_blob(value: Any, field: VectorField, *, what: str = "query vector") -> bytes:
     """The bytes to send for a query vector: ``to_bytes(check_vector(...))``, made cheap
     for the common cases on a FLOAT32 field: a float32 numpy vector, or a list of
@@ -124,8 +168,9 @@ def query_blob(value: Any, field: VectorField, *, what: str = "query vector") ->
     if blob is not None:
         exponent, low, sign, magnitude = _float32_masks(field.dims)
         bits = int.from_bytes(blob, "little")
-        if not ((bits & exponent) + low) & sign and (
-            field.distance != "COSINE" or bits & magnitude
-        ):
-            return blob
+        if not ((bits & exponent) + low) & sign:
+            if field.distance != "COSINE":
+                return blob
+            if bits & magnitude and _cosine_length_safe(bits, field.dims):
+                return blob
     return to_bytes(check_vector(value, field, what=what), field)
