@@ -17,7 +17,7 @@ from redis.commands.core import AsyncScript
 
 from redvec.errors import RedisUnavailableError, ValidationError
 from redvec.index import _SPLIT_SEARCH, HybridPlan, SearchIndex, _search_error
-from redvec.query import KnnQuery, SearchResult
+from redvec.query import KnnQuery, SearchResult, TextQuery, build_text
 
 __all__ = ["AsyncSearch"]
 
@@ -41,12 +41,12 @@ class AsyncSearch:
                     schema.prefix,
                     schema.document_prefix or "",
                     "1" if scored else "0",
-                    schema.name,
+                    self.index.search_name,
                     *args,
                 ],
                 client=target,
             )
-        return target.execute_command("FT.SEARCH", schema.name, *args)
+        return target.execute_command("FT.SEARCH", self.index.search_name, *args)
 
     async def _one(self, args: list[Any], scored: bool = False) -> Any:
         try:
@@ -69,7 +69,7 @@ class AsyncSearch:
 
     async def query(self, q: KnnQuery) -> SearchResult:
         args, vf = self.index._knn_args(q)
-        return self.index._parse(await self._one(args), vf)
+        return self.index._parse(await self._one(args), vf, return_fields=q.return_fields)
 
     async def query_many(self, queries: Sequence[KnnQuery]) -> list[SearchResult]:
         """Many KNN queries in one pipelined round trip; a bad one is named by position."""
@@ -80,7 +80,15 @@ class AsyncSearch:
             except ValidationError as e:
                 raise type(e)(f"searches[{n}]: {e}") from None
         replies = await self._pipelined([(args, False) for args, _ in built])
-        return [self.index._parse(reply, vf) for reply, (_, vf) in zip(replies, built, strict=True)]
+        return [
+            self.index._parse(reply, vf, return_fields=q.return_fields)
+            for reply, (_, vf), q in zip(replies, built, queries, strict=True)
+        ]
+
+    async def text(self, q: TextQuery) -> SearchResult:
+        """BM25 full-text search, as :meth:`SearchIndex.text_search` answers it."""
+        reply = await self._one(build_text(self.index.schema, q), scored=True)
+        return self.index._parse(reply, None, scored=True, return_fields=q.return_fields)
 
     async def hybrid(self, plan: HybridPlan) -> SearchResult:
         """Send a plan from :meth:`SearchIndex.hybrid_plan`; fuse its two rankings."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,7 @@ from redvec.errors import (
     RedvecError,
     SchemaError,
     ValidationError,
+    VectorError,
 )
 from redvec.filters import Filter, check_string
 from redvec.query import (
@@ -40,6 +42,7 @@ from redvec.query import (
     build_range,
     build_text,
     parse_reply,
+    return_names,
     rrf_fuse,
 )
 from redvec.schema import (
@@ -115,6 +118,26 @@ def _stopwords_in(info: dict[str, Any]) -> tuple[str, ...] | None:
     return tuple(sorted(text(w).lower() for w in info["stopwords_list"] or []))
 
 
+def _agrees(stored: IndexSchema, live: IndexSchema) -> bool:
+    """Whether redvec's record of an index still describes the index FT.INFO reports
+    (an index dropped and recreated by hand keeps the old record)."""
+    if stored.prefix != live.prefix or (stored.storage == "json") != (live.storage == "json"):
+        return False
+    shape = {f.name: f.kind for f in stored.fields}
+    if shape != {f.name: f.kind for f in live.fields}:
+        return False
+    for vf in live.vector_fields:
+        mine = stored.vector_field(vf.name)
+        if (mine.dims, mine.datatype, mine.distance, mine.algorithm) != (
+            vf.dims,
+            vf.datatype,
+            vf.distance,
+            vf.algorithm,
+        ):
+            return False
+    return True
+
+
 def _schema_from_ft_info(name: str, info: dict[str, Any]) -> IndexSchema:
     """Describe an index redvec did not create, from what FT.INFO says of it."""
     definition = pairs(info.get("index_definition"))
@@ -180,7 +203,14 @@ class SearchIndex:
 
     @property
     def name(self) -> str:
+        """The index's own name (an alias it was opened through is ``alias``)."""
         return self.schema.name
+
+    @property
+    def search_name(self) -> str:
+        """The name searches are sent to: the alias when opened through one, so that a
+        long-lived handle follows the alias when a reindex swaps it."""
+        return self.alias or self.schema.name
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -197,14 +227,23 @@ class SearchIndex:
             raise
         real = text(info.get("index_name", name)) or name
         stored = client.get(META_PREFIX + real)
-        if stored is not None:
+        try:
+            live: IndexSchema | None = _schema_from_ft_info(real, info)
+        except SchemaError:
+            if stored is None:
+                raise
+            live = None
+        if stored is not None and (
+            live is None or _agrees(IndexSchema.from_dict(json.loads(stored)), live)
+        ):
             schema = IndexSchema.from_dict(json.loads(stored))
             # FT.INFO is the truth about stop words (the index may predate redvec's record).
             live = _stopwords_in(info)
             if live != schema.stopwords and not (live is None and schema.stopwords is None):
                 schema = dataclasses.replace(schema, stopwords=live)
         else:
-            schema = _schema_from_ft_info(real, info)
+            assert live is not None
+            schema = live  # not redvec's, or recreated behind redvec's back: FT.INFO rules
         idx = cls(client, schema, **kwargs)
         idx.alias = name if name != real else None
         return idx
@@ -328,6 +367,12 @@ class SearchIndex:
         if raw_id is None or raw_id == "" or isinstance(raw_id, bool | float | dict | list):
             raise DocumentError(f"document has no usable '{id_field}' (a string or integer)")
         doc_id = str(raw_id)
+        if id_field != "id" and "id" in doc:
+            raise DocumentError(
+                f"document '{doc_id}' has a field 'id' besides its id field '{id_field}': "
+                f"'id' is reserved for the document id (hits and documents carry it), so it "
+                f"cannot also be a field; rename it"
+            )
         schema = self.schema
         values: dict[str, Any] = {}
         vectors: dict[str, np.ndarray] = {}
@@ -365,10 +410,10 @@ class SearchIndex:
                             f"flat fields only (use json or split storage)"
                         )
                     mapping[k] = _hash_value(None, v)
-            stale = [f.name for f in schema.fields if f.name not in mapping]
+            # An upsert replaces the whole document, as JSON.SET does: no field of the
+            # previous version survives (DEL then HSET, sent back to back).
+            commands.append(("DEL", schema.key(doc_id)))
             commands.append(("HSET", schema.key(doc_id), *_flatten(mapping)))
-            if stale:
-                commands.append(("HDEL", schema.key(doc_id), *stale))
             if schema.storage == "split":
                 body = {**extra, **values}
                 commands.append(
@@ -452,7 +497,7 @@ class SearchIndex:
                 if not with_vectors and schema.storage == "json":
                     for vf in schema.vector_fields:
                         doc.pop(vf.name, None)
-                doc = {"id": str(doc_id), **doc}
+                doc = {**doc, "id": str(doc_id)}
             out.append(doc)
         return out
 
@@ -547,17 +592,26 @@ class SearchIndex:
                     self.schema.prefix,
                     self.schema.document_prefix or "",
                     "1" if scored else "0",
-                    self.name,
+                    self.search_name,
                     *args,
                 ],
                 client=target,
             )
-        return target.execute_command("FT.SEARCH", self.name, *args)
+        return target.execute_command("FT.SEARCH", self.search_name, *args)
 
-    def _parse(self, reply: Any, vf: VectorField | None, *, scored: bool = False) -> SearchResult:
-        return parse_reply(
-            reply, self.schema, vf, with_scores=scored, joined=self.schema.storage == "split"
-        )
+    def _parse(
+        self,
+        reply: Any,
+        vf: VectorField | None,
+        *,
+        scored: bool = False,
+        return_fields: list[str] | None = None,
+    ) -> SearchResult:
+        joined = self.schema.storage == "split"
+        keep = None
+        if joined and return_fields is not None:
+            keep = return_names(self.schema, tuple(return_fields))
+        return parse_reply(reply, self.schema, vf, with_scores=scored, joined=joined, keep=keep)
 
     def search(
         self,
@@ -588,7 +642,7 @@ class SearchIndex:
 
     def query(self, q: KnnQuery) -> SearchResult:
         args, vf = self._knn_args(q)
-        return self._parse(self._call(args), vf)
+        return self._parse(self._call(args), vf, return_fields=q.return_fields)
 
     def _call(self, args: list[Any], *, scored: bool = False) -> Any:
         try:
@@ -606,7 +660,10 @@ class SearchIndex:
             replies = pipe.execute()
         except redis.ResponseError as e:
             raise _search_error(self.name, e) from None
-        return [self._parse(reply, vf) for reply, (_, vf) in zip(replies, built, strict=True)]
+        return [
+            self._parse(reply, vf, return_fields=q.return_fields)
+            for reply, (_, vf), q in zip(replies, built, queries, strict=True)
+        ]
 
     def range_search(
         self,
@@ -624,7 +681,7 @@ class SearchIndex:
         vf = self.schema.vector_field(vector_field)
         q = RangeQuery(vector, radius, k, filter, vector_field, epsilon, return_fields, offset)
         args = build_range(self.schema, q, self._blob(vector, vf))
-        return self._parse(self._call(args), vf)
+        return self._parse(self._call(args), vf, return_fields=return_fields)
 
     def text_search(
         self,
@@ -639,7 +696,8 @@ class SearchIndex:
     ) -> SearchResult:
         """BM25 full-text search (RediSearch's scorer); ``score`` is the BM25 score."""
         q = TextQuery(text_query, k, filter, text_field, match_all, return_fields, offset)
-        return self._parse(self._call(build_text(self.schema, q), scored=True), None, scored=True)
+        reply = self._call(build_text(self.schema, q), scored=True)
+        return self._parse(reply, None, scored=True, return_fields=return_fields)
 
     def hybrid_search(
         self,
@@ -655,6 +713,7 @@ class SearchIndex:
         vector_field: str | None = None,
         ef_runtime: int | None = None,
         rrf_k: int = 60,
+        return_fields: list[str] | None = None,
     ) -> SearchResult:
         """BM25 and KNN in one round trip, fused by weighted reciprocal rank fusion.
 
@@ -673,6 +732,7 @@ class SearchIndex:
             vector_field=vector_field,
             ef_runtime=ef_runtime,
             rrf_k=rrf_k,
+            return_fields=return_fields,
         )
         pipe = self.client.pipeline(transaction=False)
         self._run(pipe, plan.text_args, scored=True)
@@ -697,6 +757,7 @@ class SearchIndex:
         vector_field: str | None = None,
         ef_runtime: int | None = None,
         rrf_k: int = 60,
+        return_fields: list[str] | None = None,
     ) -> HybridPlan:
         """The two requests of a hybrid search, checked and built, for any client to send."""
         for name, w in (("text_weight", text_weight), ("vector_weight", vector_weight)):
@@ -708,13 +769,21 @@ class SearchIndex:
                 "give one of them a positive weight"
             )
         n = candidates or max(50, 2 * k)
-        text_args = build_text(self.schema, TextQuery(text_query, n, filter, text_field))
-        knn_args, vf = self._knn_args(KnnQuery(vector, n, filter, vector_field, ef_runtime))
-        return HybridPlan(text_args, knn_args, vf, k, (text_weight, vector_weight), rrf_k)
+        text_args = build_text(
+            self.schema,
+            TextQuery(text_query, n, filter, text_field, return_fields=return_fields),
+        )
+        knn_args, vf = self._knn_args(
+            KnnQuery(vector, n, filter, vector_field, ef_runtime, return_fields=return_fields)
+        )
+        return HybridPlan(
+            text_args, knn_args, vf, k, (text_weight, vector_weight), rrf_k, return_fields
+        )
 
     def hybrid_fuse(self, plan: HybridPlan, text_reply: Any, knn_reply: Any) -> SearchResult:
-        text_hits = self._parse(text_reply, None, scored=True).hits
-        knn_hits = self._parse(knn_reply, plan.vector_field).hits
+        keep = plan.return_fields
+        text_hits = self._parse(text_reply, None, scored=True, return_fields=keep).hits
+        knn_hits = self._parse(knn_reply, plan.vector_field, return_fields=keep).hits
         fused: list[Hit] = rrf_fuse(
             [text_hits, knn_hits], list(plan.weights), plan.k, rrf_k=plan.rrf_k
         )
@@ -729,12 +798,29 @@ class HybridPlan:
     k: int
     weights: tuple[float, float]
     rrf_k: int
+    return_fields: list[str] | None = None
+
+
+_PIPELINE_PREFIX = re.compile(r"^Command # \d+ \(.*?\) of pipeline caused error: ", re.DOTALL)
+_BLOB_SIZE = re.compile(r"blob size \((\d+)\) does not match index's expected size \((\d+)\)")
+
+
+def redis_message(e: Exception) -> str:
+    """What Redis said, without redis-py's wrapping (``Command # 1 (FT.SEARCH ...) of
+    pipeline caused error:`` repeats the whole request, vector bytes included)."""
+    return _PIPELINE_PREFIX.sub("", str(e)).strip()
 
 
 def _search_error(index: str, e: redis.ResponseError) -> RedvecError:
-    message = str(e)
+    message = redis_message(e)
     if "no such index" in message.lower() or "unknown index" in message.lower():
         return IndexNotFoundError(f"no index named '{index}'")
+    if m := _BLOB_SIZE.search(message):
+        return VectorError(
+            f"the query vector has {int(m[1])} bytes where index '{index}' expects "
+            f"{int(m[2])}: it has another dimension or type than the index's vector field "
+            f"(blob size mismatch)"
+        )
     return ValidationError(f"Redis refused the query on index '{index}': {message}")
 
 

@@ -11,6 +11,7 @@ product), L2 ``1 / (1 + distance)`` (RediSearch's L2 distance is squared).
 
 from __future__ import annotations
 
+import enum
 import functools
 import json
 from collections.abc import Callable
@@ -25,12 +26,15 @@ __all__ = [
     "Hit",
     "KnnQuery",
     "RangeQuery",
+    "SearchMode",
     "SearchResult",
     "TextQuery",
     "build_knn",
     "build_range",
     "build_text",
     "parse_reply",
+    "resolve_mode",
+    "return_names",
     "rrf_fuse",
     "score_of",
 ]
@@ -182,6 +186,76 @@ class TextQuery:
     offset: int = 0
 
 
+class SearchMode(str, enum.Enum):
+    """How a text query is searched: ``dense`` (embedded, KNN), ``bm25`` (full text) or
+    ``hybrid`` (both, fused by reciprocal rank)."""
+
+    DENSE = "dense"
+    BM25 = "bm25"
+    HYBRID = "hybrid"
+
+
+def resolve_mode(
+    mode: SearchMode | str | None,
+    *,
+    index: str,
+    has_text: bool,
+    has_vector: bool,
+    can_embed: bool,
+    ef_runtime: int | None = None,
+) -> SearchMode:
+    """The one rule for what a search request means, for the CLI, the HTTP service and
+    the library alike (docs/query.md, "Search modes").
+
+    Without a mode: text and a vector together are ``hybrid``; a vector alone, or text
+    the index can embed (it has an embedding provider recorded), is ``dense``; text it
+    cannot embed is ``bm25``, and the answer says so. A mode that cannot mean anything
+    for the request is refused with the reason, never quietly changed.
+    """
+    if mode is None:
+        if has_text and has_vector:
+            return SearchMode.HYBRID
+        if has_vector or can_embed:
+            return SearchMode.DENSE
+        if has_text:
+            return SearchMode.BM25
+        raise ValidationError("send a text query, a vector, or both")
+    try:
+        chosen = SearchMode(mode.lower() if isinstance(mode, str) else mode)
+    except ValueError:
+        raise ValidationError(
+            f"mode must be one of dense, bm25 or hybrid, got {mode!r}"
+        ) from None
+    no_provider = (
+        f"index '{index}' has no embedding provider recorded, so text cannot be embedded; "
+        f"send a vector, or use mode bm25"
+    )
+    if chosen is SearchMode.BM25:
+        if not has_text:
+            raise ValidationError("mode bm25 searches text: send a text query")
+        if has_vector:
+            raise ValidationError(
+                "mode bm25 searches text only: drop the vector, or use mode hybrid"
+            )
+        if ef_runtime is not None:
+            raise ValidationError("ef_runtime applies to the vector search of dense or hybrid")
+    elif chosen is SearchMode.DENSE:
+        if has_text and has_vector:
+            raise ValidationError(
+                "mode dense takes a text query or a vector, not both (use mode hybrid)"
+            )
+        if not has_vector and not has_text:
+            raise ValidationError("mode dense needs a text query or a vector")
+        if not has_vector and not can_embed:
+            raise ValidationError(no_provider)
+    else:
+        if not has_text:
+            raise ValidationError("mode hybrid fuses a text query with KNN: send a text query")
+        if not has_vector and not can_embed:
+            raise ValidationError(no_provider)
+    return chosen
+
+
 def score_of(distance: float, metric: str) -> float:
     if metric == "L2":
         return 1.0 / (1.0 + distance)
@@ -218,15 +292,42 @@ def _return_args(schema: IndexSchema, fields: list[str] | None, extra: list[str]
 
 
 @functools.lru_cache(maxsize=1024)
+def return_names(schema: IndexSchema, fields: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """The schema fields a search returns, checked: every storage mode returns the same
+    names for the same request. ``$.name`` is accepted for the field ``name`` (as JSON
+    users write it); a name the schema does not declare is an error, not ignored."""
+    if fields is None:
+        return None
+    if isinstance(fields, str):
+        raise ValidationError("return_fields is a list of field names")
+    known = {f.name for f in schema.fields}
+    names: list[str] = []
+    for raw in fields:
+        name = raw[2:] if isinstance(raw, str) and raw.startswith("$.") else raw
+        if name not in known:
+            raise ValidationError(
+                f"unknown return field {raw!r}; index '{schema.name}' has: "
+                + ", ".join(f.name for f in schema.fields)
+            )
+        if name not in names:
+            names.append(name)
+    return tuple(names)
+
+
+@functools.lru_cache(maxsize=1024)
 def _return_clause(
     schema: IndexSchema, fields: tuple[str, ...] | None, extra: tuple[str, ...]
 ) -> tuple[Any, ...]:
+    asked = return_names(schema, fields)
+    vectors = {f.name for f in schema.vector_fields}
     if schema.storage == "split":
-        names: list[str] = []  # metadata comes from the JSON document, joined by script
-    elif fields is None:
+        # Metadata comes from the JSON document, joined by script; vectors, when asked
+        # for, from the hash.
+        names = [] if asked is None else [n for n in asked if n in vectors]
+    elif asked is None:
         names = [f.name for f in schema.fields if f.kind != "vector"]
     else:
-        names = list(fields)
+        names = list(asked)
     names += extra
     return ("RETURN", len(names), *names) if names else ("NOCONTENT",)
 
@@ -424,9 +525,21 @@ def _decoders(schema: IndexSchema) -> dict[bytes, tuple[str, Callable[[bytes], A
             out[f.name.encode()] = (f.name, _number)
         elif isinstance(f, TagField):
             out[f.name.encode()] = (f.name, _tag_decoder(f.separator, schema.storage == "json"))
-        elif not isinstance(f, VectorField):
+        elif isinstance(f, VectorField):
+            # Only returned when asked for: as a list of floats in every storage mode.
+            if schema.storage == "json":
+                out[f.name.encode()] = (f.name, _json_value)
+            else:
+                out[f.name.encode()] = (f.name, functools.partial(_vector_value, f))
+        else:
             out[f.name.encode()] = (f.name, _utf8)
     return out
+
+
+def _vector_value(field: VectorField, raw: bytes) -> list[float]:
+    from redvec.vectors import from_bytes
+
+    return from_bytes(raw, field).tolist()  # type: ignore[no-any-return]
 
 
 def _decode_other(name_raw: Any, value: Any) -> tuple[str, Any]:
@@ -446,10 +559,12 @@ def parse_reply(
     *,
     with_scores: bool = False,
     joined: bool = False,
+    keep: tuple[str, ...] | None = None,
 ) -> SearchResult:
     """Turn a RESP2 FT.SEARCH reply into hits.
 
-    ``joined`` is the split-storage script's layout: ``key, fields, json`` per hit.
+    ``joined`` is the split-storage script's layout: ``key, fields, json`` per hit; of
+    the JSON document only the fields in ``keep`` are kept, when it is given.
     """
     decoders = _decoders(schema)
     if not with_scores and not joined and vector_field is not None:
@@ -491,7 +606,10 @@ def parse_reply(
                 name, decoded = _decode_other(name_raw, value)
                 fields[name] = decoded
         if joined and doc is not None:
-            fields = json.loads(doc)
+            document = json.loads(doc)
+            if keep is not None:
+                document = {k: v for k, v in document.items() if k in keep}
+            fields = {**document, **fields}
         if distance is not None and metric is not None:
             score = score_of(distance, metric)
         hits.append(Hit(doc_id, distance, score, fields))

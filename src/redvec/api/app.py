@@ -39,6 +39,7 @@ from redvec.api.models import (
     DocumentsRequest,
     EnqueueResponse,
     ErrorBody,
+    HybridWeights,
     IndexList,
     Neighbour,
     ReadyResponse,
@@ -56,12 +57,18 @@ from redvec.api.models import (
 )
 from redvec.api.service import Service, ServiceConfig
 from redvec.connection import REQUIRED_MODULES, _modules, index_progress
-from redvec.errors import ConfigError, DocumentError, IndexNotFoundError, ValidationError
+from redvec.errors import (
+    ConfigError,
+    DocumentError,
+    IndexNotFoundError,
+    ValidationError,
+    VectorError,
+)
 from redvec.filters import filter_from_json
 from redvec.index import SearchIndex, list_indexes
 from redvec.ingest.worker import enqueue
 from redvec.providers import remembered_text_fields
-from redvec.query import KnnQuery, SearchResult
+from redvec.query import KnnQuery, SearchMode, SearchResult, TextQuery, resolve_mode
 from redvec.schema import IndexSchema
 from redvec.tenants import create_tenant, drop_tenant, list_tenants, tenant_of
 
@@ -80,6 +87,12 @@ _ERRORS = {
 }
 
 
+# Prometheus' text format. Litestar appends "; charset=utf-8" to a text/* media type
+# that lacks one, so the type is given without it (Prometheus 3 refuses a scrape whose
+# Content-Type repeats a parameter).
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4"
+
+
 def stream_for(index: str) -> str:
     """The stream the HTTP service enqueues into; run `redvec worker --stream` on it."""
     return f"redvec:queue:{index}"
@@ -89,17 +102,20 @@ def _ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000, 3)
 
 
-def _response(result: SearchResult, start: float, keep: list[str] | None = None) -> SearchResponse:
-    hits = [
-        SearchHit(
-            h.id,
-            h.score,
-            h.distance,
-            h.fields if keep is None else {k: v for k, v in h.fields.items() if k in keep},
-        )
-        for h in result.hits
-    ]
-    return SearchResponse(hits, result.total, _ms(start))
+def _response(
+    result: SearchResult, start: float, mode: SearchMode = SearchMode.DENSE
+) -> SearchResponse:
+    hits = [SearchHit(h.id, h.score, h.distance, h.fields) for h in result.hits]
+    return SearchResponse(hits, result.total, _ms(start), mode.value)
+
+
+def _path_id(raw: str) -> str:
+    """A document id from the rest of the path: ids written with '/' (a file's relative
+    path, say) are read and deleted with the same '/' (or %2F, which servers decode)."""
+    doc_id = raw[1:] if raw.startswith("/") else raw
+    if not doc_id:
+        raise ValidationError("the document id is empty")
+    return doc_id
 
 
 def _vector_of(req: SearchRequest) -> Any:
@@ -142,26 +158,64 @@ def _knn(req: SearchRequest, idx: SearchIndex, vector: Any) -> KnnQuery:
     )
 
 
+def _mode_of(data: SearchRequest, idx: SearchIndex, vector: Any) -> SearchMode:
+    """The request's mode by the library's one rule (:func:`redvec.query.resolve_mode`)."""
+    asked = data.mode
+    if data.hybrid is not None:
+        if asked not in (None, "hybrid"):
+            raise ValidationError(f"'hybrid' weights apply to mode hybrid, not {asked}")
+        asked = "hybrid"
+    return resolve_mode(
+        asked,
+        index=idx.name,
+        has_text=data.text is not None,
+        has_vector=vector is not None,
+        can_embed=idx.get_setting("provider") is not None,
+        ef_runtime=data.ef_runtime,
+    )
+
+
 async def _search(
     svc: Service, name: str, data: SearchRequest, headers: Mapping[str, str]
 ) -> SearchResponse:
-    """One search request, from the route handler or the fast lane alike."""
+    """One search request, from the route handler or the fast lane alike.
+
+    The opened index is cached for a few seconds; when a search is refused for a vector
+    dimension, or finds nothing, the index may have been recreated behind the service's
+    back, so it is opened afresh once and the search answered from what Redis holds now.
+    """
+    svc.authorize(headers, "read", name)
+    try:
+        response = await _search_once(svc, name, data)
+    except VectorError as e:
+        if not ("dimension" in str(e) or "blob size" in str(e)) or not svc.stale(name):
+            raise
+        return await _search_once(svc, name, data)
+    if not response.results and svc.stale(name):
+        return await _search_once(svc, name, data)
+    return response
+
+
+async def _search_once(svc: Service, name: str, data: SearchRequest) -> SearchResponse:
     start = time.perf_counter()
     m = svc.metrics
-    svc.authorize(headers, "read", name)
     idx, asearch = svc.index(name)
     vector = _vector_of(data)
-    if data.hybrid is not None:
-        if data.text is None:
-            raise ValidationError("'hybrid' fuses a text query with KNN: send 'text'")
-        if data.offset:
-            raise ValidationError("'offset' is not supported with 'hybrid'")
+    mode = _mode_of(data, idx, vector)
+    if mode is SearchMode.BM25:
+        flt = filter_from_json(data.filter, idx.schema) if data.filter is not None else None
+        q = TextQuery(data.text or "", data.k, flt, None, False, data.return_fields, data.offset)
+        with m.timed_redis("text"):
+            result = await asearch.text(q)
+        return _response(result, start, mode)
+    if mode is SearchMode.HYBRID and data.offset:
+        raise ValidationError("'offset' is not supported with mode hybrid")
     if vector is None:
         assert data.text is not None
         vector = (await _embed(svc, idx, [data.text]))[0]
-    if data.hybrid is not None:
+    if mode is SearchMode.HYBRID:
         assert data.text is not None
-        h = data.hybrid
+        h = data.hybrid or HybridWeights()
         flt = filter_from_json(data.filter, idx.schema) if data.filter is not None else None
         plan = idx.hybrid_plan(
             data.text,
@@ -172,14 +226,15 @@ async def _search(
             vector_weight=h.vector_weight,
             candidates=max(h.candidates, data.k) if h.candidates else None,
             ef_runtime=data.ef_runtime,
+            return_fields=data.return_fields,
         )
         with m.timed_redis("hybrid"):
             result = await asearch.hybrid(plan)
-        return _response(result, start, data.return_fields)
+        return _response(result, start, mode)
     q = _knn(data, idx, vector)
     with m.timed_redis("search"):
         result = await asearch.query(q)
-    return _response(result, start)
+    return _response(result, start, mode)
 
 
 def _routes(svc: Service) -> list[Any]:
@@ -214,8 +269,11 @@ def _routes(svc: Service) -> list[Any]:
         idx, asearch = svc.index(name)
         vectors: list[Any] = []
         for n, req in enumerate(data.searches):
-            if req.hybrid is not None:
-                raise ValidationError(f"searches[{n}]: 'hybrid' is not supported in a batch")
+            if req.hybrid is not None or req.mode not in (None, "dense"):
+                raise ValidationError(
+                    f"searches[{n}]: a batch runs dense (KNN) searches only; send bm25 and "
+                    f"hybrid searches one by one"
+                )
             try:
                 vectors.append(_vector_of(req))
             except ValidationError as e:
@@ -247,8 +305,16 @@ def _routes(svc: Service) -> list[Any]:
     def upsert(
         name: str, data: DocumentsRequest, request: Request[Any, Any, Any]
     ) -> UpsertResponse:
-        start = time.perf_counter()
         svc.authorize(request, "write", name)
+        try:
+            return upsert_once(name, data)
+        except ApiError as e:
+            if "has dimension" not in e.message or not svc.stale(name):
+                raise
+            return upsert_once(name, data)  # the index was recreated: its schema, afresh
+
+    def upsert_once(name: str, data: DocumentsRequest) -> UpsertResponse:
+        start = time.perf_counter()
         idx, _ = svc.index(name)
         docs = [dict(d) for d in data.documents]
         vf = idx.schema.vector_field()
@@ -327,14 +393,15 @@ def _routes(svc: Service) -> list[Any]:
         return EnqueueResponse(count, stream)
 
     @get(
-        "/v1/indexes/{name:str}/documents/{doc_id:str}",
+        "/v1/indexes/{name:str}/documents/{doc_id:path}",
         responses=_ERRORS,
         sync_to_thread=True,
-        summary="One document",
+        summary="One document (an id may contain '/', sent as is or as %2F)",
     )
     def get_document(
         name: str, doc_id: str, request: Request[Any, Any, Any], with_vectors: bool = False
     ) -> Document:
+        doc_id = _path_id(doc_id)
         svc.authorize(request, "read", name)
         idx, _ = svc.index(name)
         with m.timed_redis("get"):
@@ -345,13 +412,14 @@ def _routes(svc: Service) -> list[Any]:
         return Document(doc_id, doc)
 
     @delete(
-        "/v1/indexes/{name:str}/documents/{doc_id:str}",
+        "/v1/indexes/{name:str}/documents/{doc_id:path}",
         status_code=200,
         responses=_ERRORS,
         sync_to_thread=True,
-        summary="Delete one document",
+        summary="Delete one document (an id may contain '/')",
     )
     def delete_document(name: str, doc_id: str, request: Request[Any, Any, Any]) -> DeleteResponse:
+        doc_id = _path_id(doc_id)
         svc.authorize(request, "write", name)
         idx, _ = svc.index(name)
         with m.timed_redis("delete"):
@@ -523,12 +591,22 @@ def _routes(svc: Service) -> list[Any]:
         },
         summary="Redis answers, has the modules, and every index is fully indexed",
     )
-    def readyz(index: str | None = None) -> Response[ReadyResponse]:
+    def readyz(
+        request: Request[Any, Any, Any], index: str | None = None
+    ) -> Response[ReadyResponse]:
+        # With API keys on, a caller without a key learns ready or not and nothing else:
+        # index names (every tenant's) and whether an index exists need a 'metrics' key.
+        detail = svc.config.keys is None
+        if not detail:
+            presented = request.headers.get("authorization") or request.headers.get("x-api-key")
+            if presented or index:
+                svc.authorize(request, "metrics")
+                detail = True
         try:
             modules = _modules(svc.client)
             missing = [label for n, label in REQUIRED_MODULES.items() if n not in modules]
             if missing:
-                return _not_ready("up", {}, f"Redis lacks {' and '.join(missing)}")
+                return _not_ready("up", {}, f"Redis lacks {' and '.join(missing)}", detail)
             names = [index] if index else list_indexes(svc.client)
             progress = {}
             for n in names:
@@ -541,16 +619,21 @@ def _routes(svc: Service) -> list[Any]:
         except IndexNotFoundError:
             raise
         except Exception as e:
-            return _not_ready("down", {}, f"Redis is unavailable: {e}")
+            return _not_ready("down", {}, f"Redis is unavailable: {e}", detail)
         shares = {n: p.percent_indexed for n, p in progress.items()}
         waiting = [n for n, p in progress.items() if not p.ready]
         if waiting:
-            return _not_ready("up", shares, f"still indexing: {', '.join(waiting)}")
+            return _not_ready("up", shares, f"still indexing: {', '.join(waiting)}", detail)
+        if not detail:
+            return Response(ReadyResponse(True), status_code=200)
         return Response(ReadyResponse(True, "up", shares), status_code=200)
 
     @get("/metrics", sync_to_thread=True, include_in_schema=False)
-    def metrics() -> Response[bytes]:
-        return Response(m.exposition(), media_type="text/plain; version=0.0.4; charset=utf-8")
+    def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
+        # Metrics name every index of every tenant: with API keys on they need a key
+        # with the 'metrics' scope (Prometheus: authorization.credentials).
+        svc.authorize(request, "metrics")
+        return Response(m.exposition(), media_type=METRICS_CONTENT_TYPE)
 
     @get("/openapi.json", include_in_schema=False)
     async def openapi(request: Request[Any, Any, Any]) -> Response[Any]:
@@ -602,12 +685,36 @@ def _openapi_document(app: Litestar) -> dict[str, Any]:
     return schema.to_schema()
 
 
-def _not_ready(redis_state: str, shares: dict[str, float], reason: str) -> Response[ReadyResponse]:
+def _not_ready(
+    redis_state: str, shares: dict[str, float], reason: str, detail: bool = True
+) -> Response[ReadyResponse]:
+    body = ReadyResponse(False, redis_state, shares, reason) if detail else ReadyResponse(False)
     return Response(
-        ReadyResponse(False, redis_state, shares, reason),
+        body,
         status_code=503,
         headers={"Retry-After": "1"},
     )
+
+
+def _body_rules(request: Request[Any, Any, Any]) -> None:
+    """Every body this service reads is JSON: another content type is a 415, a missing
+    body a 400 with a sentence (not Litestar's bare "'data'")."""
+    if request.method not in ("POST", "PUT", "PATCH"):
+        return
+    content_type = request.headers.get("content-type", "")
+    length = request.headers.get("content-length")
+    chunked = "chunked" in request.headers.get("transfer-encoding", "").lower()
+    if (length is None or length.strip() == "0") and not chunked:
+        raise ApiError(
+            400, f"{request.method} {request.url.path} needs a JSON body; the request had none"
+        )
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        raise ApiError(
+            415,
+            f"the body must be JSON (Content-Type: application/json), got "
+            f"{content_type or 'no Content-Type'!r}",
+        )
 
 
 def _metrics_middleware(svc: Service) -> Callable[[ASGIApp], ASGIApp]:
@@ -664,6 +771,7 @@ def create_app(config: ServiceConfig) -> ASGIApp:
         route_handlers=_routes(svc),
         exception_handlers=exception_handlers,
         middleware=[_metrics_middleware(svc)],
+        before_request=_body_rules,
         request_max_body_size=config.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="redvec",

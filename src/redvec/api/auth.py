@@ -25,7 +25,9 @@ from redvec.tenants import TENANT_RE, tenant_of
 
 __all__ = ["SCOPES", "ApiKey", "KeyRing", "digest", "new_key", "parse_key"]
 
-SCOPES = ("read", "write")
+# "metrics" reads /metrics and the per-index detail of /readyz, which name every index of
+# every tenant: a key bound to a tenant cannot hold it.
+SCOPES = ("read", "write", "metrics")
 
 
 def digest(key: str) -> str:
@@ -113,5 +115,10 @@ def parse_key(entry: Any, where: str) -> ApiKey:
     if tenant is not None and not (isinstance(tenant, str) and TENANT_RE.match(tenant)):
         raise ConfigError(
             f"{where} ('{key_id}'): 'tenant' must be 1-64 letters, digits, '_', '.' or '-'"
+        )
+    if tenant is not None and "metrics" in scopes:
+        raise ConfigError(
+            f"{where} ('{key_id}'): a key bound to tenant '{tenant}' cannot have the "
+            f"'metrics' scope (metrics name every tenant's indexes)"
         )
     return ApiKey(key_id, sha, frozenset(scopes), tenant)

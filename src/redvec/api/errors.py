@@ -28,6 +28,7 @@ from redvec.errors import (
     TenantNotFoundError,
     ValidationError,
 )
+from redvec.index import redis_message
 from redvec.recommend.recommender import UnknownItemError, UnknownUserError
 
 __all__ = ["ApiError", "answer_for", "error_parts", "error_response", "exception_handlers"]
@@ -123,6 +124,13 @@ def _classify(exc: Exception) -> tuple[int, str, str]:
         return 502, "embedding_failed", str(exc)
     if isinstance(exc, ConfigError):
         return 422, "invalid_request", str(exc)
+    if isinstance(exc, redis.NoPermissionError):
+        return 503, "redis_forbidden", (
+            f"Redis refused the service's user: {redis_message(exc)}; give it the role it "
+            f"needs (redvec acl create-user)"
+        )
+    if isinstance(exc, redis.ResponseError):
+        return 422, "redis_refused", f"Redis refused the request: {redis_message(exc)}"
     return 500, "internal_error", "internal error; the service log has the details"
 
 

@@ -64,7 +64,7 @@ def fast_lane(app: ASGI, search: Search, max_body: int, metrics: Metrics) -> ASG
         for raw_name, raw_value in scope["headers"]:
             headers.setdefault(raw_name.decode("latin-1"), raw_value.decode("latin-1"))
         declared = headers.get("content-length", "")
-        content_type = headers.get("content-type", "application/json")
+        content_type = headers.get("content-type", "")
         if (declared.isdigit() and int(declared) > max_body) or not (
             content_type.startswith("application/json")
         ):

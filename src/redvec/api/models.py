@@ -5,7 +5,7 @@ source of the OpenAPI document. Unknown fields are refused, so a typo such as
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
@@ -50,9 +50,18 @@ class HybridWeights(msgspec.Struct, forbid_unknown_fields=True):
     candidates: Annotated[int, Meta(ge=1, le=MAX_K)] | None = None
 
 
+Mode = Literal["dense", "bm25", "hybrid"]
+
+
 class SearchRequest(msgspec.Struct, forbid_unknown_fields=True):
-    """One of ``text`` (embedded with the index's provider), ``vector`` or
-    ``vector_b64`` (little-endian float32, base64); ``hybrid`` needs ``text``."""
+    """``text`` (embedded with the index's provider, or searched by BM25), ``vector`` or
+    ``vector_b64`` (little-endian float32, base64), or text and a vector (hybrid).
+
+    ``mode`` is ``dense``, ``bm25`` or ``hybrid``; without it, text and a vector are
+    hybrid, a vector or embeddable text is dense, and text the index cannot embed (no
+    provider recorded) is BM25. The answer's ``mode`` says which ran (docs/query.md).
+    ``hybrid`` sets the fusion weights and implies mode hybrid.
+    """
 
     text: Annotated[str, Meta(min_length=1, max_length=20_000)] | None = None
     vector: Annotated[list[float], Meta(min_length=1, max_length=MAX_DIMS)] | None = None
@@ -63,6 +72,7 @@ class SearchRequest(msgspec.Struct, forbid_unknown_fields=True):
     ef_runtime: EfRuntime | None = None
     hybrid: HybridWeights | None = None
     offset: Offset = 0
+    mode: Mode | None = None
 
 
 class BatchSearchRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -80,6 +90,7 @@ class SearchResponse(msgspec.Struct):
     results: list[SearchHit]
     total: int
     took_ms: float
+    mode: str = "dense"  # the mode that ran: dense, bm25 or hybrid
 
 
 class BatchSearchResponse(msgspec.Struct):
@@ -134,10 +145,12 @@ class TenantList(msgspec.Struct):
     tenants: list[TenantBody]
 
 
-class ReadyResponse(msgspec.Struct):
+class ReadyResponse(msgspec.Struct, omit_defaults=True):
+    """Readiness; with API keys on and no key sent, ``ready`` alone."""
+
     ready: bool
-    redis: str
-    indexes: dict[str, float]
+    redis: str | None = None
+    indexes: dict[str, float] | None = None
     reason: str | None = None
 
 

@@ -116,6 +116,17 @@ class Service:
     def forget(self, name: str) -> None:
         self._indexes.pop(name, None)
 
+    def stale(self, name: str, settle: float = 0.5) -> bool:
+        """Forget ``name``'s cached index if it was opened more than ``settle`` seconds
+        ago; True when it did (the caller re-opens and retries once). A request refused
+        for a vector's size, or one that found nothing, calls this: the index may have
+        been dropped and recreated with other dimensions behind the service's back."""
+        cached = self._indexes.get(name)
+        if cached is None or time.monotonic() - (cached[0] - self.config.index_ttl) < settle:
+            return False
+        self._indexes.pop(name, None)
+        return True
+
     def embedder(self, idx: SearchIndex, purpose: str) -> Embedder | None:
         """The index's recorded provider, for queries or documents; None if it has none."""
         stored = idx.get_setting("provider")

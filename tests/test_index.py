@@ -1,0 +1,109 @@
+"""SearchIndex as users rely on it: an upsert replaces, return fields mean the same in
+every storage mode, an alias opens exactly its index. Against the real embedded Redis."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import redis
+
+from redvec.errors import DocumentError, ValidationError
+from redvec.index import SearchIndex
+from redvec.schema import IndexSchema, NumericField, TagField, TextField, VectorField
+
+STORAGES = ["hash", "json", "split"]
+
+
+def _schema(storage: str, name: str = "ix") -> IndexSchema:
+    return IndexSchema(
+        name,
+        f"{name}{storage}:",
+        (
+            TextField("title"),
+            TagField("tag"),
+            NumericField("n"),
+            VectorField("v", dims=3, algorithm="FLAT", distance="L2"),
+        ),
+        storage=storage,  # type: ignore[arg-type]
+        document_prefix=f"{name}{storage}doc:" if storage == "split" else None,
+    )
+
+
+def _doc(i: int, **extra: Any) -> dict[str, Any]:
+    return {"id": str(i), "title": f"title {i}", "tag": "t", "n": i, "v": [float(i), 1.0, 0.0]}
+
+
+@pytest.mark.parametrize("storage", STORAGES)
+def test_an_upsert_replaces_the_whole_document(r: redis.Redis, storage: str) -> None:
+    """Hash storage used to keep every non-schema field of the previous version."""
+    idx = SearchIndex.create(r, _schema(storage))
+    idx.upsert([{**_doc(1), "note": "old", "n": 5}])
+    idx.upsert([{"id": "1", "title": "new", "v": [1.0, 1.0, 0.0]}])
+    idx.wait_indexed()
+    doc = idx.get(["1"])[0]
+    assert doc == {"id": "1", "title": "new"}
+    assert idx.search([1.0, 1.0, 0.0], 5, filter="n>=0").ids == []  # n is gone from the index
+
+
+@pytest.mark.parametrize("storage", STORAGES)
+def test_a_field_named_id_beside_another_id_field_is_refused(r: redis.Redis, storage: str) -> None:
+    idx = SearchIndex.create(r, _schema(storage))
+    with pytest.raises(DocumentError, match="'id' is reserved for the document id"):
+        idx.upsert([{"doc_id": "a", "id": "b", "v": [1.0, 0.0, 0.0]}], id_field="doc_id")
+    idx.upsert([{"doc_id": "a", "title": "x", "v": [1.0, 0.0, 0.0]}], id_field="doc_id")
+    assert idx.get(["a"])[0] == {"id": "a", "title": "x"}
+
+
+def _searches(idx: SearchIndex, fields: list[str] | None) -> list[dict[str, Any]]:
+    q = [1.0, 1.0, 0.0]
+    return [
+        idx.search(q, 1, return_fields=fields).hits[0].fields,
+        idx.range_search(q, 100.0, 1, return_fields=fields).hits[0].fields,
+        idx.text_search("title", 1, return_fields=fields).hits[0].fields,
+        idx.hybrid_search("title", q, 1, return_fields=fields).hits[0].fields,
+    ]
+
+
+@pytest.mark.parametrize("storage", STORAGES)
+def test_return_fields_are_the_same_in_every_storage_mode(r: redis.Redis, storage: str) -> None:
+    idx = SearchIndex.create(r, _schema(storage))
+    idx.upsert([_doc(1)])
+    idx.wait_indexed()
+    for fields in _searches(idx, ["title", "n"]):
+        assert fields == {"title": "title 1", "n": 1}
+    for fields in _searches(idx, ["$.title"]):
+        assert fields == {"title": "title 1"}
+    for fields in _searches(idx, ["v", "tag"]):
+        assert fields == {"v": [1.0, 1.0, 0.0], "tag": "t"}  # a vector as a list of floats
+    for fields in _searches(idx, None):
+        assert "v" not in fields and fields["title"] == "title 1"
+    with pytest.raises(ValidationError, match="unknown return field 'nope'"):
+        idx.search([1.0, 1.0, 0.0], 1, return_fields=["nope"])
+
+
+@pytest.mark.parametrize("storage", STORAGES)
+def test_an_alias_opens_exactly_its_index(r: redis.Redis, storage: str) -> None:
+    """Through an alias the settings, storage mode and stop words used to be lost."""
+    schema = IndexSchema(
+        "real",
+        "real:",
+        (TextField("title"), VectorField("v", dims=3, algorithm="HNSW", distance="L2")),
+        storage=storage,  # type: ignore[arg-type]
+        document_prefix="realdoc:" if storage == "split" else None,
+        stopwords=("hip",),
+    )
+    idx = SearchIndex.create(r, schema)
+    idx.set_setting("ef_runtime", 77)
+    idx.upsert([{"id": "1", "title": "hip art", "v": [1.0, 0.0, 0.0], "meta": "kept"}])
+    idx.wait_indexed()
+    r.execute_command("FT.ALIASADD", "current", "real")
+    via = SearchIndex.open(r, "current")
+    assert via.schema == idx.schema
+    assert via.alias == "current" and via.name == "real"
+    assert via.default_ef_runtime == 77
+    assert via.text_search("hip art").ids == ["1"]
+    assert via.search(np.array([1, 0, 0], np.float32), 1).hits[0].fields == idx.search(
+        np.array([1, 0, 0], np.float32), 1
+    ).hits[0].fields
