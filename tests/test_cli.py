@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import json
+import signal
+import socket
 import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pytest
 import redis
 
 from redvec.index import SearchIndex
@@ -139,3 +146,133 @@ def test_tenant_verbs(r: redis.Redis, cli_env: dict[str, str]) -> None:
     dropped = run(["tenant", "drop", "acme", "--yes"], cli_env)
     assert dropped.returncode == 0 and "1 indexes" in dropped.stdout
     assert r.execute_command("FT._LIST") == []
+
+
+def _not_redis_server() -> tuple[socket.socket, threading.Thread]:
+    """A TCP server that answers like an HTTP server, not like Redis."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen()
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            with conn:
+                try:
+                    conn.recv(1024)
+                    conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+                except OSError:
+                    pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return srv, thread
+
+
+def test_a_url_that_is_not_redis_is_one_line_with_the_fix(cli_env: dict[str, str]) -> None:
+    srv, _ = _not_redis_server()
+    try:
+        url = f"redis://127.0.0.1:{srv.getsockname()[1]}"
+        result = run(["index", "list", "--url", url], cli_env)
+    finally:
+        srv.close()
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith("error: the server at redis://127.0.0.1:")
+    assert "does not answer as Redis" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_user_without_permission_gets_one_line(
+    r: redis.Redis, cli_env: dict[str, str], redis_url: str
+) -> None:
+    r.execute_command("ACL", "SETUSER", "peek", "on", ">pw", "~*", "+ping", "+module|list")
+    try:
+        url = redis_url.replace("redis://", "redis://peek:pw@")
+        result = run(["index", "create", str(EXAMPLES / "recommend.yaml"), "--url", url], cli_env)
+    finally:
+        r.execute_command("ACL", "DELUSER", "peek")
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith("error: Redis refused the command for this user")
+    assert "Traceback" not in result.stderr
+
+
+def test_server_start_with_an_impossible_port_is_a_usage_error(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    result = run(["server", "start", "--port", "99999", "--dir", str(tmp_path / "d")], cli_env)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "99999" in result.stderr
+
+
+def test_a_schema_file_that_is_not_utf8_is_named(cli_env: dict[str, str], tmp_path: Path) -> None:
+    bad = tmp_path / "latin1.yaml"
+    bad.write_bytes("name: caf\xe9\nprefix: c:\nfields: []\n".encode("latin-1"))
+    result = run(["index", "create", str(bad)], cli_env)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"error: schema file {bad} is not UTF-8 text")
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.1, 0.2, 0.4, 0.8])
+def test_ctrl_c_at_any_moment_of_a_command_is_interrupted_not_a_traceback(
+    cli_env: dict[str, str], tmp_path: Path, delay: float
+) -> None:
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text("".join(json.dumps({"id": str(i), "text": "x"}) + "\n" for i in range(10)))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "redvec", "ingest", str(docs), "-i", "nothing"],
+        env=cli_env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert "Traceback" not in stderr, stderr
+    # 130 from redvec; -SIGINT when the signal lands before Python installs its handler
+    # (a shell shows 130 for both); 1 when the command failed before the signal.
+    assert proc.returncode in (130, -signal.SIGINT, 1), (proc.returncode, stderr)
+
+
+def test_search_modes_are_checked_not_guessed(
+    r: redis.Redis, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    run(["index", "create", str(EXAMPLES / "recommend.yaml")], cli_env)
+    query = tmp_path / "q.npy"
+    np.save(query, np.ones(3, dtype=np.float32))
+    bogus = run(["search", "-i", "users", "--text", "x", "--mode", "bogus"], cli_env)
+    assert bogus.returncode == 2 and "'bogus' is not one of" in bogus.stderr
+    vec = run(["search", "-i", "users", "--vector-file", str(query), "--mode", "bm25"], cli_env)
+    assert vec.returncode == 1 and "mode bm25 searches text" in vec.stderr
+    ef = run(
+        ["search", "-i", "users", "--text", "x", "--mode", "bm25", "--ef-runtime", "9"], cli_env
+    )
+    assert ef.returncode == 1 and "ef_runtime applies to" in ef.stderr
+    dense = run(["search", "-i", "users", "--text", "x", "--mode", "dense"], cli_env)
+    assert dense.returncode == 1 and "no embedding provider recorded" in dense.stderr
+
+
+def test_every_option_has_help_and_a_metavar_users_expect() -> None:
+    from redvec.cli import command
+
+    problems = []
+
+    def walk(cmd: Any, path: list[str]) -> None:
+        for p in cmd.params:
+            if p.__class__.__name__ not in ("TyperOption", "TyperArgument"):
+                continue
+            if not getattr(p, "help", None):
+                problems.append(f"{' '.join(path)} {p.name}: no help")
+        for name, sub in getattr(cmd, "commands", {}).items():
+            walk(sub, [*path, name])
+
+    walk(command(), ["redvec"])
+    assert problems == []
+    for args in (["search", "--help"], ["ingest", "--help"], ["index", "info", "--help"]):
+        shown = subprocess.run([*REDVEC, *args], capture_output=True, text=True).stdout
+        assert "<bool>" not in shown and "<str>" not in shown and "<list" not in shown, shown
+    shown = subprocess.run([*REDVEC, "search", "--help"], capture_output=True, text=True).stdout
+    assert "--mode [dense|bm25|hybrid]" in shown and "--json " in shown

@@ -127,7 +127,7 @@ def test_empty_tag_is_refused() -> None:
 def test_a_control_character_in_a_tag_is_refused_not_matched_to_another_tag(
     idx: SearchIndex, value: str
 ) -> None:
-    """"a\\u0001b" used to match the document tagged "a b"; "\\u0000" was a Redis error."""
+    """ "a\\u0001b" used to match the document tagged "a b"; "\\u0000" was a Redis error."""
     with pytest.raises(FilterError, match="control character"):
         found(idx, Tag("cat") == value)
 

@@ -104,6 +104,7 @@ def test_an_alias_opens_exactly_its_index(r: redis.Redis, storage: str) -> None:
     assert via.alias == "current" and via.name == "real"
     assert via.default_ef_runtime == 77
     assert via.text_search("hip art").ids == ["1"]
-    assert via.search(np.array([1, 0, 0], np.float32), 1).hits[0].fields == idx.search(
-        np.array([1, 0, 0], np.float32), 1
-    ).hits[0].fields
+    assert (
+        via.search(np.array([1, 0, 0], np.float32), 1).hits[0].fields
+        == idx.search(np.array([1, 0, 0], np.float32), 1).hits[0].fields
+    )

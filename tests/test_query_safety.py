@@ -36,7 +36,12 @@ def _index(r: redis.Redis, name: str, stopwords: tuple[str, ...] | None) -> Sear
     rng = np.random.default_rng(0)
     idx.upsert(
         [
-            {"id": "1", "body": "hip hop art ismissing _ under_score", "tag": "a", "v": rng.random(4)},
+            {
+                "id": "1",
+                "body": "hip hop art ismissing _ under_score",
+                "tag": "a",
+                "v": rng.random(4),
+            },
             {"id": "2", "body": "foo bar the statin fractures", "tag": "b", "v": rng.random(4)},
         ]
     )
@@ -88,7 +93,7 @@ def test_lexer_keywords_are_searched_as_words(r: redis.Redis) -> None:
     assert idx.hybrid_search("ismissing _", np.ones(4), 1).ids
 
 
-_PUNCT = list("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~") + ["=>", "||", "-(", "@body:", "$BLOB"]
+_PUNCT = [*list("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"), "=>", "||", "-(", "@body:", "$BLOB"]
 _WORDS = ["hip", "hop", "art", "foo", "bar", "statin", "ismissing", "_", "inf", "AS", "KNN"]
 _UNICODE = ["é", "日本", "ß", "\u200b", "🙂", "Ω", "\u0301"]
 

@@ -27,7 +27,8 @@ STUNNEL = shutil.which("stunnel4") or shutil.which("stunnel")
 OPENSSL = shutil.which("openssl")
 pytestmark = pytest.mark.skipif(
     not (STUNNEL and OPENSSL),
-    reason="needs stunnel4 and openssl (apt-get install stunnel4 openssl; .ci/run does)",
+    reason="needs stunnel4 and openssl: `sudo apt-get install stunnel4 openssl` "
+    "(`make test` does it as root)",
 )
 
 

@@ -1,44 +1,97 @@
 """redvec: vector search and recommendations on Redis (RediSearch + RedisJSON).
 
 The public API is exactly ``__all__``; everything else is private and may change.
+Names are imported when first used (PEP 562), so ``import redvec`` and the ``redvec``
+command start at once, and Ctrl-C in the first instant of a command is answered by
+the command, not by a traceback from an import.
 """
 
-from redvec.connection import connect, wait_ready
-from redvec.errors import (
-    ConfigError,
-    DataDirError,
-    DocumentError,
-    FilterError,
-    IndexExistsError,
-    IndexNotFoundError,
-    ModuleMissingError,
-    NotRunningError,
-    PortInUseError,
-    PythonVersionError,
-    RedisUnavailableError,
-    RedvecError,
-    SchemaError,
-    ServerError,
-    ValidationError,
-    VectorError,
-)
-from redvec.exact import exact_knn
-from redvec.filters import Filter, Geo, Num, Tag, Text
-from redvec.index import IndexInfo, SearchIndex, list_indexes
-from redvec.query import Hit, KnnQuery, SearchResult
-from redvec.schema import (
-    GeoField,
-    IndexSchema,
-    NumericField,
-    TagField,
-    TextField,
-    VectorField,
-    load_schema,
-)
-from redvec.server import EmbeddedServer
-from redvec.settings import Settings
+from __future__ import annotations
+
+# Nothing is imported at run time until a name is used (not even typing: Ctrl-C during
+# the command's first instant must find redvec's handler, not an import in progress).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from redvec.connection import connect, wait_ready
+    from redvec.errors import (
+        ConfigError,
+        DataDirError,
+        DocumentError,
+        FilterError,
+        IndexExistsError,
+        IndexNotFoundError,
+        ModuleMissingError,
+        NotRunningError,
+        PortInUseError,
+        PythonVersionError,
+        RedisUnavailableError,
+        RedvecError,
+        SchemaError,
+        ServerError,
+        ValidationError,
+        VectorError,
+    )
+    from redvec.exact import exact_knn
+    from redvec.filters import Filter, Geo, Num, Tag, Text
+    from redvec.index import IndexInfo, SearchIndex, list_indexes
+    from redvec.query import Hit, KnnQuery, SearchResult
+    from redvec.schema import (
+        GeoField,
+        IndexSchema,
+        NumericField,
+        TagField,
+        TextField,
+        VectorField,
+        load_schema,
+    )
+    from redvec.server import EmbeddedServer
+    from redvec.settings import Settings
 
 __version__ = "0.1.0"
+
+_LAZY = {
+    "connect": "redvec.connection",
+    "wait_ready": "redvec.connection",
+    "ConfigError": "redvec.errors",
+    "DataDirError": "redvec.errors",
+    "DocumentError": "redvec.errors",
+    "FilterError": "redvec.errors",
+    "IndexExistsError": "redvec.errors",
+    "IndexNotFoundError": "redvec.errors",
+    "ModuleMissingError": "redvec.errors",
+    "NotRunningError": "redvec.errors",
+    "PortInUseError": "redvec.errors",
+    "PythonVersionError": "redvec.errors",
+    "RedisUnavailableError": "redvec.errors",
+    "RedvecError": "redvec.errors",
+    "SchemaError": "redvec.errors",
+    "ServerError": "redvec.errors",
+    "ValidationError": "redvec.errors",
+    "VectorError": "redvec.errors",
+    "exact_knn": "redvec.exact",
+    "Filter": "redvec.filters",
+    "Geo": "redvec.filters",
+    "Num": "redvec.filters",
+    "Tag": "redvec.filters",
+    "Text": "redvec.filters",
+    "IndexInfo": "redvec.index",
+    "SearchIndex": "redvec.index",
+    "list_indexes": "redvec.index",
+    "Hit": "redvec.query",
+    "KnnQuery": "redvec.query",
+    "SearchResult": "redvec.query",
+    "GeoField": "redvec.schema",
+    "IndexSchema": "redvec.schema",
+    "NumericField": "redvec.schema",
+    "TagField": "redvec.schema",
+    "TextField": "redvec.schema",
+    "VectorField": "redvec.schema",
+    "load_schema": "redvec.schema",
+    "EmbeddedServer": "redvec.server",
+    "Settings": "redvec.settings",
+}
 
 __all__ = [
     "ConfigError",
@@ -82,3 +135,21 @@ __all__ = [
     "load_schema",
     "wait_ready",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    import importlib
+
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'redvec' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    # The public names, the submodules imported so far, and the module's dunders.
+    loaded = {n for n, v in globals().items() if type(v).__name__ == "module"}
+    dunders = {n for n in globals() if n.startswith("__")}
+    return sorted(set(__all__) | loaded | dunders)

@@ -1,3 +1,3 @@
-from redvec.cli import main
+from redvec._entry import main
 
 main()

@@ -6,6 +6,7 @@ anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import enum
 import json
 import sys
 import time
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import typer.main
 from rich.console import Console
 
 from redvec.cluster import (
@@ -25,6 +27,7 @@ from redvec.cluster import (
 from redvec.connection import connect, inspect_server, redact_url, resolve_url
 from redvec.errors import ConfigError, RedvecError, ValidationError
 from redvec.index import SearchIndex, list_indexes
+from redvec.query import SearchMode
 from redvec.schema import load_schema
 from redvec.server import EmbeddedServer, read_state
 from redvec.settings import Settings
@@ -35,6 +38,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Plain click-style help: Typer's rich panels print a type such as <bool> or <str>
+    # beside every option, flags and --help included; metavars are set in command().
+    rich_markup_mode=None,
 )
 server_app = typer.Typer(help="Run the embedded Redis with RediSearch + RedisJSON.")
 app.add_typer(server_app, name="server")
@@ -51,6 +57,13 @@ DirOpt = Annotated[
     Path | None,
     typer.Option("--dir", help="Data directory of the embedded server (default: REDVEC_DATA_DIR)"),
 ]
+
+
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print JSON for scripts instead of text for people")
+]
+IndexName = Annotated[str, typer.Argument(help="Index name")]
+TenantName = Annotated[str, typer.Argument(help="Tenant name")]
 
 
 def _data_dir(path: Path | None) -> Path:
@@ -114,7 +127,7 @@ def server_start(
 @server_app.command("status")
 def server_status(
     data_dir: DirOpt = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """URL, pid, versions, memory, and indexing progress of every index."""
     directory = _data_dir(data_dir)
@@ -229,8 +242,8 @@ def index_create(
 
 @index_app.command("info")
 def index_info(
-    name: str,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    name: IndexName,
+    as_json: JsonOpt = False,
     url: UrlOpt = None,
 ) -> None:
     """Documents, indexing progress, vector index memory, failures and schema."""
@@ -253,9 +266,7 @@ def index_info(
 
 
 @index_app.command("list")
-def index_list(
-    as_json: Annotated[bool, typer.Option("--json")] = False, url: UrlOpt = None
-) -> None:
+def index_list(as_json: JsonOpt = False, url: UrlOpt = None) -> None:
     """Every index with its document count."""
     client = connect(url)
     rows = [SearchIndex.open(client, n).info() for n in list_indexes(client)]
@@ -282,7 +293,7 @@ def index_list(
 
 @index_app.command("drop")
 def index_drop(
-    name: str,
+    name: IndexName,
     delete_docs: Annotated[
         bool, typer.Option("--delete-docs", help="Also delete every document of the index")
     ] = False,
@@ -303,16 +314,14 @@ app.add_typer(tenant_app, name="tenant")
 
 
 @tenant_app.command("create")
-def tenant_create(name: str, url: UrlOpt = None) -> None:
+def tenant_create(name: TenantName, url: UrlOpt = None) -> None:
     """Register a tenant; then `redvec index create SCHEMA --tenant NAME`."""
     create_tenant(connect(url), name)
     out.print(f"created tenant '{name}': indexes idx:{{{name}}}:..., keys PREFIX{{{name}}}:...")
 
 
 @tenant_app.command("list")
-def tenant_list(
-    as_json: Annotated[bool, typer.Option("--json")] = False, url: UrlOpt = None
-) -> None:
+def tenant_list(as_json: JsonOpt = False, url: UrlOpt = None) -> None:
     """Every tenant with its indexes and document count."""
     tenants = list_tenants(connect(url))
     if as_json:
@@ -326,7 +335,7 @@ def tenant_list(
 
 @tenant_app.command("drop")
 def tenant_drop(
-    name: str,
+    name: TenantName,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation")] = False,
     url: UrlOpt = None,
 ) -> None:
@@ -350,7 +359,10 @@ ClusterUrl = Annotated[
 
 
 @cluster_app.command("create-index")
-def cluster_create_index(schema_file: Path, url: ClusterUrl) -> None:
+def cluster_create_index(
+    schema_file: Annotated[Path, typer.Argument(help="A YAML or JSON schema file")],
+    url: ClusterUrl,
+) -> None:
     """Create an index over the whole cluster (or, for a tenant's tagged name, on its shard)."""
     idx = ClusterIndex.create(connect_cluster(url), load_schema(schema_file))
     where = ", ".join(s.name for s in idx.shards)
@@ -358,9 +370,7 @@ def cluster_create_index(schema_file: Path, url: ClusterUrl) -> None:
 
 
 @cluster_app.command("info")
-def cluster_info(
-    name: str, url: ClusterUrl, as_json: Annotated[bool, typer.Option("--json")] = False
-) -> None:
+def cluster_info(name: IndexName, url: ClusterUrl, as_json: JsonOpt = False) -> None:
     """How the index is laid out: its mode, its shard indexes and their documents."""
     idx = ClusterIndex.open(connect_cluster(url), name)
     shards: list[dict[str, Any]] = [
@@ -377,7 +387,7 @@ def cluster_info(
 
 
 @cluster_app.command("replan")
-def cluster_replan(name: str, url: ClusterUrl) -> None:
+def cluster_replan(name: IndexName, url: ClusterUrl) -> None:
     """After slots moved or masters were added: one shard index per master again."""
     idx = ClusterIndex.open(connect_cluster(url), name)
     created = idx.replan()
@@ -393,7 +403,7 @@ def cluster_search(
     filter_expr: Annotated[
         str | None, typer.Option("--filter", help="e.g. 'cat:a price<9'")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """KNN over every shard in parallel, merged by distance."""
     idx = ClusterIndex.open(connect_cluster(url), index)
@@ -425,42 +435,59 @@ def search(
         typer.Option("--text", help="Query text: embedded with the index's provider, else BM25"),
     ] = None,
     mode: Annotated[
-        str, typer.Option(help="For --text: vector, bm25 or hybrid (default: vector if possible)")
-    ] = "auto",
+        SearchMode | None,
+        typer.Option(
+            help="dense (KNN), bm25 (full text) or hybrid (both, fused). Default: hybrid for "
+            "--text with --vector-file, dense when a vector can be had, else bm25 "
+            "(docs/query.md, 'Search modes')"
+        ),
+    ] = None,
     k: Annotated[int, typer.Option("-k", help="How many results")] = 10,
     filter_expr: Annotated[
         str | None,
         typer.Option("--filter", help="e.g. 'category:finance price>=10', see docs/query.md"),
     ] = None,
-    ef_runtime: Annotated[int | None, typer.Option(help="HNSW EF_RUNTIME for this query")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    ef_runtime: Annotated[
+        int | None, typer.Option(help="HNSW EF_RUNTIME for this query (dense and hybrid)")
+    ] = None,
+    as_json: JsonOpt = False,
     url: UrlOpt = None,
 ) -> None:
     """KNN with --vector-file, full-text with --text, hybrid (RRF) with both."""
+    from redvec.providers import query_embedder
+    from redvec.query import resolve_mode
+
     if vector_file is None and text_query is None:
         raise ValidationError("give --vector-file (KNN), --text (full-text), or both (hybrid)")
     idx = SearchIndex.open(connect(url), index)
     vector = _load_vector(vector_file) if vector_file is not None else None
-    if text_query is not None and vector is None and mode != "bm25":
-        from redvec.providers import query_embedder
-
-        embedder = query_embedder(idx)
-        if embedder is None and mode in ("vector", "hybrid"):
-            raise ValidationError(
-                f"index '{index}' has no embedding provider recorded; ingest with "
-                f"`redvec ingest --provider ...` first, or use --mode bm25"
-            )
-        if embedder is not None:
-            vector = embedder.embed([text_query])[0]
-            if mode in ("auto", "vector"):
-                text_query = None
-    if vector is not None and text_query is not None:
-        result = idx.hybrid_search(text_query, vector, k, filter=filter_expr, ef_runtime=ef_runtime)
-    elif vector is not None:
-        result = idx.search(vector, k, filter=filter_expr, ef_runtime=ef_runtime)
-    else:
+    chosen = resolve_mode(
+        mode,
+        index=index,
+        has_text=text_query is not None,
+        has_vector=vector is not None,
+        can_embed=idx.get_setting("provider") is not None,
+        ef_runtime=ef_runtime,
+    )
+    if chosen is SearchMode.BM25:
         assert text_query is not None
         result = idx.text_search(text_query, k, filter=filter_expr)
+    else:
+        if vector is None:
+            embedder = query_embedder(idx)
+            assert embedder is not None and text_query is not None  # resolve_mode checked
+            vector = embedder.embed([text_query])[0]
+        if chosen is SearchMode.HYBRID:
+            assert text_query is not None
+            result = idx.hybrid_search(
+                text_query, vector, k, filter=filter_expr, ef_runtime=ef_runtime
+            )
+        else:
+            result = idx.search(vector, k, filter=filter_expr, ef_runtime=ef_runtime)
+    if not as_json and mode is None and chosen is SearchMode.BM25:
+        err.print(
+            f"mode bm25: index '{index}' has no embedding provider recorded (--mode to choose)"
+        )
     print_hits(result.hits, as_json)
 
 
@@ -515,7 +542,7 @@ def ingest(
     delete_missing: Annotated[
         bool, typer.Option(help="Delete documents that are no longer in the source")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
+    as_json: JsonOpt = False,
     url: UrlOpt = None,
 ) -> None:
     """Embed and write documents; a re-run skips unchanged documents and embeds nothing."""
@@ -638,9 +665,18 @@ def worker(
     base_url: BaseUrlOpt = None,
     consumer: Annotated[str | None, typer.Option(help="Consumer name (default host-pid)")] = None,
     id_field: Annotated[str, typer.Option(help="Field holding the document id")] = "id",
-    text_field: Annotated[list[str] | None, typer.Option("--text-field")] = None,
-    chunk_size: Annotated[int | None, typer.Option()] = None,
-    chunk_overlap: Annotated[int, typer.Option()] = 0,
+    text_field: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--text-field",
+            help="Field to embed when a job has no vector (repeat; default: the schema's "
+            "TEXT fields)",
+        ),
+    ] = None,
+    chunk_size: Annotated[
+        int | None, typer.Option(help="Split texts into chunks of this many characters")
+    ] = None,
+    chunk_overlap: Annotated[int, typer.Option(help="Characters shared by adjacent chunks")] = 0,
     batch_size: Annotated[int, typer.Option(help="Entries per batch")] = 64,
     claim_idle_ms: Annotated[
         int, typer.Option(help="Claim entries of dead workers idle this long")
@@ -695,7 +731,7 @@ def reembed(
         list[str] | None,
         typer.Option("--text-field", help="Default: the fields the last ingest embedded"),
     ] = None,
-    batch_size: Annotated[int, typer.Option()] = 64,
+    batch_size: Annotated[int, typer.Option(help="Documents re-embedded per batch")] = 64,
     url: UrlOpt = None,
 ) -> None:
     """Re-compute every vector with PROVIDER; resumable; split storage rewrites no JSON."""
@@ -734,7 +770,7 @@ def tune(
         int, typer.Option(help="Queries in each of the tuning and held-out samples")
     ] = 200,
     record: Annotated[bool, typer.Option(help="Keep the result as the index's default")] = True,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: JsonOpt = False,
     url: UrlOpt = None,
 ) -> None:
     """Find the smallest EF_RUNTIME that meets --target-recall; searches then use it."""
@@ -940,13 +976,15 @@ RecName = Annotated[str, typer.Option("--name", help="Recommender name (key pref
 @recommend_app.command("user")
 def recommend_user(
     user_id: Annotated[str, typer.Argument(help="User id")],
-    n: Annotated[int, typer.Option("-n", help="How many items")] = 10,
-    neighbours: Annotated[int, typer.Option(help="Nearest users to draw from (K)")] = 50,
+    n: Annotated[int, typer.Option("-n", min=1, max=1000, help="How many items")] = 10,
+    neighbours: Annotated[
+        int, typer.Option(min=1, max=1000, help="Nearest users to draw from (K)")
+    ] = 50,
     filter: Annotated[
         str | None, typer.Option(help='Filter over users, e.g. "labels:Comedy time>=880000000"')
     ] = None,
     name: RecName = "rec",
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    as_json: JsonOpt = False,
     url: UrlOpt = None,
 ) -> None:
     """Items for a user, from what their nearest neighbours liked."""
@@ -958,7 +996,14 @@ def recommend_user(
         print_json(result.to_dict())
         return
     if result.fallback:
-        out.print(f"user {user_id} has no interest vector yet: the most popular items instead")
+        why = {
+            "no_interest_vector": f"user {user_id} has liked nothing yet (no interest vector)",
+            "no_neighbours": "no other user matches the filter"
+            if filter
+            else "no other user has an interest vector yet",
+            "nothing_new": f"the nearest users liked nothing that user {user_id} has not",
+        }.get(result.reason or "", "no recommendation from neighbours")
+        out.print(f"{why}: the most popular items instead")
     titles = _titles(rec, [r.item for r in result.items])
     for r in result.items:
         why = f"  (from users {', '.join(r.because)})" if r.because else ""
@@ -975,9 +1020,9 @@ def _titles(rec: Any, items: list[str]) -> dict[str, str]:
 @recommend_app.command("similar")
 def recommend_similar(
     item_id: Annotated[str, typer.Argument(help="Item id")],
-    n: Annotated[int, typer.Option("-n", help="How many items")] = 10,
+    n: Annotated[int, typer.Option("-n", min=1, max=1000, help="How many items")] = 10,
     name: RecName = "rec",
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    as_json: JsonOpt = False,
     url: UrlOpt = None,
 ) -> None:
     """Items whose embeddings are nearest to ITEM's."""
@@ -1279,7 +1324,7 @@ def estimate(
         str, typer.Option("--type", help="FLOAT32, FLOAT64, FLOAT16, BFLOAT16")
     ] = "FLOAT32",
     m: Annotated[int, typer.Option("--m", help="HNSW M (0 for FLAT)")] = 16,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Predict the memory of N vectors in a HASH-stored HNSW (or FLAT) index."""
     from redvec.bench.estimate import estimate_memory
@@ -1296,15 +1341,98 @@ def estimate(
     )
 
 
+def _metavars(command: Any) -> None:
+    """Every value option shows a metavar named after it (``--index NAME`` style, as
+    argparse and click print them: ``--ef-runtime EF_RUNTIME``), choices as
+    ``[a|b|c]``, flags none."""
+    for param in getattr(command, "params", []):
+        if param.__class__.__name__ == "TyperArgument":
+            if param.metavar is None:
+                param.metavar = param.name.upper()
+            # Typer 0.29 prints an argument's Python type beside it ("NAME <str>"); the
+            # help text says what it is.
+            param.display_type_rich = lambda ctx: None
+            continue
+        if param.__class__.__name__ != "TyperOption" or param.metavar is not None:
+            continue
+        if param.is_flag:
+            param.metavar = ""
+            continue
+        annotation = getattr(param.type_descriptor, "annotation", None)
+        if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+            param.metavar = "[" + "|".join(str(m.value) for m in annotation) + "]"
+            continue
+        longest = max(param.opts, key=len).lstrip("-")
+        param.metavar = longest.replace("-", "_").upper()
+    for sub in getattr(command, "commands", {}).values():
+        _metavars(sub)
+
+
+def command() -> Any:
+    """The click command behind ``redvec``, with its help as documented."""
+    cmd = typer.main.get_command(app)
+    _metavars(cmd)
+    return cmd
+
+
+# Exit codes (docs/cli.md): 0 done; 1 an error the user can fix, named on one line
+# (input, settings, a refusal, a Redis that cannot be used); 2 a usage error (unknown
+# option, bad value: click's own); 130 interrupted.
+EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+EXIT_REDIS = EXIT_ERROR  # scripts written against redvec's first releases test for 1
+
+
+def _fail(message: str, code: int) -> None:
+    err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    sys.exit(code)
+
+
 def main() -> None:
+    """Run ``redvec``: every error a user can cause is one line naming the cause and the
+    fix, with the exit code above; only a bug in redvec prints a traceback."""
+    import redis
+
+    from redvec.errors import ModuleMissingError, RedisUnavailableError
+    from redvec.index import redis_message
+
     try:
-        app()
+        command()(standalone_mode=True)
+    except (RedisUnavailableError, ModuleMissingError) as e:
+        _fail(str(e), EXIT_REDIS)
     except RedvecError as e:
-        err.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(1)
+        _fail(str(e), EXIT_ERROR)
     except KeyboardInterrupt:
         err.print("interrupted")
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
+    except redis.exceptions.NoPermissionError as e:
+        _fail(
+            f"Redis refused the command for this user: {redis_message(e)}; connect as a user "
+            f"with the role the command needs (see `redvec acl create-user`)",
+            EXIT_REDIS,
+        )
+    except redis.AuthenticationError as e:
+        _fail(f"Redis refused the credentials: {e}; check the URL's user and password", EXIT_REDIS)
+    except redis.TimeoutError as e:
+        _fail(
+            f"Redis did not answer in time ({e}); it may still be working. Raise "
+            f"REDVEC_COMMAND_TIMEOUT for long operations, or check the server",
+            EXIT_REDIS,
+        )
+    except redis.ConnectionError as e:
+        _fail(f"cannot reach Redis: {e}; check --url / REDIS_URL and that it runs", EXIT_REDIS)
+    except redis.exceptions.InvalidResponse as e:
+        _fail(
+            f"the server at the Redis URL does not answer as Redis ({e}); check --url / "
+            f"REDIS_URL: is it the port of another service?",
+            EXIT_REDIS,
+        )
+    except redis.ResponseError as e:
+        _fail(f"Redis refused the command: {redis_message(e)}", EXIT_ERROR)
+    except UnicodeDecodeError as e:
+        _fail(f"a file is not UTF-8 text ({e.reason} at byte {e.start}); save it as UTF-8", 1)
+    except OSError as e:
+        where = f" {e.filename}" if e.filename else ""
+        _fail(f"{e.strerror or e}{':' + where if where else ''}", EXIT_ERROR)
 
 
 if __name__ == "__main__":

@@ -125,6 +125,7 @@ def connect(
             resolved,
             protocol=2,
             socket_connect_timeout=settings.connect_timeout,
+            socket_timeout=settings.command_timeout,
             **tls_options(resolved, settings),
         )
     except ValueError as e:
@@ -145,6 +146,11 @@ def connect(
         except redis.AuthenticationError as e:
             raise RedisUnavailableError(
                 f"Redis at {redact_url(resolved)} refused the credentials: {e}"
+            ) from None
+        except redis.exceptions.InvalidResponse as e:
+            raise RedisUnavailableError(
+                f"the server at {redact_url(resolved)} does not answer as Redis ({e}); "
+                f"check the URL: is it the port of another service?"
             ) from None
         except (redis.ConnectionError, redis.TimeoutError) as e:
             hint = ""

@@ -333,7 +333,11 @@ class _TextLeaf(Filter):
                     f"field '{self.field}': phrase {self.original!r} has only stop words "
                     f"({', '.join(self.words)}), which are not indexed, so it matches nothing"
                 )
-            return f'@{self.field}:"' + " ".join(query_word(w, in_phrase=True) for w in self.words) + '"'
+            return (
+                f'@{self.field}:"'
+                + " ".join(query_word(w, in_phrase=True) for w in self.words)
+                + '"'
+            )
         kept = [w for w in self.words if w.lower() not in stop]
         if not kept:
             raise FilterError(
@@ -520,7 +524,8 @@ def filter_from_json(obj: Any, schema: IndexSchema, _depth: int = 0) -> Filter:
         return Tag(name).one_of(values)
     if "text" in rest and len(rest) == 1:
         check_field(schema, name, "text")
-        return Text(name) % rest["text"]
+        text_filter: Filter = Text(name) % rest["text"]
+        return text_filter
     if "geo" in rest and len(rest) == 1:
         check_field(schema, name, "geo")
         g = rest["geo"]

@@ -238,9 +238,9 @@ class SearchIndex:
         ):
             schema = IndexSchema.from_dict(json.loads(stored))
             # FT.INFO is the truth about stop words (the index may predate redvec's record).
-            live = _stopwords_in(info)
-            if live != schema.stopwords and not (live is None and schema.stopwords is None):
-                schema = dataclasses.replace(schema, stopwords=live)
+            own = _stopwords_in(info)
+            if own != schema.stopwords:
+                schema = dataclasses.replace(schema, stopwords=own)
         else:
             assert live is not None
             schema = live  # not redvec's, or recreated behind redvec's back: FT.INFO rules

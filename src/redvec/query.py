@@ -186,7 +186,7 @@ class TextQuery:
     offset: int = 0
 
 
-class SearchMode(str, enum.Enum):
+class SearchMode(enum.StrEnum):
     """How a text query is searched: ``dense`` (embedded, KNN), ``bm25`` (full text) or
     ``hybrid`` (both, fused by reciprocal rank)."""
 
@@ -223,9 +223,7 @@ def resolve_mode(
     try:
         chosen = SearchMode(mode.lower() if isinstance(mode, str) else mode)
     except ValueError:
-        raise ValidationError(
-            f"mode must be one of dense, bm25 or hybrid, got {mode!r}"
-        ) from None
+        raise ValidationError(f"mode must be one of dense, bm25 or hybrid, got {mode!r}") from None
     no_provider = (
         f"index '{index}' has no embedding provider recorded, so text cannot be embedded; "
         f"send a vector, or use mode bm25"
@@ -250,7 +248,9 @@ def resolve_mode(
             raise ValidationError(no_provider)
     else:
         if not has_text:
-            raise ValidationError("mode hybrid fuses a text query with KNN: send a text query")
+            raise ValidationError(
+                "mode hybrid fuses a text query with KNN: send 'text' (--text on the command line)"
+            )
         if not has_vector and not can_embed:
             raise ValidationError(no_provider)
     return chosen

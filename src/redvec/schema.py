@@ -202,7 +202,9 @@ class IndexSchema:
                     f"index '{self.name}': stopwords is a list of words (letters, digits, _), "
                     f"got {self.stopwords!r}"
                 )
-            object.__setattr__(self, "stopwords", tuple(sorted({w.lower() for w in self.stopwords})))
+            object.__setattr__(
+                self, "stopwords", tuple(sorted({w.lower() for w in self.stopwords}))
+            )
         if self.storage == "split" and self.document_prefix is None:
             object.__setattr__(self, "document_prefix", "doc:")
         self.validate()
@@ -450,8 +452,7 @@ def load_schema(path: str | Path) -> IndexSchema:
         raise SchemaError(f"cannot read schema file {path}: {e.strerror or e}") from None
     except UnicodeDecodeError as e:
         raise SchemaError(
-            f"schema file {path} is not UTF-8 text (byte {e.start}: {e.reason}); "
-            f"save it as UTF-8"
+            f"schema file {path} is not UTF-8 text (byte {e.start}: {e.reason}); save it as UTF-8"
         ) from None
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)

@@ -165,6 +165,10 @@ class EmbeddedServer:
             raise ServerError(
                 f"appendfsync must be one of {', '.join(_APPENDFSYNC)}, got {appendfsync!r}"
             )
+        if port is not None and (
+            isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535
+        ):
+            raise ServerError(f"port must be an integer from 1 to 65535, got {port!r}")
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if data_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="redvec-")

@@ -48,6 +48,10 @@ class Settings:
     password: str | None = None
     appendfsync: str = "everysec"
     connect_timeout: float = 5.0
+    # How long one Redis command may take before the client gives up. redis-py 8 waits
+    # 5 s by default, which bulk deletes, large pipelines and FT.CREATE over a big
+    # keyspace exceed while Redis is working fine (REDVEC_COMMAND_TIMEOUT, seconds).
+    command_timeout: float = 300.0
     api_keys_file: Path | None = None
     api_keys: str | None = None  # JSON, the key file's format (digests only)
     max_body_bytes: int = 8 * 1024 * 1024
@@ -94,6 +98,13 @@ class Settings:
                 raise ConfigError(
                     f"REDVEC_INDEX_CACHE_SECONDS must be a number, got {ttl!r}"
                 ) from None
+        if ct := os.environ.get("REDVEC_COMMAND_TIMEOUT"):
+            try:
+                env["command_timeout"] = float(ct)
+            except ValueError:
+                from redvec.errors import ConfigError
+
+                raise ConfigError(f"REDVEC_COMMAND_TIMEOUT must be a number, got {ct!r}") from None
         if (fast := os.environ.get("REDVEC_FAST_SEARCH")) is not None:
             if fast not in ("0", "1"):
                 from redvec.errors import ConfigError

@@ -61,8 +61,7 @@ def check_vector(value: Any, field: VectorField, *, what: str = "vector") -> Flo
     if field.distance == "COSINE":
         if not vec.any():
             raise VectorError(
-                f"{what} for field '{field.name}' is all zeros, which has no direction under "
-                f"COSINE"
+                f"{what} for field '{field.name}' is all zeros, which has no direction under COSINE"
             )
         _check_cosine_norm(vec, field, what)
     return vec

@@ -19,7 +19,8 @@ from .test_service import DIMS, schema
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None,
-    reason="Debian's chromium is not installed (`apt-get install chromium`; .ci/run does it)",
+    reason="Debian's chromium is not installed: `sudo apt-get install chromium` "
+    "(`make test` does it as root)",
 )
 
 ARGS = [

@@ -20,7 +20,7 @@ from redvec.api.auth import ApiKey
 from redvec.index import SearchIndex
 from redvec.schema import IndexSchema
 
-from .conftest import KEYS, RunningService, free_port, start_service
+from .conftest import KEYS, RunningService, start_service
 from .test_service import corpus, schema
 
 
@@ -49,9 +49,7 @@ def test_an_index_created_over_http_can_be_text_searched_with_mode_bm25(
         assert refused.status_code == 422
         assert "no embedding provider" in refused.json()["error"]["message"]
         vec = [1.0] * 8
-        both = c.post(
-            "/v1/indexes/plain/search", json={"text": "x", "vector": vec, "mode": "bm25"}
-        )
+        both = c.post("/v1/indexes/plain/search", json={"text": "x", "vector": vec, "mode": "bm25"})
         assert both.status_code == 422 and "bm25 searches text only" in both.text
         hybrid = c.post("/v1/indexes/plain/search", json={"text": "number 7", "vector": vec})
         assert hybrid.status_code == 200 and hybrid.json()["mode"] == "hybrid"
@@ -253,11 +251,15 @@ def test_a_deep_filter_and_an_overflowing_number_are_422(
     with service.client() as c:
         nested = c.post("/v1/indexes/docs/search", json={"vector": vec, "filter": deep})
         assert nested.status_code == 422 and "deeper than 32" in nested.text
-        huge = '{"vector": %s, "filter": {"field": "price", "gte": 1%s}}' % (vec, "0" * 400)
+        huge = '{{"vector": {}, "filter": {{"field": "price", "gte": 1{}}}}}'.format(vec, "0" * 400)
         resp = c.post(
             "/v1/indexes/docs/search", content=huge, headers={"content-type": "application/json"}
         )
         assert resp.status_code == 422, resp.text
-        weights = {"text": "number", "vector": vec, "hybrid": {"text_weight": 0, "vector_weight": 0}}
+        weights = {
+            "text": "number",
+            "vector": vec,
+            "hybrid": {"text_weight": 0, "vector_weight": 0},
+        }
         zero = c.post("/v1/indexes/docs/search", json=weights)
         assert zero.status_code == 422 and "both 0" in zero.text

@@ -230,9 +230,13 @@ def test_documents_without_vectors_are_embedded_with_the_index_provider(
 
 
 def test_text_without_a_provider_is_a_clear_error(service: RunningService, loaded: Any) -> None:
+    """Issue 15 item 13 made one rule for CLI and HTTP: text an index cannot embed is
+    searched by BM25 and the answer says so; asking for dense search is the clear error."""
     with service.client() as c:
-        resp = c.post("/v1/indexes/docs/search", json={"text": "anything"})
+        auto = c.post("/v1/indexes/docs/search", json={"text": "anything"})
+        resp = c.post("/v1/indexes/docs/search", json={"text": "anything", "mode": "dense"})
         put = c.put("/v1/indexes/docs/documents", json={"documents": [{"id": "x", "title": "t"}]})
+    assert auto.status_code == 200 and auto.json()["mode"] == "bm25"
     assert resp.status_code == 422
     assert "has no embedding provider recorded" in resp.json()["error"]["message"]
     assert put.status_code == 422

@@ -204,9 +204,9 @@ async def _search_once(svc: Service, name: str, data: SearchRequest) -> SearchRe
     mode = _mode_of(data, idx, vector)
     if mode is SearchMode.BM25:
         flt = filter_from_json(data.filter, idx.schema) if data.filter is not None else None
-        q = TextQuery(data.text or "", data.k, flt, None, False, data.return_fields, data.offset)
+        tq = TextQuery(data.text or "", data.k, flt, None, False, data.return_fields, data.offset)
         with m.timed_redis("text"):
-            result = await asearch.text(q)
+            result = await asearch.text(tq)
         return _response(result, start, mode)
     if mode is SearchMode.HYBRID and data.offset:
         raise ValidationError("'offset' is not supported with mode hybrid")
@@ -555,6 +555,7 @@ def _routes(svc: Service) -> list[Any]:
             [Neighbour(u, s) for u, s in result.neighbours],
             result.fallback,
             _ms(start),
+            result.reason,
         )
 
     @get(

@@ -124,10 +124,14 @@ def _classify(exc: Exception) -> tuple[int, str, str]:
         return 502, "embedding_failed", str(exc)
     if isinstance(exc, ConfigError):
         return 422, "invalid_request", str(exc)
-    if isinstance(exc, redis.NoPermissionError):
-        return 503, "redis_forbidden", (
-            f"Redis refused the service's user: {redis_message(exc)}; give it the role it "
-            f"needs (redvec acl create-user)"
+    if isinstance(exc, redis.exceptions.NoPermissionError):
+        return (
+            503,
+            "redis_forbidden",
+            (
+                f"Redis refused the service's user: {redis_message(exc)}; give it the role it "
+                f"needs (redvec acl create-user)"
+            ),
         )
     if isinstance(exc, redis.ResponseError):
         return 422, "redis_refused", f"Redis refused the request: {redis_message(exc)}"

@@ -171,6 +171,7 @@ class RecommendResponse(msgspec.Struct):
     neighbours: list[Neighbour]
     fallback: str | None
     took_ms: float
+    reason: str | None = None  # why the fallback: no_interest_vector, no_neighbours, nothing_new
 
 
 class SimilarItem(msgspec.Struct):

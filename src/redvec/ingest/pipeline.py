@@ -279,10 +279,18 @@ class Ingestor:
             self._flush(batch)
             if delete_missing:
                 self._delete_missing()
-        except (redis.ConnectionError, redis.TimeoutError) as e:
+        except redis.TimeoutError as e:
             raise RedisUnavailableError(
-                f"lost Redis during ingest after {self.summary.written} documents were written "
-                f"({e}); run the same command again to finish: written documents are skipped"
+                f"Redis did not answer in time during ingest ({e}; the limit is "
+                f"REDVEC_COMMAND_TIMEOUT): {self.summary.written} documents are confirmed "
+                f"written and the batch in flight may have landed too; run the same command "
+                f"again to finish: written documents are skipped"
+            ) from None
+        except redis.ConnectionError as e:
+            raise RedisUnavailableError(
+                f"lost Redis during ingest after {self.summary.written} documents were "
+                f"confirmed written ({e}); run the same command again to "
+                f"finish: written documents are skipped"
             ) from None
         return self.summary
 

@@ -92,6 +92,10 @@ class Recommendations:
     items: list[Recommendation]
     neighbours: list[tuple[str, float]] = field(default_factory=list)  # (user, similarity)
     fallback: str | None = None  # "most_popular" when KNN had nothing to go on
+    # Why the fallback: "no_interest_vector" (the user has liked nothing yet),
+    # "no_neighbours" (no other user matched the filter), or "nothing_new" (the
+    # neighbours liked nothing the user does not have already).
+    reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -99,6 +103,7 @@ class Recommendations:
             "items": [r.to_dict() for r in self.items],
             "neighbours": [{"user": u, "similarity": s} for u, s in self.neighbours],
             "fallback": self.fallback,
+            "reason": self.reason,
         }
 
 
@@ -460,7 +465,7 @@ class Recommender:
         if vec is None:
             return Recommendations(
                 str(user_id), self.most_popular(n, exclude=owned, filter=filter), [],
-                "most_popular",
+                "most_popular", "no_interest_vector",
             )  # fmt: skip
         return self._from_vector(str(user_id), vec, n, neighbours, filter, owned)
 
@@ -492,9 +497,11 @@ class Recommender:
         near = self.neighbours(vec, k, filter=filter, exclude_user=user)
         items = aggregate(near, self._histories([u for u, _ in near]), owned, n)
         if not items:
+            reason = "nothing_new" if near else "no_neighbours"
             return Recommendations(
-                user, self.most_popular(n, exclude=owned, filter=filter), near, "most_popular"
-            )
+                user, self.most_popular(n, exclude=owned, filter=filter), near, "most_popular",
+                reason,
+            )  # fmt: skip
         return Recommendations(user, items, near)
 
     def most_popular(
@@ -527,6 +534,7 @@ class Recommender:
         self, item_id: str, n: int = 10, *, filter: Filter | str | None = None
     ) -> list[tuple[str, float]]:
         """Items whose embeddings are nearest to ``item_id``'s, with their similarity."""
+        _check_counts(n, 1)
         key = f"{self.name}:item:{item_id}"
         raw: Any = self.client.hget(key, "vec")
         if raw is None:
