@@ -491,6 +491,13 @@ def search(
     print_hits(result.hits, as_json)
 
 
+def _recorded_text_fields(idx: SearchIndex) -> list[str] | None:
+    """The text fields `redvec ingest` recorded for the index, else None (the schema's
+    TEXT fields): the worker embeds jobs as the ingested documents were."""
+    stored = idx.get_setting("text_fields")
+    return list(json.loads(stored)) if stored else None
+
+
 def print_hits(hits: list[Any], as_json: bool) -> None:
     if as_json:
         print_json([h.to_dict() for h in hits])
@@ -525,7 +532,11 @@ def ingest(
     base_url: BaseUrlOpt = None,
     id_field: Annotated[str, typer.Option(help="Field holding the document id")] = "id",
     text_field: Annotated[
-        list[str] | None, typer.Option("--text-field", help="Field(s) to embed (repeatable)")
+        list[str] | None,
+        typer.Option(
+            "--text-field",
+            help="Field(s) to embed (repeatable; default: the schema's TEXT fields)",
+        ),
     ] = None,
     metadata_field: Annotated[
         list[str] | None,
@@ -540,21 +551,42 @@ def ingest(
         Path | None, typer.Option(help="Write bad records here (JSONL, with line and reason)")
     ] = None,
     delete_missing: Annotated[
-        bool, typer.Option(help="Delete documents that are no longer in the source")
+        bool,
+        typer.Option(
+            help="Delete documents that are no longer in the source (never one whose id the "
+            "source has, rejected or not; refused when the run read nothing or rejected most)"
+        ),
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="With --delete-missing: delete even when refused")
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="With --delete-missing: list what would be deleted"),
+    ] = False,
+    hidden: Annotated[
+        bool, typer.Option("--hidden", help="Folders: read hidden files and directories too")
     ] = False,
     as_json: JsonOpt = False,
     url: UrlOpt = None,
 ) -> None:
-    """Embed and write documents; a re-run skips unchanged documents and embeds nothing."""
+    """Embed and write documents; a re-run skips unchanged documents and embeds nothing.
+
+    Exits 1 when every record read was rejected, or when --delete-missing refuses."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from redvec.ingest import FieldMap, Ingestor, read_records
+    from redvec.ingest.pipeline import DeleteRefused
+    from redvec.ingest.readers import ReadStats
     from redvec.providers import provider_for_index, remember_provider
 
+    if (force or dry_run) and not delete_missing:
+        raise ConfigError("--force and --dry-run go with --delete-missing")
     idx = SearchIndex.open(connect(url), index)
     embedder, spec = provider_for_index(idx, provider, model, base_url)
-    fields = FieldMap(id_field, text_field or ["text"], metadata_field)
-    records = read_records(path)
+    fields = FieldMap(id_field, text_field or None, metadata_field)
+    read_stats = ReadStats()
+    records = read_records(path, stats=read_stats, hidden=hidden)
     reject_file = rejects.open("w") if rejects else None
     progress = Progress(
         TextColumn("[bold]ingest"),
@@ -568,12 +600,14 @@ def ingest(
     state: dict[str, Any] = {"start": time.monotonic(), "task": None}
 
     def show(summary: Any) -> None:
-        rate = summary.read / max(time.monotonic() - state["start"], 1e-9)
+        elapsed = max(time.monotonic() - state["start"], 1e-9)
+        chunks = f", {summary.chunks_embedded} chunks embedded" if summary.chunks_embedded else ""
         progress.update(
             state["task"],
             description=(
                 f"{summary.read} read, {summary.written} written, {summary.skipped} "
-                f"unchanged, {summary.rejected} rejected  {rate:.0f} docs/s"
+                f"unchanged, {summary.rejected} rejected{chunks}  "
+                f"{summary.read / elapsed:.0f} docs/s"
             ),
         )
 
@@ -589,11 +623,34 @@ def ingest(
             rejects=reject_file,
             on_progress=show,
         )  # checks the provider's dimension before anything is shown or written
-        remember_provider(idx, spec, fields.text_fields)
+        # The provider now (a re-run after an interruption finds it); the text fields it
+        # embeds once something was written with them, so a run that rejects everything
+        # (a wrong --text-field) leaves the index's record as it was.
+        remember_provider(idx, spec)
         with progress:
             state["task"] = progress.add_task("", total=None)
-            summary = ingestor.run(records, delete_missing=delete_missing)
+            try:
+                summary = ingestor.run(
+                    records, delete_missing=delete_missing, force=force, dry_run=dry_run
+                )
+            finally:
+                # A failed record (Redis gone, say) must not hide the run's own error:
+                # the next run records the text fields.
+                if ingestor.summary.written:
+                    import contextlib
+
+                    import redis
+
+                    with contextlib.suppress(redis.RedisError):
+                        remember_provider(idx, spec, ingestor.fields.text_fields or [])
             show(summary)
+    except DeleteRefused as e:
+        s = e.summary
+        err.print(
+            f"read {s.read}, written {s.written}, unchanged {s.skipped}, rejected {s.rejected}",
+            markup=False,
+        )
+        raise
     except KeyboardInterrupt:
         if ingestor is None:
             raise typer.Exit(130) from None
@@ -606,16 +663,47 @@ def ingest(
     finally:
         if reject_file:
             reject_file.close()
+    everything_rejected = summary.read > 0 and summary.rejected == summary.read
     if as_json:
-        print_json(summary.to_dict())
-        return
-    out.print(
-        f"read {summary.read}, written {summary.written} ({summary.chunks_written} chunks), "
-        f"unchanged {summary.skipped}, rejected {summary.rejected}"
-        + (f" (see {rejects})" if rejects and summary.rejected else "")
-        + f"; embedded {summary.embedded}, cache hits {summary.cache_hits}"
-        + (f"; deleted {summary.deleted}" if delete_missing else "")
-    )
+        print_json(
+            {
+                **summary.to_dict(),
+                "skipped_files": read_stats.skipped,
+                **({"would_delete": ingestor.would_delete} if dry_run else {}),
+            }
+        )
+    else:
+        out.print(
+            f"read {summary.read}, written {summary.written} ({summary.chunks_written} chunks), "
+            f"unchanged {summary.skipped}, rejected {summary.rejected}"
+            + (f" ({summary.duplicates} duplicate ids)" if summary.duplicates else "")
+            + (f" (see {rejects})" if rejects and summary.rejected else "")
+            + f"; embedded {summary.embedded}, cache hits {summary.cache_hits}"
+            + (f"; deleted {summary.deleted}" if delete_missing and not dry_run else ""),
+            markup=False,
+        )
+        if dry_run:
+            gone = ingestor.would_delete
+            out.print(f"--dry-run: would delete {len(gone)} documents", markup=False)
+            for doc_id in gone:
+                out.print(f"  {doc_id}", markup=False)
+        for reason, count in sorted(read_stats.skipped.items()):
+            err.print(f"skipped {count} entries: {reason}", markup=False)
+    if summary.truncated:
+        err.print(
+            f"warning: {summary.truncated} texts were longer than the model reads (its "
+            f"sequence length) and only their beginning was embedded; use --chunk-size "
+            f"(e.g. --chunk-size 1000 --chunk-overlap 100) to embed all of them",
+            markup=False,
+        )
+    if everything_rejected:
+        hint = ""
+        assert ingestor is not None and ingestor.fields.text_fields is not None
+        hint = f" (the text fields embedded were: {', '.join(ingestor.fields.text_fields)})"
+        raise ValidationError(
+            f"every one of the {summary.read} records was rejected{hint}"
+            + (f"; see {rejects}" if rejects else "; --rejects FILE lists each with its reason")
+        )
 
 
 @app.command()
@@ -702,7 +790,7 @@ def worker(
         stream=stream,
         group=group,
         consumer=consumer,
-        fields=FieldMap(id_field, text_field or ["text"]),
+        fields=FieldMap(id_field, text_field or _recorded_text_fields(idx)),
         chunk_size=chunk_size,
         chunk_overlap=chunk_overlap,
         batch_size=batch_size,

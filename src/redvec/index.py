@@ -55,7 +55,7 @@ from redvec.schema import (
 )
 from redvec.vectors import check_vector, from_bytes, query_blob, to_bytes
 
-__all__ = ["IndexInfo", "SearchIndex", "list_indexes"]
+__all__ = ["IndexInfo", "SearchIndex", "WriteError", "WriteReport", "list_indexes", "plain"]
 
 META_PREFIX = "redvec:schema:"
 SETTINGS_PREFIX = "redvec:settings:"
@@ -387,8 +387,11 @@ class SearchIndex:
                     raise DocumentError(str(e)) from None
             elif value is not None:
                 values[f.name] = _check_value(doc_id, f, value)
+        raw_ok = (str, bytes) if schema.storage == "hash" else (str,)  # a hash holds bytes
         extra = {
-            k: v for k, v in doc.items() if k != id_field and k not in values and k not in vectors
+            k: v if v.__class__ in raw_ok else plain(v, f"document '{doc_id}' field '{k}'", 1)
+            for k, v in doc.items()
+            if k != id_field and k not in values and k not in vectors
         }
         commands: list[Any] = []
         if schema.storage == "json":
@@ -422,27 +425,117 @@ class SearchIndex:
         return doc_id, commands
 
     def upsert(self, docs: Iterable[Mapping[str, Any]], *, id_field: str = "id") -> int:
-        """Write documents (the same id overwrites), pipelined in batches, no transactions.
+        """Write documents (the same id replaces the whole document), pipelined in
+        batches, no transactions; returns how many were written and indexed.
 
         Every document of a batch is checked before any of it is sent, so a bad
-        document stops the call with a :class:`DocumentError` naming it.
+        document stops the call with a :class:`DocumentError` naming it, and nothing
+        of its batch is written. A document Redis refuses at write time, or writes but
+        RediSearch then fails to index, is never counted: the call ends with a
+        :class:`WriteError` naming each such document and why, once the rest of its
+        batch is written.
         """
         written = 0
         for batch in _batches(docs, self.batch_size):
             encoded = [self.encode(d, id_field) for d in batch]
-            self.write([commands for _, commands in encoded])
-            written += len(encoded)
+            report = self.write_documents(encoded)
+            written += len(report.written)
+            if report.failed:
+                raise WriteError(report, written)
         return written
 
-    def write(self, encoded: list[list[Any]], extra: list[Any] | None = None) -> None:
-        """Send encoded documents (and ``extra`` commands) in one pipeline, no transaction."""
+    def write_documents(
+        self, encoded: Sequence[tuple[str, list[Any]]], extra: list[Any] | None = None
+    ) -> WriteReport:
+        """Send encoded documents (``(id, commands)`` from :meth:`encode`) in one
+        pipeline, and say which landed: a document whose command Redis refused, or that
+        RediSearch failed to index (FT.INFO's ``hash_indexing_failures`` rises across
+        the batch; each document is then looked up), is in ``failed`` with the reason.
+        ``extra`` commands (bookkeeping) are sent after the documents; their errors raise.
+        """
+        before = self._indexing_failures()
+        errors = self.write([commands for _, commands in encoded], extra)
+        report = WriteReport()
+        for (doc_id, _), error in zip(encoded, errors, strict=True):
+            if error is None:
+                report.written.append(doc_id)
+            else:
+                report.failed[doc_id] = f"Redis refused the write: {error}"
+        after = self._indexing_failures()
+        if report.written and after > before:
+            for doc_id, reason in self._unindexed(report.written).items():
+                report.failed[doc_id] = reason
+            report.written = [i for i in report.written if i not in report.failed]
+        return report
+
+    def _indexing_failures(self) -> int:
+        raw = pairs(self.client.execute_command("FT.INFO", self.name))
+        return int(raw.get("hash_indexing_failures", 0) or 0)
+
+    def _unindexed(self, ids: Sequence[str]) -> dict[str, str]:
+        """Which of ``ids`` (just written) the index does not hold, with RediSearch's
+        reason where FT.INFO names it (it keeps the last error of each field)."""
+        info = pairs(self.client.execute_command("FT.INFO", self.name))
+        reasons: dict[str, str] = {}
+        for raw in info.get("field statistics", []) or []:
+            stats = pairs(raw)
+            errs = pairs(stats.get("Index Errors"))
+            key = text(errs.get("last indexing error key", ""))
+            if key and key != "N/A":
+                reasons[key] = (
+                    f"field '{text(stats.get('attribute'))}': "
+                    f"{text(errs.get('last indexing error'))}"
+                )
         pipe = self.client.pipeline(transaction=False)
+        keys = [self.schema.key(i) for i in ids]
+        for key in keys:
+            pipe.execute_command("FT.DEBUG", "DOCINFO", self.name, key)
+        missing: dict[str, str] = {}
+        try:
+            replies = pipe.execute(raise_on_error=False)
+        except redis.ResponseError:
+            replies = []
+        if not replies or all(
+            isinstance(r, redis.ResponseError) and "unknown" in str(r).lower() for r in replies
+        ):
+            # FT.DEBUG is not allowed here (a managed Redis, an ACL): name what FT.INFO names.
+            for doc_id, key in zip(ids, keys, strict=True):
+                if key in reasons:
+                    missing[doc_id] = f"written, but RediSearch failed to index it: {reasons[key]}"
+            return missing
+        for doc_id, key, reply in zip(ids, keys, replies, strict=True):
+            if isinstance(reply, redis.ResponseError) and "not found" in str(reply).lower():
+                why = reasons.get(key, "see FT.INFO's 'Index Errors'")
+                missing[doc_id] = f"written, but RediSearch failed to index it: {why}"
+        return missing
+
+    def write(self, encoded: list[list[Any]], extra: list[Any] | None = None) -> list[str | None]:
+        """Send encoded documents (and ``extra`` commands) in one pipeline, no transaction;
+        per document, None when Redis took every command of it, else Redis's refusal.
+
+        Replies are read command by command, so one refused document neither hides the
+        others' success nor lets its bookkeeping pass for a write; an ``extra`` command
+        refused raises.
+        """
+        pipe = self.client.pipeline(transaction=False)
+        sizes = []
         for commands in encoded:
             for command in commands:
                 pipe.execute_command(*command)
+            sizes.append(len(commands))
         for command in extra or []:
             pipe.execute_command(*command)
-        pipe.execute()
+        replies = pipe.execute(raise_on_error=False)
+        out: list[str | None] = []
+        at = 0
+        for size in sizes:
+            refused = [r for r in replies[at : at + size] if isinstance(r, Exception)]
+            out.append(redis_message(refused[0]) if refused else None)
+            at += size
+        for reply in replies[at:]:
+            if isinstance(reply, Exception):
+                raise reply
+        return out
 
     def update_vectors(
         self, ids: Sequence[str], vectors: Sequence[Any], *, vector_field: str | None = None
@@ -790,6 +883,30 @@ class SearchIndex:
         return SearchResult(len({h.id for h in text_hits} | {h.id for h in knn_hits}), fused)
 
 
+@dataclass
+class WriteReport:
+    """What a write did: ids written and indexed, and each failed id with its reason."""
+
+    written: list[str] = dataclasses.field(default_factory=list)
+    failed: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+class WriteError(DocumentError):
+    """Documents that were not stored or not indexed, each with its reason; the other
+    documents of their batch were written (``written`` counts all so far)."""
+
+    def __init__(self, report: WriteReport, written: int) -> None:
+        self.report = report
+        self.written = written
+        first, reason = next(iter(report.failed.items()))
+        more = len(report.failed) - 1
+        super().__init__(
+            f"document '{first}': {reason}"
+            + (f" (and {more} more documents)" if more else "")
+            + f"; {written} documents were written"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class HybridPlan:
     text_args: list[Any]
@@ -835,15 +952,85 @@ def _prefixes_of(client: redis.Redis, index: str) -> list[str]:
     return [p for p in prefixes if p]
 
 
+_SCALARS = (str, int, float, bool, type(None))
+JSON_MAX_DEPTH = 127  # RedisJSON refuses a document nested 128 levels deep
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def plain(value: Any, where: str, depth: int = 0) -> Any:
+    """``value`` as plain JSON-compatible Python: numpy scalars and arrays (of numbers,
+    booleans or strings) become Python numbers, booleans, strings and lists; anything
+    that cannot be stored exactly is refused with :class:`DocumentError` naming it
+    (non-finite or out-of-range numbers, integers beyond 64 bits, which RedisJSON would
+    turn into inexact floats, nesting RedisJSON refuses, other objects)."""
+    kind = value.__class__
+    if kind is str or kind is bool or value is None:
+        return value
+    if kind is float:
+        if not math.isfinite(value):
+            raise DocumentError(f"{where}: numbers must be finite, got {value!r}")
+        return value
+    if kind is int:
+        if not _INT64[0] <= value <= _INT64[1]:
+            raise DocumentError(
+                f"{where}: the integer {str(value)[:24]}... does not fit in 64 bits and would "
+                f"not be stored exactly; send it as a string"
+            )
+        return value
+    if isinstance(value, np.generic):
+        if isinstance(value, np.bool_):
+            return bool(value)
+        if isinstance(value, np.str_ | np.bytes_):
+            return plain(str(value) if isinstance(value, np.str_) else value.decode(), where)
+        if isinstance(value, np.integer | np.floating):
+            return plain(value.item(), where)
+        raise DocumentError(f"{where}: numpy {value.dtype} values cannot be stored")
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind not in "biufUS":
+            raise DocumentError(f"{where}: numpy arrays of {value.dtype} cannot be stored")
+        return plain(value.tolist(), where, depth)
+    if depth >= JSON_MAX_DEPTH:
+        raise DocumentError(
+            f"{where}: nested deeper than {JSON_MAX_DEPTH} levels, which RedisJSON refuses"
+        )
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise DocumentError(f"{where}: keys are strings, got {k!r}")
+            out[k] = plain(v, f"{where}.{k}", depth + 1)
+        return out
+    if isinstance(value, list | tuple):
+        return [plain(v, f"{where}[{n}]", depth + 1) for n, v in enumerate(value)]
+    # Subclasses of the plain types (an IntEnum, a str subclass): their plain value.
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):
+        return plain(int(value), where)
+    if isinstance(value, float):
+        return plain(float(value), where)
+    if isinstance(value, str):
+        return str(value)
+    raise DocumentError(f"{where}: a {kind.__name__} cannot be stored (numbers, strings, lists)")
+
+
 def _check_value(doc_id: str, f: Any, value: Any) -> Any:
     where = f"document '{doc_id}' field '{f.name}'"
+    if value.__class__ is not str:
+        value = plain(value, where)
     if isinstance(f, TextField):
         if not isinstance(value, str):
             raise DocumentError(f"{where}: text must be a string, got {type(value).__name__}")
     elif isinstance(f, NumericField):
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise DocumentError(f"{where}: expected a number, got {value!r}")
-        if not math.isfinite(value):
+            raise DocumentError(f"{where}: expected a number, got {value!r:.60}")
+        try:
+            finite = math.isfinite(value)
+        except OverflowError:
+            raise DocumentError(
+                f"{where}: the number {str(value)[:24]}... is beyond the range of a float"
+            ) from None
+        if not finite:
             raise DocumentError(f"{where}: numbers must be finite, got {value!r}")
     elif isinstance(f, TagField):
         tags = value if isinstance(value, list) else [value]
@@ -857,16 +1044,40 @@ def _check_value(doc_id: str, f: Any, value: Any) -> Any:
             if f.separator in tag:
                 raise DocumentError(f"{where}: tag {tag!r} contains the separator {f.separator!r}")
     elif isinstance(f, GeoField):
-        if isinstance(value, list | tuple) and len(value) == 2:
-            value = f"{value[0]},{value[1]}"
-        if not isinstance(value, str) or value.count(",") != 1:
-            raise DocumentError(f"{where}: geo values are 'lon,lat' or [lon, lat]")
+        value = _geo(where, value)
     return value
+
+
+def _geo(where: str, value: Any) -> str:
+    """A geo value as RediSearch stores it, ``"lon,lat"``, checked: RediSearch accepts any
+    string at write time and then silently fails to index one it cannot read."""
+    if isinstance(value, list | tuple) and len(value) == 2:
+        parts = list(value)
+    elif isinstance(value, str) and value.count(",") == 1:
+        parts = value.split(",")
+    else:
+        raise DocumentError(f"{where}: geo values are 'lon,lat' or [lon, lat], got {value!r:.60}")
+    try:
+        if any(isinstance(p, bool) for p in parts):
+            raise ValueError
+        lon, lat = (float(p) for p in parts)
+    except (TypeError, ValueError):
+        raise DocumentError(
+            f"{where}: geo values are numbers 'lon,lat', got {value!r:.60}"
+        ) from None
+    if not (-180 <= lon <= 180 and -85.05112878 <= lat <= 85.05112878):
+        raise DocumentError(
+            f"{where}: ({lon}, {lat}) is not a valid position: longitude must be within "
+            f"[-180, 180] and latitude within [-85.05112878, 85.05112878]"
+        )
+    return f"{lon!r},{lat!r}"
 
 
 def _hash_value(f: Any, value: Any) -> Any:
     if isinstance(f, TagField) and isinstance(value, list):
         return f.separator.join(value)
+    if value.__class__ not in _SCALARS and value.__class__ is not bytes:
+        value = plain(value, f"field '{getattr(f, 'name', '?')}'")
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, float):

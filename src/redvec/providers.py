@@ -52,8 +52,12 @@ def remember_provider(
 
 
 def remembered_text_fields(index: SearchIndex) -> list[str]:
+    """The fields whose text is embedded for this index: those `redvec ingest` recorded,
+    else the schema's TEXT fields, else ``text`` (the same rule as the ingest default)."""
     stored = index.get_setting("text_fields")
-    return list(json.loads(stored)) if stored else ["text"]
+    if stored:
+        return list(json.loads(stored))
+    return [f.name for f in index.schema.fields if f.kind == "text"] or ["text"]
 
 
 def query_embedder(index: SearchIndex) -> Embedder | None:

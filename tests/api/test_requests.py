@@ -263,3 +263,31 @@ def test_a_deep_filter_and_an_overflowing_number_are_422(
         }
         zero = c.post("/v1/indexes/docs/search", json=weights)
         assert zero.status_code == 422 and "both 0" in zero.text
+
+
+def test_an_upsert_batch_with_the_same_id_twice_is_refused(
+    service: RunningService, r: redis.Redis
+) -> None:
+    """It answered "upserted: 2" and kept one of them."""
+    SearchIndex.create(r, schema())
+    docs, _ = corpus(2)
+    docs[1]["id"] = docs[0]["id"]
+    with service.client() as c:
+        resp = c.put("/v1/indexes/docs/documents", json={"documents": docs})
+    assert resp.status_code == 422
+    assert "documents[1] repeats id '0' of documents[0]" in resp.json()["error"]["message"]
+    assert r.exists("doc:0") == 0  # nothing was written
+
+
+def test_numpy_free_json_numbers_round_trip_and_a_bad_geo_is_422(
+    service: RunningService, r: redis.Redis
+) -> None:
+    body = schema("geo", "geo:").to_dict()
+    body["fields"].append({"name": "loc", "type": "geo"})
+    with service.client() as c:
+        assert c.post("/v1/indexes", json=body).status_code == 201
+        docs, _ = corpus(1)
+        resp = c.put(
+            "/v1/indexes/geo/documents", json={"documents": [{**docs[0], "loc": "200,100"}]}
+        )
+    assert resp.status_code == 422 and "not a valid position" in resp.text

@@ -247,7 +247,8 @@ def test_enqueue_hands_documents_to_the_stream_worker(
     service: RunningService, r: redis.Redis, server: EmbeddingServer
 ) -> None:
     idx = SearchIndex.create(r, schema())
-    docs = [{"id": f"q{i}", "text": f"queued text {i}", "category": "sport"} for i in range(5)]
+    # The worker embeds the schema's TEXT fields by default (issue 15: "title" here).
+    docs = [{"id": f"q{i}", "title": f"queued text {i}", "category": "sport"} for i in range(5)]
     with service.client() as c:
         resp = c.post("/v1/indexes/docs/documents:enqueue", json={"documents": docs})
         bad = c.post("/v1/indexes/docs/documents:enqueue", json={"documents": [{"text": "x"}]})

@@ -241,3 +241,91 @@ def test_ctrl_c_mid_ingest_then_rerun_completes_without_reembedding(
     assert rerun["written"] == 200 - written_before
     assert rerun["embedded"] <= 200 - written_before  # the cache spares what was embedded
     assert sorted(int(k.split(b":")[1]) for k in r.keys("cc:*")) == list(range(200))
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_readme_use_it_commands_work_as_written(
+    r: redis.Redis, cli_env: dict[str, str]
+) -> None:
+    """seed.yaml was 1536-d while --provider local makes 384-d vectors, and the default
+    --text-field text rejected every record with exit 0."""
+    pytest.importorskip("sentence_transformers", reason="needs the local extra")
+    import shlex
+
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("## Use it", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
+    wanted = ("redvec index create examples/schemas/seed.yaml", "redvec ingest ", "--text ")
+    lines = [
+        line.split("  #", 1)[0].strip()
+        for line in block.splitlines()
+        if any(w in line for w in wanted) and "--tenant" not in line
+    ]
+    assert len(lines) == 3, lines
+    outputs = []
+    for line in lines:
+        args = shlex.split(line)
+        assert args[0] == ".venv/bin/redvec"
+        done = subprocess.run(
+            [*REDVEC, *args[1:]], env=cli_env, cwd=ROOT, capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0, (line, done.stderr)
+        outputs.append(done.stdout)
+    assert "read 5, written 5" in outputs[1]
+    assert outputs[2].splitlines()[0].split()[1] == "q1"  # "quarterly results", finance
+    (ROOT / "bad.jsonl").unlink(missing_ok=True)
+
+
+def test_a_run_that_rejects_everything_exits_non_zero_and_keeps_the_recorded_fields(
+    r: redis.Redis, cli_env: dict[str, str], tmp_path: Path, server: EmbeddingServer
+) -> None:
+    SearchIndex.create(
+        r, IndexSchema("tf", "tf:", (TextField("title"), VectorField("embedding", dims=8)))
+    )
+    src = tmp_path / "t.jsonl"
+    src.write_text("".join(json.dumps({"id": i, "title": f"t {i}"}) + "\n" for i in range(6)))
+    env = {**cli_env, "OPENAI_API_KEY": API_KEY}
+    ok = run(["ingest", str(src), "-i", "tf", *openai_args(server)], env)
+    assert ok.returncode == 0 and "written 6" in ok.stdout, ok.stderr
+    assert SearchIndex.open(r, "tf").get_setting("text_fields") == '["title"]'
+    bad = run(["ingest", str(src), "-i", "tf", "--text-field", "body", *openai_args(server)], env)
+    assert bad.returncode == 1
+    assert "every one of the 6 records was rejected" in bad.stderr
+    assert SearchIndex.open(r, "tf").get_setting("text_fields") == '["title"]'
+    src.write_text("".join(json.dumps({"id": i, "title": f"t {i}"}) + "\n" for i in range(4)))
+    refused = run(["ingest", str(src), "-i", "tf", "--text-field", "body", "--delete-missing"], env)
+    assert refused.returncode == 1 and "refusing to delete 2 documents" in refused.stderr
+    dry = run(["ingest", str(src), "-i", "tf", "--delete-missing", "--dry-run"], env)
+    assert dry.returncode == 0 and "would delete 2 documents" in dry.stdout
+    assert "  4" in dry.stdout and "  5" in dry.stdout
+    assert SearchIndex.open(r, "tf").count() == 6
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    nothing = run(["ingest", str(empty), "-i", "tf", "--delete-missing"], env)
+    assert nothing.returncode == 1 and "read no records" in nothing.stderr
+    assert SearchIndex.open(r, "tf").count() == 6
+
+
+def test_a_long_text_warns_that_it_was_truncated(
+    r: redis.Redis, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    pytest.importorskip("sentence_transformers", reason="needs the local extra")
+    SearchIndex.create(
+        r, IndexSchema("long", "long:", (TextField("text"), VectorField("embedding", dims=384)))
+    )
+    src = tmp_path / "l.jsonl"
+    src.write_text(
+        json.dumps({"id": "big", "text": "word " * 2000})
+        + "\n"
+        + json.dumps({"id": "small", "text": "a few words"})
+        + "\n"
+    )
+    done = run(["ingest", str(src), "-i", "long", "--provider", "local"], cli_env)
+    assert done.returncode == 0, done.stderr
+    assert "warning: 1 texts were longer than the model reads" in done.stderr
+    assert "--chunk-size" in done.stderr
+    chunked = run(
+        ["ingest", str(src), "-i", "long", "--provider", "local", "--chunk-size", "500"], cli_env
+    )
+    assert chunked.returncode == 0 and "warning" not in chunked.stderr, chunked.stderr

@@ -146,3 +146,61 @@ def test_bad_entries_and_repeated_failures_go_to_the_dead_letter_stream(
     assert dead[-1][1][b"reason"] == b"failed 2 times"
     assert json.loads(json.loads(dead[-1][1][b"doc"]))["id"] == "d1"
     assert worker.pending() == 0
+
+
+POISON = [
+    '{"id": "p1", "text": "x", "n": 1e999}',  # beyond float
+    '{"id": "p2", "text": "x", "n": %s}' % ("9" * 400),  # an int with 400 digits
+    '{"id": "p3", "text": "x", "deep": %s}' % ("[" * 200 + "]" * 200),  # past RedisJSON's limit
+    '{"id": "p4", "text": 5}',  # text that is not a string
+    '{"id": "p5", "text": "x", "n": "many"}',  # a number that is not
+    "{not json",
+    '["not", "an", "object"]',
+]
+
+
+def test_poison_jobs_are_dead_lettered_alone_and_kills_lose_nothing(
+    r: redis.Redis, server: EmbeddingServer, cli_env: dict[str, str]
+) -> None:
+    """One poison job used to dead-letter its whole batch of 64 (63 good jobs lost)."""
+    schema = IndexSchema(
+        "queue",
+        "q:",
+        (TextField("text"), NumericField("n"), VectorField("embedding", dims=8)),
+        storage="json",
+    )
+    index = SearchIndex.create(r, schema)
+    good = [{"id": f"g{i}", "text": f"job {i}", "n": i} for i in range(1993)]
+    pipe = r.pipeline(transaction=False)
+    slots = {100 + 281 * k for k in range(7)}  # spread through the stream
+    it = iter(POISON)
+    g = iter(good)
+    for n in range(2000):
+        raw = next(it) if n in slots else json.dumps(next(g))
+        pipe.xadd("jobs", {"doc": raw})
+    pipe.execute()
+
+    server.delay = 0.05
+    for name in ("a", "b"):  # killed twice mid-batch
+        proc = start_worker(cli_env, server, "--consumer", name, "--batch-size", "64")
+        before = r.xlen("jobs")
+        wait_for(lambda before=before: r.xlen("jobs") < before - 100 and pending(r) > 0)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    server.delay = 0.0
+    last = start_worker(
+        cli_env, server, "--consumer", "c", "--batch-size", "64",
+        "--claim-idle-ms", "500", "--exit-when-idle",
+    )  # fmt: skip
+    _, stderr = last.communicate(timeout=300)
+    assert last.returncode == 0, stderr
+    index.wait_indexed()
+    keys = sorted(k.decode() for k in r.keys("q:*"))
+    assert keys == sorted(f"q:g{i}" for i in range(1993))  # each good job once, none lost
+    assert index.count() == 1993
+    dead = r.xrange("jobs:dead")
+    assert len(dead) == 7  # each poison job dead-lettered once, alone
+    reasons = [fields[b"reason"].decode() for _, fields in dead]
+    assert any("finite" in x for x in reasons) and any("64 bits" in x for x in reasons)
+    assert any("deeper than 127" in x for x in reasons)
+    assert r.xlen("jobs") == 0 and pending(r) == 0

@@ -346,11 +346,25 @@ def _routes(svc: Service) -> list[Any]:
                 docs[n][vf.name] = vec
             m.embedded.labels(name).inc(len(need))
         encoded, problems = [], []
+        first_at: dict[str, int] = {}
         for n, doc in enumerate(docs):
             try:
-                encoded.append(idx.encode(doc))
+                doc_id, commands = idx.encode(doc)
             except DocumentError as e:
                 problems.append({"index": n, "id": doc.get("id"), "message": str(e)})
+                continue
+            if doc_id in first_at:
+                problems.append(
+                    {
+                        "index": n,
+                        "id": doc_id,
+                        "message": f"documents[{n}] repeats id '{doc_id}' of "
+                        f"documents[{first_at[doc_id]}]: send each document once",
+                    }
+                )
+                continue
+            first_at[doc_id] = n
+            encoded.append((doc_id, commands))
         if problems:
             m.rejected.labels(name).inc(len(problems))
             raise ApiError(
@@ -359,11 +373,24 @@ def _routes(svc: Service) -> list[Any]:
                 f"nothing was written)",
                 "invalid_document",
             )
+        written: list[str] = []
+        failed: dict[str, str] = {}
         with m.timed_redis("upsert"):
             for lo in range(0, len(encoded), idx.batch_size):
-                idx.write([commands for _, commands in encoded[lo : lo + idx.batch_size]])
-        m.written.labels(name).inc(len(encoded))
-        return UpsertResponse(len(encoded), [i for i, _ in encoded], len(need), _ms(start))
+                report = idx.write_documents(encoded[lo : lo + idx.batch_size])
+                written += report.written
+                failed.update(report.failed)
+        m.written.labels(name).inc(len(written))
+        if failed:
+            m.rejected.labels(name).inc(len(failed))
+            first, reason = next(iter(failed.items()))
+            raise ApiError(
+                422,
+                f"document '{first}': {reason} ({len(failed)} of {len(encoded)} documents "
+                f"not stored or not indexed; the other {len(written)} were written)",
+                "document_not_written",
+            )
+        return UpsertResponse(len(written), written, len(need), _ms(start))
 
     @post(
         "/v1/indexes/{name:str}/documents:enqueue",

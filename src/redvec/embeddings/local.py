@@ -118,6 +118,7 @@ class _OnnxBackend:
         self.tokenizer = Tokenizer.from_file(os.path.join(folder, "tokenizer.json"))
         self.tokenizer.enable_truncation(max_len)
         self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        self.truncated = 0  # texts cut at max_len so far
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
@@ -127,6 +128,7 @@ class _OnnxBackend:
         out = []
         for start in range(0, len(texts), batch_size):
             encoded = self.tokenizer.encode_batch(texts[start : start + batch_size])
+            self.truncated += sum(1 for e in encoded if e.overflowing)
             ids = np.array([e.ids for e in encoded], dtype=np.int64)
             mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
             feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
@@ -147,8 +149,12 @@ class _TorchBackend:
         if threads:
             torch.set_num_threads(threads)
         self.model = SentenceTransformer(model_dir(), device=device)
+        self.truncated = 0
 
     def encode(self, texts: list[str], batch_size: int) -> npt.NDArray[np.float32]:
+        limit = int(self.model.max_seq_length or 256)
+        lengths = self.model.tokenizer(list(texts), add_special_tokens=True)["input_ids"]
+        self.truncated += sum(len(ids) > limit for ids in lengths)
         vectors = self.model.encode(
             texts,
             batch_size=batch_size,
@@ -210,6 +216,12 @@ class LocalEmbedder:
                 else:
                     self._impl = _TorchBackend(self.device, self.threads)
             return self._impl
+
+    @property
+    def truncated_total(self) -> int:
+        """Texts embedded so far that were longer than the model's sequence length (256
+        tokens): their vectors cover only the beginning. Chunk long texts."""
+        return 0 if self._impl is None else self._impl.truncated
 
     @property
     def active_backend(self) -> str:

@@ -29,8 +29,8 @@ from typing import Any
 import redis
 
 from redvec._resp import text
-from redvec.embeddings.base import Embedder
-from redvec.errors import RedvecError
+from redvec.embeddings.base import Embedder, EmbeddingError
+from redvec.errors import RedisUnavailableError
 from redvec.index import SearchIndex
 from redvec.ingest.pipeline import FieldMap, Ingestor, IngestSummary
 from redvec.ingest.readers import Record
@@ -60,6 +60,8 @@ class WorkerStats:
     claimed: int = 0
     dead_lettered: int = 0
     failures: int = 0
+    superseded: int = 0  # jobs acknowledged because a later job of the batch has their id
+    isolated: int = 0  # batches retried job by job after a data error
 
 
 class StreamWorker:
@@ -166,23 +168,30 @@ class StreamWorker:
         )
         return {text(p["message_id"]): int(p["times_delivered"]) for p in pending}
 
-    def _send_dead(self, entries: list[tuple[str, str, Any]]) -> None:
-        pipe = self.client.pipeline(transaction=False)
-        for entry_id, reason, data in entries:
+    def _finish(self, dead: list[tuple[str, str, Any]], ids: list[str]) -> None:
+        """Dead-letter ``dead`` and acknowledge ``ids`` (which include the dead ones) in
+        one MULTI/EXEC: a worker killed in between can neither lose a job nor
+        dead-letter it twice."""
+        if not dead and not ids:
+            return
+        pipe = self.client.pipeline(transaction=True)
+        for entry_id, reason, data in dead:
             pipe.xadd(
                 self.dead_letter,
                 {"entry": entry_id, "reason": reason, "doc": json.dumps(data, default=str)},
             )
-        pipe.execute()
-        self.stats.dead_lettered += len(entries)
-
-    def _ack(self, ids: list[str]) -> None:
         if ids:
-            pipe = self.client.pipeline(transaction=False)
             pipe.xack(self.stream, self.group, *ids)
             pipe.xdel(self.stream, *ids)
-            pipe.execute()
-            self.stats.acked += len(ids)
+        pipe.execute()
+        self.stats.dead_lettered += len(dead)
+        self.stats.acked += len(ids)
+
+    def _send_dead(self, entries: list[tuple[str, str, Any]]) -> None:
+        self._finish(entries, [e for e, _, _ in entries])
+
+    def _ack(self, ids: list[str]) -> None:
+        self._finish([], ids)
 
     def process_once(self) -> int:
         """Fetch, ingest and acknowledge one batch; returns how many entries it handled."""
@@ -208,23 +217,68 @@ class StreamWorker:
                 records.append(Record(entry_id, None, data))
         if over:
             self._send_dead(over)
-            self._ack([i for i, _, _ in over])
         if not records:
             return len(entries)
-        self._dead = []
+        records, superseded = self._latest(records)
+        self._ack(superseded)
+        self.stats.superseded += len(superseded)
         try:
-            self.ingestor.run(records)
-        except (RedvecError, redis.RedisError) as e:
+            self._ingest(records)
+        except _TRANSIENT as e:
             # Leave the batch pending: it is retried (here or by another worker) after
             # claim_idle_ms, and dead-lettered after max_attempts deliveries.
             self.stats.failures += 1
             log.warning("batch of %d entries failed, will retry: %s", len(records), e)
             return len(entries)
-        if self._dead:
-            self._send_dead(self._dead)
-        self._ack([r.source for r in records])
+        except Exception as e:  # a data error somewhere in the batch: find the job
+            self.stats.isolated += 1
+            log.warning("batch of %d entries hit %r; retrying job by job", len(records), e)
+            self._one_by_one(records)
+            return len(entries)
+        self._finish(self._dead, [r.source for r in records])
         self.stats.batches += 1
         return len(entries)
+
+    def _ingest(self, records: list[Record]) -> None:
+        """One batch through the ingest pipeline; rejects (per job) land in ``_dead``.
+        Duplicate ids across batches are updates in stream order, so the pipeline's
+        duplicate check only ever sees one batch."""
+        self._dead = []
+        self.ingestor.seen = {}
+        self.ingestor.unreadable = 0
+        self.ingestor.run(records)
+
+    def _one_by_one(self, records: list[Record]) -> None:
+        """Each job alone: the good ones written and acknowledged, a job that fails with
+        a data error dead-lettered with its reason, one that fails transiently left
+        pending for a retry."""
+        for record in records:
+            try:
+                self._ingest([record])
+            except _TRANSIENT as e:
+                self.stats.failures += 1
+                log.warning("entry %s failed, will retry: %s", record.source, e)
+                continue
+            except Exception as e:
+                self._dead = [(record.source, f"{type(e).__name__}: {e}", record.data)]
+            self._finish(self._dead, [record.source])
+
+    def _latest(self, records: list[Record]) -> tuple[list[Record], list[str]]:
+        """The batch with one job per document id, the latest (the stream is the order of
+        updates), and the entry ids of the jobs it supersedes."""
+        id_field = self.ingestor.fields.id_field
+        last: dict[str, int] = {}
+        for n, record in enumerate(records):
+            if record.data is not None and isinstance(record.data.get(id_field), str | int):
+                last[str(record.data[id_field])] = n
+        keep, superseded = [], []
+        for n, record in enumerate(records):
+            raw = record.data.get(id_field) if record.data is not None else None
+            if isinstance(raw, str | int) and last.get(str(raw)) != n:
+                superseded.append(record.source)
+            else:
+                keep.append(record)
+        return keep, superseded
 
     def run(self, *, install_signal_handlers: bool = True, idle_exit: bool = False) -> WorkerStats:
         """Process batches until stopped (SIGTERM/SIGINT), or until idle with ``idle_exit``."""
@@ -234,13 +288,28 @@ class StreamWorker:
         while not self._stopping:
             try:
                 handled = self.process_once()
-            except (redis.ConnectionError, redis.TimeoutError) as e:
+            except (redis.ConnectionError, redis.TimeoutError, RedisUnavailableError) as e:
                 log.warning("Redis unavailable, retrying: %s", e)
+                time.sleep(1.0)
+                continue
+            except Exception:
+                # Never exit on one bad batch: it stays pending and is retried, then
+                # dead-lettered after max_attempts deliveries.
+                log.exception("batch failed; the worker goes on")
                 time.sleep(1.0)
                 continue
             if handled == 0 and idle_exit and self.pending() == 0:
                 break
         return self.stats
+
+
+# Failures that say nothing about the jobs: retry the batch as it is.
+_TRANSIENT = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    RedisUnavailableError,
+    EmbeddingError,
+)
 
 
 def _id_key(entry_id: str) -> tuple[int, int]:

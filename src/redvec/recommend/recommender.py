@@ -41,7 +41,7 @@ import redis
 from redvec._resp import text
 from redvec.errors import ConfigError, RedvecError, ValidationError, VectorError
 from redvec.filters import Filter
-from redvec.index import SearchIndex, list_indexes
+from redvec.index import SearchIndex, WriteError, list_indexes
 from redvec.query import KnnQuery, render_filter
 from redvec.schema import IndexSchema, NumericField, TagField, TextField, VectorField
 from redvec.vectors import check_vector
@@ -234,9 +234,13 @@ class Recommender:
                 if flat:
                     commands.append(("HSET", key, *flat))
                 encoded.append((str(d["id"]), commands))
+        written = 0
         for lo in range(0, len(encoded), 500):
-            index.write([c for _, c in encoded[lo : lo + 500]])
-        return len(encoded)
+            report = index.write_documents(encoded[lo : lo + 500])
+            written += len(report.written)
+            if report.failed:
+                raise WriteError(report, written)
+        return written
 
     def add_user(
         self,
