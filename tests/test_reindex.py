@@ -126,3 +126,46 @@ def test_cli_alias_and_reindex(r: redis.Redis, cli_env: dict[str, str], tmp_path
     bad = run("alias", "set", "products-v2", "products-v2")
     assert bad.returncode == 1
     assert "'products-v2' is an index name; an alias needs a name of its own" in bad.stderr
+
+
+def test_a_burst_of_writes_during_the_reindex_scan_is_rebuilt_away(r: redis.Redis) -> None:
+    """Writes during the new index's scan indexed documents twice (deleted nodes in the
+    graph, lower recall); reindex measures the build and rebuilds a spoiled one."""
+    from redvec._resp import pairs
+    from redvec.reindex import scan_duplicates
+
+    rng = np.random.default_rng(0)
+    old = SearchIndex.create(r, v1())
+    old.upsert(
+        {"id": i, "name": f"item {i}", "category": "a", "vec": rng.normal(size=DIM)}
+        for i in range(3000)
+    )
+    pipe = r.pipeline(transaction=False)
+    for i in range(200_000):  # a full database: the scan takes a while
+        pipe.set(f"unrelated:{i}", "x")
+    pipe.execute()
+    set_alias(r, "products", "products-v1")
+    writes = 0
+
+    def first_scan_running() -> bool:
+        if b"products-v2" not in r.execute_command("FT._LIST"):
+            return True  # not created yet
+        return bool(int(pairs(r.execute_command("FT.INFO", "products-v2"))["indexing"]))
+
+    def writer() -> None:  # a burst that lasts as long as the first build's scan
+        nonlocal writes
+        w = np.random.default_rng(1)
+        while first_scan_running():
+            i = int(w.integers(3000))
+            old.upsert([{"id": i, "name": f"item {i}", "category": "a", "vec": w.normal(size=DIM)}])
+            writes += 1
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    result = reindex(r, "products", v2(), drop_old=False)
+    thread.join()
+    print("reindex under a burst:", result, "writes", writes)
+    assert writes > 0
+    assert result.scan_duplicates == 0 == scan_duplicates(r, "products-v2")
+    assert result.builds in (1, 2)  # 2 when the burst reached the first scan
+    assert SearchIndex.open(r, "products-v2").count() == 3000

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import redis
 
+from redvec import keys
 from redvec.errors import ConfigError
 
 __all__ = ["ROLES", "AclUser", "create_user", "rules_for"]
@@ -50,19 +51,19 @@ def rules_for(role: str, prefixes: list[str], index_pattern: str) -> list[str]:
         if not p.endswith(":") or "*" in p:
             raise ConfigError(f"prefix {p!r} must end with ':' and contain no '*'")
     rules = ["-@all", *(f"+{c.lower()}" for c in READ)]
-    keys = [f"{p}*" for p in prefixes]
+    patterns = [f"{p}*" for p in prefixes]
     if role == "writer":
         rules += [f"+{c.lower()}" for c in WRITE]
-        rules += [f"~{k}" for k in keys]
+        rules += [f"~{k}" for k in patterns]
     else:
-        rules += [f"%R~{k}" for k in keys]
+        rules += [f"%R~{k}" for k in patterns]
     # RediSearch's key specs for FT.INFO/FT.SEARCH do not say read-only, so the index
     # names need plain access; no FT command that changes an index is granted anyway.
     rules.append(f"~{index_pattern}")
     # metadata redvec reads to open an index; the embedding cache a writer fills
-    rules += ["%R~redvec:schema:*", "%R~redvec:settings:*"]
+    rules += [f"%R~{ns}*" for ns in (keys.SCHEMA, keys.SETTINGS)]
     if role == "writer":
-        rules += ["~redvec:emb:*", "~redvec:ingest:*", "~redvec:queue:*"]
+        rules += [f"~{ns}*" for ns in (keys.EMBEDDING_CACHE, keys.INGEST_STATE, keys.QUEUE)]
     return rules
 
 

@@ -1334,20 +1334,38 @@ def reindex_cmd(
         f"({result.documents} documents, {result.seconds:.1f} s)"
         + ("" if keep_old else f"; '{result.old_index}' dropped, documents kept")
     )
+    if result.builds > 1:
+        err.print(
+            f"writes during the new index's scan spoiled {result.builds - 1} build(s) "
+            f"(documents indexed twice leave deleted nodes in the HNSW graph); rebuilt",
+            markup=False,
+        )
+    if result.scan_duplicates:
+        err.print(
+            f"warning: the kept build holds {result.scan_duplicates} documents indexed "
+            f"twice (writes went on during every build): its recall may be below a clean "
+            f"build's; pause bulk writes and reindex again for a clean graph",
+            markup=False,
+        )
 
 
 @app.command("backup")
 def backup_cmd(
     out_dir: Annotated[Path, typer.Option("--out", help="A new or empty folder")],
     rdb: Annotated[bool, typer.Option(help="Also copy the server's RDB snapshot (BGSAVE)")] = False,
+    with_cache: Annotated[
+        bool, typer.Option("--with-cache", help="Also the embedding cache (redvec:emb:)")
+    ] = False,
     url: UrlOpt = None,
 ) -> None:
-    """Export every index: documents, vectors, schemas, settings, aliases, checksums."""
+    """Export everything redvec owns: documents in index order, schemas, settings,
+    ingest state, tenants, recommenders, aliases, queued jobs; with checksums."""
     from redvec.backup import backup
 
-    s = backup(connect(url), out_dir, rdb=rdb)
+    s = backup(connect(url), out_dir, rdb=rdb, include_cache=with_cache)
     out.print(
         f"backed up {s.indexes} indexes, {s.keys} keys, {s.aliases} aliases to {s.path}"
+        f" (and {s.other_keys} keys of redvec's own: schemas, settings, state, recommenders)"
         + (" (with dump.rdb)" if s.rdb else "")
     )
 

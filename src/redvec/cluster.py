@@ -33,10 +33,12 @@ import redis
 from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
+from redvec import keys
 from redvec._resp import text
 from redvec.connection import redact_url, tls_options
 from redvec.errors import (
     ConfigError,
+    DocumentError,
     IndexExistsError,
     IndexNotFoundError,
     NotRunningError,
@@ -63,7 +65,7 @@ __all__ = [
 
 SLOTS = 16384
 CLUSTER_STATE = "redvec-cluster.json"
-PLAN_PREFIX = "redvec:cluster-plan:"  # logical index -> JSON list of shard tags
+PLAN_PREFIX = keys.CLUSTER_PLAN  # logical index -> JSON list of shard tags
 Mode = Literal["sharded", "tenant", "coordinated"]
 
 
@@ -338,6 +340,7 @@ class ClusterIndex:
         self.check_interval = check_interval
         # Documents are written through the cluster client, which routes each key by slot.
         self.writer = SearchIndex(client, schema)  # type: ignore[arg-type]
+        self.writer.check_indexing = False  # no index has the logical name: upsert checks shards
         self._checked = 0.0
         self._pool = ThreadPoolExecutor(
             max_workers=max(1, len(self.tags)), thread_name_prefix="fanout"
@@ -529,7 +532,20 @@ class ClusterIndex:
     # -- documents (routed by key slot) ---------------------------------------------------
 
     def upsert(self, docs: Iterable[Mapping[str, Any]], *, id_field: str = "id") -> int:
-        return self.writer.upsert(docs, id_field=id_field)
+        """Write documents, routed by key slot; a write RediSearch then fails to index on
+        its shard is reported (the shards' indexing-failure counts are compared)."""
+        before = self._failures()
+        written = self.writer.upsert(docs, id_field=id_field)
+        failed = self._failures() - before
+        if failed > 0:
+            raise DocumentError(
+                f"{failed} of the {written} documents written were not indexed by their "
+                f"shard (see FT.INFO 'Index Errors' of the shard indexes)"
+            )
+        return written
+
+    def _failures(self) -> int:
+        return sum(shard.info().hash_indexing_failures for shard in self._shards)
 
     def get(self, ids: Sequence[str], *, with_vectors: bool = False) -> list[dict[str, Any] | None]:
         return self.writer.get(ids, with_vectors=with_vectors)

@@ -17,6 +17,7 @@ from typing import Any
 
 import redis
 
+from redvec import keys
 from redvec._resp import text
 from redvec.connection import index_progress
 from redvec.errors import TenantExistsError, TenantNotFoundError, ValidationError
@@ -38,7 +39,7 @@ __all__ = [
 ]
 
 TENANT_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-TENANTS_KEY = "redvec:tenants"  # tenant -> JSON {"created": epoch seconds}
+TENANTS_KEY = keys.TENANTS  # tenant -> JSON {"created": epoch seconds}
 
 
 @dataclass(frozen=True)

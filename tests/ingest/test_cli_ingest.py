@@ -256,7 +256,7 @@ def test_the_readme_use_it_commands_work_as_written(
 
     readme = (ROOT / "README.md").read_text()
     block = readme.split("## Use it", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
-    wanted = ("redvec index create examples/schemas/seed.yaml", "redvec ingest ", "--text ")
+    wanted = ("redvec index create examples/schemas/docs.yaml", "redvec ingest ", "--text ")
     lines = [
         line.split("  #", 1)[0].strip()
         for line in block.splitlines()

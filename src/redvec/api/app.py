@@ -27,6 +27,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.params import Parameter
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from redvec import keys
 from redvec.api import models
 from redvec.api.auth import KeyRing
 from redvec.api.errors import ApiError, exception_handlers
@@ -95,7 +96,7 @@ METRICS_CONTENT_TYPE = "text/plain; version=0.0.4"
 
 def stream_for(index: str) -> str:
     """The stream the HTTP service enqueues into; run `redvec worker --stream` on it."""
-    return f"redvec:queue:{index}"
+    return f"{keys.QUEUE}{index}"
 
 
 def _ms(start: float) -> float:

@@ -14,11 +14,12 @@ import numpy as np
 import numpy.typing as npt
 import redis
 
+from redvec import keys
 from redvec.embeddings.base import Embedder
 
 __all__ = ["CacheStats", "CachedEmbedder"]
 
-PREFIX = "redvec:emb:"
+PREFIX = keys.EMBEDDING_CACHE
 
 
 @dataclass

@@ -23,6 +23,7 @@ from typing import IO, Any
 
 import redis
 
+from redvec import keys
 from redvec._resp import text
 from redvec.embeddings.base import Embedder, check_dims
 from redvec.embeddings.cache import CachedEmbedder
@@ -33,7 +34,7 @@ from redvec.ingest.readers import Record
 
 __all__ = ["STATE_PREFIX", "DeleteRefused", "FieldMap", "IngestSummary", "Ingestor"]
 
-STATE_PREFIX = "redvec:ingest:"
+STATE_PREFIX = keys.INGEST_STATE
 
 
 @dataclass

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from redvec import keys
 from redvec._resp import text
 from redvec.embeddings.base import Embedder, check_dims
 from redvec.embeddings.cache import CachedEmbedder
@@ -41,7 +42,7 @@ def reembed(
         embedder if isinstance(embedder, CachedEmbedder) else CachedEmbedder(embedder, index.client)
     )
     client = index.client
-    done_key = f"redvec:reembed:{index.name}:{embedder.name}"
+    done_key = f"{keys.REEMBED}{index.name}:{embedder.name}"
     summary = ReembedSummary()
     prefix = index.schema.prefix
     ids: list[str] = []

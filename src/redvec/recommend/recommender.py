@@ -38,6 +38,7 @@ import numpy as np
 import numpy.typing as npt
 import redis
 
+from redvec import keys
 from redvec._resp import text
 from redvec.errors import ConfigError, RedvecError, ValidationError, VectorError
 from redvec.filters import Filter
@@ -191,6 +192,7 @@ class Recommender:
         SearchIndex.create(client, users)
         SearchIndex.create(client, items)
         client.hset(f"{name}:meta", mapping={"dims": dims, "kind": kind, "positive": positive})
+        client.sadd(keys.RECOMMENDERS, name)  # so backups find every key under '<name>:'
         return cls(client, name)
 
     # -- writing -------------------------------------------------------------------------
