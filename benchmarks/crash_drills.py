@@ -94,7 +94,9 @@ def keys_now(client: redis.Redis) -> int:
     return sum(1 for _ in client.scan_iter(match="drill:*", count=1000))
 
 
-def drill_ingest_killed(tmp: Path, docs: list[dict[str, Any]], rng: random.Random) -> dict[str, Any]:
+def drill_ingest_killed(
+    tmp: Path, docs: list[dict[str, Any]], rng: random.Random
+) -> dict[str, Any]:
     src = tmp / "docs.jsonl"
     src.write_text("".join(json.dumps(d) + "\n" for d in docs))
     with EmbeddedServer(tmp / "redis1", appendfsync="no") as server:
@@ -186,7 +188,12 @@ def drill_worker_killed(tmp: Path, docs: list[dict[str, Any]]) -> dict[str, Any]
         last = worker(server.url, "c", "--claim-idle-ms", "500", "--exit-when-idle")
         last.communicate(timeout=1800)
         SearchIndex.open(client, "drill").wait_indexed()
+        reasons: dict[str, int] = {}
+        for _, fields in client.xrange("jobs:dead"):
+            reason = fields[b"reason"].decode()[:60]
+            reasons[reason] = reasons.get(reason, 0) + 1
         return {"drill": "worker killed -9 twice mid-batch, 7 malformed jobs",
+                "dead letter reasons": reasons,
                 "killed at keys": kills, "exit": last.returncode,
                 "dead letters": client.xlen("jobs:dead"), "left in stream": client.xlen("jobs"),
                 **count(client, docs)}  # fmt: skip
@@ -196,16 +203,18 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--docs", type=int, default=1500)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--only", nargs="*", choices=["ingest", "redis", "worker"])
     args = ap.parse_args()
     docs = source(args.docs)
     rng = random.Random(args.seed)
     tmp = Path(tempfile.mkdtemp(prefix="redvec-drills-"))
-    for result in (
-        drill_ingest_killed(tmp, docs, rng),
-        drill_redis_killed(tmp, docs),
-        drill_worker_killed(tmp, docs),
-    ):
-        print(json.dumps(result))
+    drills = {
+        "ingest": lambda: drill_ingest_killed(tmp, docs, rng),
+        "redis": lambda: drill_redis_killed(tmp, docs),
+        "worker": lambda: drill_worker_killed(tmp, docs),
+    }
+    for name in args.only or list(drills):
+        print(json.dumps(drills[name]()), flush=True)
 
 
 if __name__ == "__main__":

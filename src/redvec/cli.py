@@ -798,9 +798,20 @@ def worker(
         max_attempts=max_attempts,
         dead_letter=dead_letter,
     )
-    remember_provider(idx, spec, text_field or ["text"])
+    # The provider now; the text fields once this worker has written with them (as
+    # `redvec ingest` does), so a later worker or search embeds the same fields.
+    remember_provider(idx, spec)
     err.print(f"worker {w.consumer} reading '{stream}' as group '{group}' into '{index}'")
-    stats = w.run(idle_exit=exit_when_idle)
+    try:
+        stats = w.run(idle_exit=exit_when_idle)
+    finally:
+        if w.summary.written:
+            import contextlib
+
+            import redis
+
+            with contextlib.suppress(redis.RedisError):
+                remember_provider(idx, spec, w.ingestor.fields.text_fields or [])
     s = w.summary
     err.print(
         f"worker {w.consumer} stopped: {stats.acked} acknowledged ({stats.claimed} claimed from "

@@ -204,3 +204,28 @@ def test_poison_jobs_are_dead_lettered_alone_and_kills_lose_nothing(
     assert any("finite" in x for x in reasons) and any("64 bits" in x for x in reasons)
     assert any("deeper than 127" in x for x in reasons)
     assert r.xlen("jobs") == 0 and pending(r) == 0
+
+
+def test_a_restarted_worker_embeds_the_schemas_text_fields_not_text(
+    r: redis.Redis, server: EmbeddingServer, cli_env: dict[str, str]
+) -> None:
+    """The first worker recorded `text` as the index's text field, so every later worker
+    rejected every job of a title/body index ("no text in text") and dead-lettered it."""
+    SearchIndex.create(
+        r,
+        IndexSchema(
+            "queue", "q:", (TextField("title"), TextField("body"), VectorField("embedding", dims=8))
+        ),
+    )
+    jobs = [{"id": f"t{i}", "title": f"title {i}", "body": f"body {i}"} for i in range(20)]
+    for part in (jobs[:10], jobs[10:]):
+        enqueue(r, "jobs", part)
+        proc = start_worker(cli_env, server, "--exit-when-idle")
+        _, stderr = proc.communicate(timeout=120)
+        assert proc.returncode == 0, stderr
+    assert r.exists("jobs:dead") == 0
+    assert sorted(k.decode() for k in r.keys("q:*")) == sorted(f"q:t{i}" for i in range(20))
+    assert json.loads(SearchIndex.open(r, "queue").get_setting("text_fields") or "[]") == [
+        "title",
+        "body",
+    ]
