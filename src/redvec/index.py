@@ -204,6 +204,7 @@ class SearchIndex:
         # Whether writes compare FT.INFO's indexing failures before and after (off for a
         # writer with no index of its own name, such as a cluster's router).
         self.check_indexing = True
+        self._failures_seen: int | None = None  # FT.INFO's indexing failures after our last write
 
     @property
     def name(self) -> str:
@@ -473,15 +474,37 @@ class SearchIndex:
         the batch; each document is then looked up), is in ``failed`` with the reason.
         ``extra`` commands (bookkeeping) are sent after the documents; their errors raise.
         """
-        before = self._indexing_failures() if self.check_indexing else 0
-        errors = self.write([commands for _, commands in encoded], extra)
+        # The failure count after this batch rides in the batch's own pipeline; the one
+        # before is the previous batch's (a failure someone else caused in between is
+        # told apart by looking each document up).
+        before = after = 0
+        if self.check_indexing:
+            before = (
+                self._failures_seen
+                if self._failures_seen is not None
+                else self._indexing_failures()
+            )
+            probe = [("FT.INFO", self.name)]
+        else:
+            probe = []
+        errors, replies = self._write(
+            [commands for _, commands in encoded], [*(extra or []), *probe]
+        )
+        for reply in replies[: len(extra or [])]:
+            if isinstance(reply, Exception):
+                raise reply
+        if self.check_indexing:
+            info = replies[-1]
+            if isinstance(info, Exception):
+                raise _search_error(self.name, info)  # type: ignore[arg-type]
+            after = int(pairs(info).get("hash_indexing_failures", 0) or 0)
+            self._failures_seen = after
         report = WriteReport()
         for (doc_id, _), error in zip(encoded, errors, strict=True):
             if error is None:
                 report.written.append(doc_id)
             else:
                 report.failed[doc_id] = f"Redis refused the write: {error}"
-        after = self._indexing_failures() if self.check_indexing else 0
         if report.written and after > before:
             for doc_id, reason in self._unindexed(report.written).items():
                 report.failed[doc_id] = reason
@@ -489,7 +512,10 @@ class SearchIndex:
         return report
 
     def _indexing_failures(self) -> int:
-        raw = pairs(self.client.execute_command("FT.INFO", self.name))
+        try:
+            raw = pairs(self.client.execute_command("FT.INFO", self.name))
+        except redis.ResponseError as e:
+            raise _search_error(self.name, e) from None
         return int(raw.get("hash_indexing_failures", 0) or 0)
 
     def _unindexed(self, ids: Sequence[str]) -> dict[str, str]:
@@ -537,6 +563,16 @@ class SearchIndex:
         others' success nor lets its bookkeeping pass for a write; an ``extra`` command
         refused raises.
         """
+        errors, replies = self._write(encoded, extra)
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return errors
+
+    def _write(
+        self, encoded: list[list[Any]], extra: list[Any] | None
+    ) -> tuple[list[str | None], list[Any]]:
+        """Per-document errors, and the ``extra`` commands' replies (errors included)."""
         pipe = self.client.pipeline(transaction=False)
         sizes = []
         for commands in encoded:
@@ -552,10 +588,7 @@ class SearchIndex:
             refused = [r for r in replies[at : at + size] if isinstance(r, Exception)]
             out.append(redis_message(refused[0]) if refused else None)
             at += size
-        for reply in replies[at:]:
-            if isinstance(reply, Exception):
-                raise reply
-        return out
+        return out, list(replies[at:])
 
     def update_vectors(
         self, ids: Sequence[str], vectors: Sequence[Any], *, vector_field: str | None = None
