@@ -276,3 +276,20 @@ def test_every_option_has_help_and_a_metavar_users_expect() -> None:
         assert "<bool>" not in shown and "<str>" not in shown and "<list" not in shown, shown
     shown = subprocess.run([*REDVEC, "search", "--help"], capture_output=True, text=True).stdout
     assert "--mode [dense|bm25|hybrid]" in shown and "--json " in shown
+
+
+def test_a_port_that_accepts_but_never_answers_fails_fast_not_after_minutes(
+    cli_env: dict[str, str],
+) -> None:
+    """Probes use the short connect timeout; only real commands get the long one."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        start = time.monotonic()
+        result = run(
+            ["index", "list", "--url", f"redis://127.0.0.1:{silent.getsockname()[1]}"], cli_env
+        )
+        took = time.monotonic() - start
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith("error: cannot reach Redis at redis://127.0.0.1:")
+    assert "Timeout" in result.stderr and took < 30

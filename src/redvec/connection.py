@@ -120,27 +120,59 @@ def connect(
     """
     settings = settings or Settings.from_env()
     resolved = resolve_url(url, settings)
+    tls = tls_options(resolved, settings)
     try:
+        # Timeouts are deliberate: the probe (PING, the module check) gives up after
+        # connect_timeout, so a port that accepts but never answers is named at once;
+        # the client returned waits command_timeout for long commands (bulk deletes,
+        # big pipelines, FT.CREATE over a large keyspace).
         client = redis.Redis.from_url(
             resolved,
             protocol=2,
             socket_connect_timeout=settings.connect_timeout,
             socket_timeout=settings.command_timeout,
-            **tls_options(resolved, settings),
+            **tls,
+        )
+        probe = redis.Redis.from_url(
+            resolved,
+            protocol=2,
+            socket_connect_timeout=settings.connect_timeout,
+            socket_timeout=settings.connect_timeout,
+            **tls,
         )
     except ValueError as e:
         raise RedisUnavailableError(f"invalid Redis URL {redact_url(resolved)}: {e}") from None
     deadline = time.monotonic() + loading_timeout
+    try:
+        modules = _probe(probe, resolved, check_modules, deadline, loading_timeout)
+    finally:
+        probe.close()
+    if check_modules:
+        wanted = REQUIRED_MODULES if require_json else {"search": "RediSearch"}
+        missing = [label for name, label in wanted.items() if name not in modules]
+        if missing:
+            raise ModuleMissingError(
+                f"Redis at {redact_url(resolved)} lacks the {' and '.join(missing)} "
+                f"module{'s' if len(missing) > 1 else ''} that redvec needs. Start the embedded "
+                f"server with `redvec server start`, or use Redis Stack or Redis 8 "
+                f"(which bundle them)."
+            )
+    return client
+
+
+def _probe(
+    client: redis.Redis, resolved: str, check_modules: bool, deadline: float, loading: float
+) -> dict[str, int]:
+    """PING (waiting out a server still loading its data) and the module list."""
     while True:
         try:
             client.ping()
-            modules = _modules(client) if check_modules else {}
-            break
+            return _modules(client) if check_modules else {}
         except redis.BusyLoadingError:
             if time.monotonic() > deadline:
                 raise RedisUnavailableError(
                     f"Redis at {redact_url(resolved)} is still loading its data "
-                    f"after {loading_timeout:.0f}s"
+                    f"after {loading:.0f}s"
                 ) from None
             time.sleep(0.1)
         except redis.AuthenticationError as e:
@@ -162,17 +194,6 @@ def connect(
             raise RedisUnavailableError(
                 f"cannot reach Redis at {redact_url(resolved)}: {e}{hint}"
             ) from None
-    if check_modules:
-        wanted = REQUIRED_MODULES if require_json else {"search": "RediSearch"}
-        missing = [label for name, label in wanted.items() if name not in modules]
-        if missing:
-            raise ModuleMissingError(
-                f"Redis at {redact_url(resolved)} lacks the {' and '.join(missing)} "
-                f"module{'s' if len(missing) > 1 else ''} that redvec needs. Start the embedded "
-                f"server with `redvec server start`, or use Redis Stack or Redis 8 "
-                f"(which bundle them)."
-            )
-    return client
 
 
 @dataclass(frozen=True)
