@@ -491,6 +491,22 @@ def search(
     print_hits(result.hits, as_json)
 
 
+def _record_text_fields(idx: SearchIndex, spec: dict[str, Any], ingestor: Any) -> None:
+    """Record the fields an ingest or worker run embedded, once it has written with them
+    (a run that wrote nothing, say with a wrong --text-field, leaves the record as it
+    was). A failure here (Redis gone) must not hide the run's own error: the next run
+    records them."""
+    import contextlib
+
+    import redis
+
+    from redvec.providers import remember_provider
+
+    if ingestor.summary.written:
+        with contextlib.suppress(redis.RedisError):
+            remember_provider(idx, spec, ingestor.fields.text_fields or [])
+
+
 def _recorded_text_fields(idx: SearchIndex) -> list[str] | None:
     """The text fields `redvec ingest` recorded for the index, else None (the schema's
     TEXT fields): the worker embeds jobs as the ingested documents were."""
@@ -634,15 +650,7 @@ def ingest(
                     records, delete_missing=delete_missing, force=force, dry_run=dry_run
                 )
             finally:
-                # A failed record (Redis gone, say) must not hide the run's own error:
-                # the next run records the text fields.
-                if ingestor.summary.written:
-                    import contextlib
-
-                    import redis
-
-                    with contextlib.suppress(redis.RedisError):
-                        remember_provider(idx, spec, ingestor.fields.text_fields or [])
+                _record_text_fields(idx, spec, ingestor)
             show(summary)
     except DeleteRefused as e:
         s = e.summary
@@ -805,13 +813,7 @@ def worker(
     try:
         stats = w.run(idle_exit=exit_when_idle)
     finally:
-        if w.summary.written:
-            import contextlib
-
-            import redis
-
-            with contextlib.suppress(redis.RedisError):
-                remember_provider(idx, spec, w.ingestor.fields.text_fields or [])
+        _record_text_fields(idx, spec, w.ingestor)
     s = w.summary
     err.print(
         f"worker {w.consumer} stopped: {stats.acked} acknowledged ({stats.claimed} claimed from "
