@@ -545,7 +545,7 @@ class ClusterIndex:
         return written
 
     def _failures(self) -> int:
-        return sum(shard.info().hash_indexing_failures for shard in self._shards)
+        return sum(shard.indexing_failures() for shard in self._shards)
 
     def get(self, ids: Sequence[str], *, with_vectors: bool = False) -> list[dict[str, Any] | None]:
         return self.writer.get(ids, with_vectors=with_vectors)

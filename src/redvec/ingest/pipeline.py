@@ -392,7 +392,7 @@ class Ingestor:
         ``delete_missing`` refuses (:class:`DeleteRefused`, nothing deleted) when the run
         read nothing, rejected more than half of what it read, or could not tell the id
         of some record, unless ``force``; ``dry_run`` deletes nothing and lists in
-        ``summary.would_delete`` what would go.
+        ``would_delete`` what would go.
         """
         try:
             batch: list[_Doc] = []
