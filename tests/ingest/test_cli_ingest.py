@@ -329,3 +329,56 @@ def test_a_long_text_warns_that_it_was_truncated(
         ["ingest", str(src), "-i", "long", "--provider", "local", "--chunk-size", "500"], cli_env
     )
     assert chunked.returncode == 0 and "warning" not in chunked.stderr, chunked.stderr
+
+
+def test_an_index_ingested_with_the_int8_variant_is_searched_with_it_and_never_mixed(
+    r: redis.Redis, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A user picks the fast variant for ingest; searches must embed with it too, and a
+    later ingest with the exact weights must not slip fp32 vectors in beside int8 ones."""
+    pytest.importorskip("onnxruntime", reason="needs the local extra")
+    SearchIndex.create(
+        r,
+        IndexSchema(
+            "fast",
+            "fast:",
+            (TextField("title"), TextField("text"), VectorField("embedding", dims=384)),
+            storage="json",
+        ),
+    )
+    names = ["try", "with", "function", "class", "import", "lambda"]
+    src = tmp_path / "topics.jsonl"
+    src.write_text(
+        "".join(json.dumps({"id": k, "title": k, "text": topics[k][:1500]}) + "\n" for k in names)
+    )
+    first = run(["ingest", str(src), "-i", "fast", "--model-variant", "int8", "--json"], cli_env)
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["written"] == len(names)
+    idx = SearchIndex.open(r, "fast")
+    assert json.loads(idx.get_setting("provider") or "") == {"kind": "local", "variant": "int8"}
+    assert len(r.keys("redvec:emb:local/all-MiniLM-L6-v2:int8:*")) == len(names)
+
+    hits = run(
+        ["search", "-i", "fast", "--text", "catch an exception", "-k", "2", "--json"], cli_env
+    )
+    assert hits.returncode == 0, hits.stderr
+    assert json.loads(hits.stdout)[0]["id"] == "try"
+
+    again = json.loads(run(["ingest", str(src), "-i", "fast", "--json"], cli_env).stdout)
+    assert (again["embedded"], again["skipped"]) == (0, len(names))  # the recorded variant
+
+    mixed = run(["ingest", str(src), "-i", "fast", "--model-variant", "fp32"], cli_env)
+    assert mixed.returncode == 1
+    assert mixed.stderr.startswith(
+        "error: index 'fast' holds documents embedded with local/all-MiniLM-L6-v2:int8; "
+        "adding some embedded with local/all-MiniLM-L6-v2 would mix vectors"
+    ), mixed.stderr
+    assert len(r.keys("redvec:emb:local/all-MiniLM-L6-v2:[0-9a-f]*")) == 0  # nothing embedded
+
+    switched = run(
+        ["reembed", "-i", "fast", "--provider", "local", "--model-variant", "fp32"], cli_env
+    )
+    assert switched.returncode == 0, switched.stderr
+    recorded = SearchIndex.open(r, "fast").get_setting("provider")
+    assert json.loads(recorded or "") == {"kind": "local", "variant": "fp32"}
+    assert len(r.keys("redvec:emb:local/all-MiniLM-L6-v2:[0-9a-f]*")) == len(names)
