@@ -83,6 +83,9 @@ def test_int8_variant_stays_close_to_fp32_under_its_own_name() -> None:
     cosines = (a * b).sum(1)
     assert cosines.mean() >= 0.99 and cosines.min() >= 0.98, cosines
     np.testing.assert_allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-5)
+    # A text's vector does not depend on the texts it is embedded with.
+    alone = np.vstack([fast.embed([s]) for s in SENTENCES])
+    np.testing.assert_allclose((alone * b).sum(1), 1.0, atol=1e-6)
     # Each paraphrase still finds its sentence first.
     questions = [
         "What produces energy inside cells?",
