@@ -33,8 +33,10 @@ def test_queries_use_the_variant_the_documents_were_embedded_with(r: redis.Redis
     remember_provider(idx, spec)
     query = query_embedder(idx)
     assert query is not None and query.name == embedder.name == "local/all-MiniLM-L6-v2:int8"
-    # Nothing asked for: the recorded variant, not the default.
+    # Nothing asked for, or the local model without a variant: the recorded variant.
     assert provider_for_index(idx, None, None, None)[0].name == "local/all-MiniLM-L6-v2:int8"
+    assert provider_for_index(idx, "local", None, None)[0].name == "local/all-MiniLM-L6-v2:int8"
+    assert provider_for_index(idx, "local", None, None, "fp32")[0].name == "local/all-MiniLM-L6-v2"
 
 
 def test_an_index_recorded_before_variants_existed_stays_fp32(r: redis.Redis) -> None:

@@ -64,11 +64,19 @@ def provider_for_index(
 ) -> tuple[Embedder, dict[str, Any]]:
     """The provider asked for, else the one recorded for the index, else the local model.
 
-    A variant alone (no kind) asks for the local model in that variant."""
+    A variant alone (no kind) asks for the local model in that variant; the local model
+    without a variant keeps the variant recorded for the index."""
     stored = index.get_setting("provider")
-    if kind is None and variant is None and stored is not None:
-        spec = json.loads(stored)
+    recorded = json.loads(stored) if stored is not None else None
+    if kind is None and variant is None and recorded is not None:
+        spec = recorded
     else:
+        if (
+            recorded is not None
+            and variant is None
+            and (kind or "local") == "local" == recorded["kind"]
+        ):
+            variant = recorded.get("variant", "fp32")  # `--provider local` keeps the variant
         spec = provider_spec(kind or "local", model, base_url, variant)
     return build_provider(spec), spec
 

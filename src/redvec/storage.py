@@ -1,0 +1,417 @@
+"""The three ways an index's documents live in Redis keys, one class each.
+
+- :class:`HashStorage` (``hash``): one HASH per document; vectors as packed bytes, other
+  fields as strings. Flat fields only.
+- :class:`JsonStorage` (``json``): one JSON document per key; vectors as arrays of floats;
+  any nesting RedisJSON takes.
+- :class:`SplitStorage` (``split``): the vectors and the indexed fields in a HASH under
+  the index prefix (what RediSearch indexes), the whole document as JSON under
+  ``document_prefix``; a vector update rewrites no JSON, and searches join each hit's JSON
+  document in a server-side script, in the same round trip.
+
+Everything that differs between the modes is a method here, so the index, the query
+builder, the async and cluster executors and the ingest pipeline ask the storage instead of
+testing its name. These classes build commands and decode replies; they send nothing
+(except :meth:`Storage.send_search`, which sends on the connection it is given).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from redvec._resp import text
+from redvec.errors import DocumentError, SchemaError
+
+if TYPE_CHECKING:
+    from redvec.schema import IndexSchema, VectorField
+
+__all__ = ["STORAGES", "HashStorage", "JsonStorage", "SplitStorage", "Storage", "storage_for"]
+
+Command = tuple[Any, ...]
+
+
+class Storage:
+    """One storage mode. Instances are stateless; :func:`storage_for` gives the shared one."""
+
+    name: ClassVar[str]
+    key_type: ClassVar[str]
+    """What RediSearch indexes under the prefix: ``HASH`` or ``JSON``."""
+    joined: ClassVar[bool] = False
+    """Whether search replies carry the JSON document joined by the split-search script."""
+    shardable: ClassVar[bool] = True
+    """Whether an index can span the shards of a cluster (each document wholly on one)."""
+    raw_types: ClassVar[tuple[type, ...]] = (str,)
+    """Values of unindexed fields stored as given, without the JSON-compatibility check."""
+
+    # -- the schema ----------------------------------------------------------------------
+
+    def default_document_prefix(self) -> str | None:
+        return None
+
+    def validate(self, schema: IndexSchema) -> None:
+        """Refuse, with :class:`SchemaError`, what this mode cannot hold."""
+        if schema.document_prefix is not None:
+            raise SchemaError(
+                f"index '{schema.name}': document_prefix applies to split storage only"
+            )
+
+    @property
+    def json_paths(self) -> bool:
+        """Whether FT.CREATE addresses fields as JSON paths (``$.name AS name``)."""
+        return self.key_type == "JSON"
+
+    def document_key(self, schema: IndexSchema, doc_id: str) -> str:
+        """The key holding the document's metadata."""
+        return schema.key(doc_id)
+
+    def keys_of(self, schema: IndexSchema, doc_id: str) -> list[str]:
+        """Every key of one document: what a delete removes."""
+        return [schema.key(doc_id)]
+
+    def other_patterns(self, schema: IndexSchema) -> list[str]:
+        """Key patterns of documents outside the index prefix (dropped with the documents)."""
+        return []
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def encode(
+        self,
+        schema: IndexSchema,
+        doc_id: str,
+        values: Mapping[str, Any],
+        vectors: Mapping[str, np.ndarray],
+        extra: Mapping[str, Any],
+    ) -> list[Command]:
+        """Commands that replace the whole document (no field of an earlier version
+        survives). ``values`` are checked schema fields, ``vectors`` checked vectors,
+        ``extra`` the unindexed fields."""
+        raise NotImplementedError
+
+    def vector_command(self, key: str, field: VectorField, vector: np.ndarray) -> Command:
+        """The command that replaces one vector and nothing else."""
+        from redvec.vectors import to_bytes
+
+        return ("HSET", key, field.name, to_bytes(vector, field))
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def read_commands(self, schema: IndexSchema, doc_id: str) -> list[Command]:
+        """Commands that read one document whole; their replies go to :meth:`decode`."""
+        return [("HGETALL", schema.key(doc_id))]
+
+    def decode(
+        self, schema: IndexSchema, replies: list[Any], with_vectors: bool
+    ) -> dict[str, Any] | None:
+        """The document from the replies of :meth:`read_commands`; None when not stored."""
+        raise NotImplementedError
+
+    def vector_read(self, key: Any, field: VectorField) -> Command:
+        return ("HGET", key, field.name)
+
+    def vector_decode(self, raw: Any, field: VectorField) -> np.ndarray | None:
+        """One stored vector from the reply of :meth:`vector_read`; None when absent."""
+        from redvec.vectors import from_bytes
+
+        return None if raw is None else from_bytes(raw, field)
+
+    # -- searching -------------------------------------------------------------------------
+
+    def send_search(
+        self,
+        target: Any,
+        schema: IndexSchema,
+        index_name: str,
+        args: list[Any],
+        *,
+        scored: bool,
+        script: Callable[..., Any] | None,
+    ) -> Any:
+        """Send one FT.SEARCH on ``target`` (a client or pipeline, sync or async); the
+        split mode runs it inside ``script`` (the registered join script)."""
+        return target.execute_command("FT.SEARCH", index_name, *args)
+
+    def returned_in_search(
+        self, schema: IndexSchema, asked: tuple[str, ...] | None
+    ) -> list[str]:
+        """The fields FT.SEARCH itself must RETURN for ``asked`` (None: every field but
+        vectors); the rest, if any, comes from the joined document."""
+        if asked is None:
+            return [f.name for f in schema.fields if f.kind != "vector"]
+        return list(asked)
+
+    @property
+    def tags_as_arrays(self) -> bool:
+        """Whether a search reply holds multi-valued tags as a JSON array (else joined by
+        the field's separator)."""
+        return False
+
+    def vector_decoder(self, field: VectorField) -> Callable[[bytes], Any]:
+        """Decodes a vector returned by FT.SEARCH into a list of floats."""
+        from redvec.vectors import from_bytes
+
+        return lambda raw: from_bytes(raw, field).tolist()
+
+
+def decode_hash(schema: IndexSchema, raw: dict[bytes, bytes], with_vectors: bool) -> dict[str, Any]:
+    """A document from a HASH: numbers parsed, multi-valued tags split, vectors as lists
+    (only ``with_vectors``)."""
+    from redvec.vectors import from_bytes
+
+    kinds = {f.name: f for f in schema.fields}
+    doc: dict[str, Any] = {}
+    for k, v in raw.items():
+        name = text(k)
+        f = kinds.get(name)
+        if f is None or f.kind == "text" or f.kind == "geo":
+            doc[name] = text(v)
+        elif f.kind == "vector":
+            if with_vectors:
+                doc[name] = from_bytes(v, f).tolist()  # type: ignore[arg-type]
+        elif f.kind == "numeric":
+            doc[name] = json.loads(v)
+        else:  # tag
+            s = text(v)
+            sep = f.separator  # type: ignore[attr-defined]
+            doc[name] = s.split(sep) if sep in s else s
+    return doc
+
+
+def hash_mapping(
+    schema: IndexSchema, values: Mapping[str, Any], vectors: Mapping[str, np.ndarray]
+) -> dict[str, Any]:
+    """The HASH fields of the indexed values and vectors (vectors packed as bytes)."""
+    from redvec.vectors import to_bytes
+
+    mapping: dict[str, Any] = {}
+    for f in schema.fields:
+        if f.name in vectors:
+            mapping[f.name] = to_bytes(vectors[f.name], f)  # type: ignore[arg-type]
+        elif f.name in values:
+            mapping[f.name] = hash_value(f, values[f.name])
+    return mapping
+
+
+def hash_value(f: Any, value: Any) -> Any:
+    """One value as a HASH field holds it (tags joined, booleans 0/1, floats exact)."""
+    from redvec.index import plain
+
+    if f is not None and f.kind == "tag" and isinstance(value, list):
+        return str(f.separator.join(value))
+    if value.__class__ not in _SCALARS and value.__class__ is not bytes:
+        value = plain(value, f"field '{getattr(f, 'name', '?')}'")
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, float):
+        return repr(value)
+    return value
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def dumps(doc_id: str, body: dict[str, Any]) -> str:
+    """A document as JSON text, refusing what JSON cannot hold exactly (NaN, objects)."""
+    try:
+        return json.dumps(body, allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise DocumentError(f"document '{doc_id}' cannot be stored as JSON: {e}") from None
+
+
+def _flatten(mapping: Mapping[str, Any]) -> list[Any]:
+    out: list[Any] = []
+    for k, v in mapping.items():
+        out += [k, v]
+    return out
+
+
+class HashStorage(Storage):
+    name = "hash"
+    key_type = "HASH"
+    raw_types = (str, bytes)  # a hash holds bytes
+
+    def encode(
+        self,
+        schema: IndexSchema,
+        doc_id: str,
+        values: Mapping[str, Any],
+        vectors: Mapping[str, np.ndarray],
+        extra: Mapping[str, Any],
+    ) -> list[Command]:
+        mapping = hash_mapping(schema, values, vectors)
+        for k, v in extra.items():
+            if isinstance(v, dict | list):
+                raise DocumentError(
+                    f"document '{doc_id}': field '{k}' is nested; hash storage keeps "
+                    f"flat fields only (use json or split storage)"
+                )
+            mapping[k] = hash_value(None, v)
+        # DEL then HSET, back to back, as JSON.SET replaces a whole document.
+        key = schema.key(doc_id)
+        return [("DEL", key), ("HSET", key, *_flatten(mapping))]
+
+    def decode(
+        self, schema: IndexSchema, replies: list[Any], with_vectors: bool
+    ) -> dict[str, Any] | None:
+        (raw,) = replies
+        return decode_hash(schema, raw, with_vectors) if raw else None
+
+
+class JsonStorage(Storage):
+    name = "json"
+    key_type = "JSON"
+
+    def encode(
+        self,
+        schema: IndexSchema,
+        doc_id: str,
+        values: Mapping[str, Any],
+        vectors: Mapping[str, np.ndarray],
+        extra: Mapping[str, Any],
+    ) -> list[Command]:
+        body = {**extra, **values}
+        body.update({n: v.tolist() for n, v in vectors.items()})
+        return [("JSON.SET", schema.key(doc_id), "$", dumps(doc_id, body))]
+
+    def vector_command(self, key: str, field: VectorField, vector: np.ndarray) -> Command:
+        return ("JSON.SET", key, f"$.{field.name}", json.dumps(vector.tolist()))
+
+    def read_commands(self, schema: IndexSchema, doc_id: str) -> list[Command]:
+        return [("JSON.GET", schema.key(doc_id))]
+
+    def decode(
+        self, schema: IndexSchema, replies: list[Any], with_vectors: bool
+    ) -> dict[str, Any] | None:
+        (raw,) = replies
+        if raw is None:
+            return None
+        doc: dict[str, Any] = json.loads(raw)
+        if not with_vectors:
+            for vf in schema.vector_fields:
+                doc.pop(vf.name, None)
+        return doc
+
+    def vector_read(self, key: Any, field: VectorField) -> Command:
+        return ("JSON.GET", key, f"$.{field.name}")
+
+    def vector_decode(self, raw: Any, field: VectorField) -> np.ndarray | None:
+        found = None if raw is None else json.loads(raw)
+        return np.asarray(found[0], dtype=np.float32) if found else None
+
+    @property
+    def tags_as_arrays(self) -> bool:
+        return True
+
+    def vector_decoder(self, field: VectorField) -> Callable[[bytes], Any]:
+        return json.loads
+
+
+class SplitStorage(Storage):
+    name = "split"
+    key_type = "HASH"
+    joined = True
+    # The join script runs on the shard that answers; the JSON document may live on another.
+    shardable = False
+
+    def default_document_prefix(self) -> str | None:
+        return "doc:"
+
+    def validate(self, schema: IndexSchema) -> None:
+        from redvec.schema import check_prefix, prefixes_overlap
+
+        assert schema.document_prefix is not None  # defaulted at construction
+        check_prefix(schema.name, "document_prefix", schema.document_prefix)
+        if prefixes_overlap(schema.prefix, schema.document_prefix):
+            raise SchemaError(
+                f"index '{schema.name}': prefix {schema.prefix!r} and document_prefix "
+                f"{schema.document_prefix!r} overlap; split storage needs them apart"
+            )
+        if not schema.vector_fields:
+            raise SchemaError(f"index '{schema.name}': split storage needs a vector field")
+
+    def document_key(self, schema: IndexSchema, doc_id: str) -> str:
+        return f"{schema.document_prefix}{doc_id}"
+
+    def keys_of(self, schema: IndexSchema, doc_id: str) -> list[str]:
+        return [schema.key(doc_id), self.document_key(schema, doc_id)]
+
+    def other_patterns(self, schema: IndexSchema) -> list[str]:
+        return [f"{schema.document_prefix}*"]
+
+    def encode(
+        self,
+        schema: IndexSchema,
+        doc_id: str,
+        values: Mapping[str, Any],
+        vectors: Mapping[str, np.ndarray],
+        extra: Mapping[str, Any],
+    ) -> list[Command]:
+        key = schema.key(doc_id)
+        body = {**extra, **values}
+        return [
+            ("DEL", key),
+            ("HSET", key, *_flatten(hash_mapping(schema, values, vectors))),
+            ("JSON.SET", self.document_key(schema, doc_id), "$", dumps(doc_id, body)),
+        ]
+
+    def read_commands(self, schema: IndexSchema, doc_id: str) -> list[Command]:
+        return [("JSON.GET", self.document_key(schema, doc_id)), ("HGETALL", schema.key(doc_id))]
+
+    def decode(
+        self, schema: IndexSchema, replies: list[Any], with_vectors: bool
+    ) -> dict[str, Any] | None:
+        from redvec.vectors import from_bytes
+
+        raw, hash_fields = replies
+        if raw is None:
+            return None
+        doc: dict[str, Any] = json.loads(raw)
+        if with_vectors and hash_fields:
+            for vf in schema.vector_fields:
+                if vf.name.encode() in hash_fields:
+                    doc[vf.name] = from_bytes(hash_fields[vf.name.encode()], vf).tolist()
+        return doc
+
+    def send_search(
+        self,
+        target: Any,
+        schema: IndexSchema,
+        index_name: str,
+        args: list[Any],
+        *,
+        scored: bool,
+        script: Callable[..., Any] | None,
+    ) -> Any:
+        assert script is not None, "split storage searches through its join script"
+        return script(
+            keys=[],
+            args=[
+                schema.prefix,
+                schema.document_prefix or "",
+                "1" if scored else "0",
+                index_name,
+                *args,
+            ],
+            client=target,
+        )
+
+    def returned_in_search(
+        self, schema: IndexSchema, asked: tuple[str, ...] | None
+    ) -> list[str]:
+        # Metadata comes from the joined JSON document; vectors, when asked for, from the hash.
+        vectors = {f.name for f in schema.vector_fields}
+        return [] if asked is None else [n for n in asked if n in vectors]
+
+
+STORAGES: dict[str, Storage] = {s.name: s for s in (HashStorage(), JsonStorage(), SplitStorage())}
+
+
+def storage_for(name: str) -> Storage:
+    """The storage mode called ``name`` (``json``, ``hash`` or ``split``)."""
+    try:
+        return STORAGES[name]
+    except KeyError:
+        raise SchemaError(f"storage must be json, hash or split, got {name!r}") from None
