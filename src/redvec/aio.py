@@ -28,25 +28,13 @@ class AsyncSearch:
     def __init__(self, index: SearchIndex, client: aredis.Redis) -> None:
         self.index = index
         self.client = client
-        self._split: AsyncScript | None = None
-        if index.schema.storage == "split":
-            self._split = client.register_script(_SPLIT_SEARCH)
+        self._split: AsyncScript = client.register_script(_SPLIT_SEARCH)
 
     def _send(self, target: Any, args: list[Any], scored: bool) -> Any:
         schema = self.index.schema
-        if self._split is not None:
-            return self._split(
-                keys=[],
-                args=[
-                    schema.prefix,
-                    schema.document_prefix or "",
-                    "1" if scored else "0",
-                    self.index.search_name,
-                    *args,
-                ],
-                client=target,
-            )
-        return target.execute_command("FT.SEARCH", self.index.search_name, *args)
+        return schema.store.send_search(
+            target, schema, self.index.search_name, args, scored=scored, script=self._split
+        )
 
     async def _one(self, args: list[Any], scored: bool = False) -> Any:
         try:

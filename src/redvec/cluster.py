@@ -431,7 +431,7 @@ class ClusterIndex:
         """Create the index: on one shard for a tenant, on every shard otherwise."""
         mode = _mode_for(client, schema)
         if mode == "sharded":
-            if schema.storage == "split":
+            if not schema.store.shardable:
                 raise SchemaError(
                     f"index '{schema.name}': split storage joins each hit's JSON document in a "
                     f"script on the shard that answers, but on a cluster the document may live "

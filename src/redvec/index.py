@@ -54,7 +54,8 @@ from redvec.schema import (
     TextField,
     VectorField,
 )
-from redvec.vectors import check_vector, from_bytes, query_blob, to_bytes
+from redvec.storage import plain
+from redvec.vectors import check_vector, query_blob
 
 __all__ = ["IndexInfo", "SearchIndex", "WriteError", "WriteReport", "list_indexes", "plain"]
 
@@ -122,7 +123,7 @@ def _stopwords_in(info: dict[str, Any]) -> tuple[str, ...] | None:
 def _agrees(stored: IndexSchema, live: IndexSchema) -> bool:
     """Whether redvec's record of an index still describes the index FT.INFO reports
     (an index dropped and recreated by hand keeps the old record)."""
-    if stored.prefix != live.prefix or (stored.storage == "json") != (live.storage == "json"):
+    if stored.prefix != live.prefix or stored.store.key_type != live.store.key_type:
         return False
     shape = {f.name: f.kind for f in stored.fields}
     if shape != {f.name: f.kind for f in live.fields}:
@@ -320,8 +321,9 @@ class SearchIndex:
                 self.client.execute_command("FT.DROPINDEX", self.name)
         except redis.ResponseError as e:
             raise IndexNotFoundError(f"no index named '{self.name}'") from e
-        if delete_documents and self.schema.storage == "split":
-            self._delete_matching(f"{self.schema.document_prefix}*")
+        if delete_documents:
+            for pattern in self.schema.store.other_patterns(self.schema):
+                self._delete_matching(pattern)
         self.client.delete(META_PREFIX + self.name, SETTINGS_PREFIX + self.name)
 
     def _delete_matching(self, pattern: str) -> None:
@@ -409,41 +411,14 @@ class SearchIndex:
                     raise DocumentError(str(e)) from None
             elif value is not None:
                 values[f.name] = _check_value(doc_id, f, value)
-        raw_ok = (str, bytes) if schema.storage == "hash" else (str,)  # a hash holds bytes
+        store = schema.store
+        raw_ok = store.raw_types
         extra = {
             k: v if v.__class__ in raw_ok else plain(v, f"document '{doc_id}' field '{k}'", 1)
             for k, v in doc.items()
             if k != id_field and k not in values and k not in vectors
         }
-        commands: list[Any] = []
-        if schema.storage == "json":
-            body = {**extra, **values}
-            body.update({n: v.tolist() for n, v in vectors.items()})
-            commands.append(("JSON.SET", schema.key(doc_id), "$", _dumps(doc_id, body)))
-        else:
-            mapping: dict[str, Any] = {}
-            for f in schema.fields:
-                if f.name in vectors:
-                    mapping[f.name] = to_bytes(vectors[f.name], f)  # type: ignore[arg-type]
-                elif f.name in values:
-                    mapping[f.name] = _hash_value(f, values[f.name])
-            if schema.storage == "hash":
-                for k, v in extra.items():
-                    if isinstance(v, dict | list):
-                        raise DocumentError(
-                            f"document '{doc_id}': field '{k}' is nested; hash storage keeps "
-                            f"flat fields only (use json or split storage)"
-                        )
-                    mapping[k] = _hash_value(None, v)
-            # An upsert replaces the whole document, as JSON.SET does: no field of the
-            # previous version survives (DEL then HSET, sent back to back).
-            commands.append(("DEL", schema.key(doc_id)))
-            commands.append(("HSET", schema.key(doc_id), *_flatten(mapping)))
-            if schema.storage == "split":
-                body = {**extra, **values}
-                commands.append(
-                    ("JSON.SET", schema.document_key(doc_id), "$", _dumps(doc_id, body))
-                )
+        commands: list[Any] = store.encode(schema, doc_id, values, vectors, extra)
         return doc_id, commands
 
     def upsert(self, docs: Iterable[Mapping[str, Any]], *, id_field: str = "id") -> int:
@@ -600,6 +575,7 @@ class SearchIndex:
         checked = [
             check_vector(v, vf, what=f"vector for '{i}'") for i, v in zip(ids, vectors, strict=True)
         ]
+        store = self.schema.store
         for start in range(0, len(ids), self.batch_size):
             pipe = self.client.pipeline(transaction=False)
             for doc_id, vec in zip(
@@ -608,73 +584,38 @@ class SearchIndex:
                 strict=True,
             ):
                 key = self.schema.key(str(doc_id))
-                if self.schema.storage == "json":
-                    pipe.execute_command("JSON.SET", key, f"$.{vf.name}", json.dumps(vec.tolist()))
-                else:
-                    pipe.hset(key, vf.name, to_bytes(vec, vf))
+                pipe.execute_command(*store.vector_command(key, vf, vec))
             pipe.execute()
         return len(ids)
 
     def get(self, ids: Sequence[str], *, with_vectors: bool = False) -> list[dict[str, Any] | None]:
         """Documents by id, in order; ``None`` where an id is not stored."""
-        schema = self.schema
+        schema, store = self.schema, self.schema.store
         pipe = self.client.pipeline(transaction=False)
+        sizes = []
         for doc_id in ids:
-            if schema.storage in ("json", "split"):
-                pipe.execute_command("JSON.GET", schema.document_key(str(doc_id)))
-            if schema.storage in ("hash", "split"):
-                pipe.hgetall(schema.key(str(doc_id)))
-        replies = iter(pipe.execute())
+            commands = store.read_commands(schema, str(doc_id))
+            for command in commands:
+                pipe.execute_command(*command)
+            sizes.append(len(commands))
+        replies = pipe.execute()
         out: list[dict[str, Any] | None] = []
-        for doc_id in ids:
-            doc: dict[str, Any] | None = None
-            if schema.storage in ("json", "split"):
-                raw = next(replies)
-                doc = None if raw is None else json.loads(raw)
-            if schema.storage in ("hash", "split"):
-                hash_fields = next(replies)
-                if schema.storage == "hash":
-                    doc = self._decode_hash(hash_fields, with_vectors) if hash_fields else None
-                elif doc is not None and with_vectors and hash_fields:
-                    for vf in schema.vector_fields:
-                        if vf.name.encode() in hash_fields:
-                            doc[vf.name] = from_bytes(hash_fields[vf.name.encode()], vf).tolist()
-            if doc is not None:
-                if not with_vectors and schema.storage == "json":
-                    for vf in schema.vector_fields:
-                        doc.pop(vf.name, None)
-                doc = {**doc, "id": str(doc_id)}
-            out.append(doc)
+        at = 0
+        for doc_id, size in zip(ids, sizes, strict=True):
+            doc = store.decode(schema, replies[at : at + size], with_vectors)
+            at += size
+            out.append(None if doc is None else {**doc, "id": str(doc_id)})
         return out
-
-    def _decode_hash(self, raw: dict[bytes, bytes], with_vectors: bool) -> dict[str, Any]:
-        kinds = {f.name: f for f in self.schema.fields}
-        doc: dict[str, Any] = {}
-        for k, v in raw.items():
-            name = text(k)
-            f = kinds.get(name)
-            if isinstance(f, VectorField):
-                if with_vectors:
-                    doc[name] = from_bytes(v, f).tolist()
-            elif isinstance(f, NumericField):
-                doc[name] = json.loads(v)
-            elif isinstance(f, TagField):
-                s = text(v)
-                doc[name] = s.split(f.separator) if f.separator in s else s
-            else:
-                doc[name] = text(v)
-        return doc
 
     def delete(self, ids: Sequence[str]) -> int:
         """Delete documents; returns how many ids were stored."""
-        keys = [self.schema.key(str(i)) for i in ids]
-        if not keys:
+        if not ids:
             return 0
-        deleted = int(self.client.delete(*keys))
-        if self.schema.storage == "split":
-            docs = int(self.client.delete(*[self.schema.document_key(str(i)) for i in ids]))
-            deleted = max(deleted, docs)
-        return deleted
+        schema = self.schema
+        # One DEL per kind of key (a cluster client splits each by slot): a document
+        # counts once whichever of its keys was there.
+        keys = [schema.store.keys_of(schema, str(i)) for i in dict.fromkeys(ids)]
+        return max(int(self.client.delete(*[k[j] for k in keys])) for j in range(len(keys[0])))
 
     def iter_vectors(
         self, vector_field: str | None = None, batch: int = 1000
@@ -682,27 +623,17 @@ class SearchIndex:
         """Every stored vector, in batches of (ids, float32 matrix); for ground truth."""
         vf = self.schema.vector_field(vector_field)
         prefix = self.schema.prefix
+        store = self.schema.store
         keys: list[bytes] = []
 
         def fetch() -> tuple[list[str], np.ndarray]:
             pipe = self.client.pipeline(transaction=False)
             for key in keys:
-                if self.schema.storage == "json":
-                    pipe.execute_command("JSON.GET", key, f"$.{vf.name}")
-                else:
-                    pipe.hget(key, vf.name)
+                pipe.execute_command(*store.vector_read(key, vf))
             ids, rows = [], []
             for key, raw in zip(keys, pipe.execute(), strict=True):
-                if raw is None:
-                    continue
-                if self.schema.storage == "json":
-                    found = json.loads(raw)
-                    if not found:
-                        continue
-                    row = np.asarray(found[0], dtype=np.float32)
-                else:
-                    row = from_bytes(raw, vf)
-                if row.shape == (vf.dims,):
+                row = store.vector_decode(raw, vf)
+                if row is not None and row.shape == (vf.dims,):
                     ids.append(text(key)[len(prefix) :])
                     rows.append(row)
             keys.clear()
@@ -731,19 +662,9 @@ class SearchIndex:
 
     def _run(self, target: Any, args: list[Any], *, scored: bool = False) -> Any:
         """Send one FT.SEARCH on ``target`` (client or pipeline); split storage joins JSON."""
-        if self.schema.storage == "split":
-            return self._split_script(
-                keys=[],
-                args=[
-                    self.schema.prefix,
-                    self.schema.document_prefix or "",
-                    "1" if scored else "0",
-                    self.search_name,
-                    *args,
-                ],
-                client=target,
-            )
-        return target.execute_command("FT.SEARCH", self.search_name, *args)
+        return self.schema.store.send_search(
+            target, self.schema, self.search_name, args, scored=scored, script=self._split_script
+        )
 
     def _parse(
         self,
@@ -753,7 +674,7 @@ class SearchIndex:
         scored: bool = False,
         return_fields: list[str] | None = None,
     ) -> SearchResult:
-        joined = self.schema.storage == "split"
+        joined = self.schema.store.joined
         keep = None
         if joined and return_fields is not None:
             keep = return_names(self.schema, tuple(return_fields))
@@ -1005,68 +926,6 @@ def _prefixes_of(client: redis.Redis, index: str) -> list[str]:
     return [p for p in prefixes if p]
 
 
-_SCALARS = (str, int, float, bool, type(None))
-JSON_MAX_DEPTH = 127  # RedisJSON refuses a document nested 128 levels deep
-_INT64 = (-(2**63), 2**63 - 1)
-
-
-def plain(value: Any, where: str, depth: int = 0) -> Any:
-    """``value`` as plain JSON-compatible Python: numpy scalars and arrays (of numbers,
-    booleans or strings) become Python numbers, booleans, strings and lists; anything
-    that cannot be stored exactly is refused with :class:`DocumentError` naming it
-    (non-finite or out-of-range numbers, integers beyond 64 bits, which RedisJSON would
-    turn into inexact floats, nesting RedisJSON refuses, other objects)."""
-    kind = value.__class__
-    if kind is str or kind is bool or value is None:
-        return value
-    if kind is float:
-        if not math.isfinite(value):
-            raise DocumentError(f"{where}: numbers must be finite, got {value!r}")
-        return value
-    if kind is int:
-        if not _INT64[0] <= value <= _INT64[1]:
-            raise DocumentError(
-                f"{where}: the integer {str(value)[:24]}... does not fit in 64 bits and would "
-                f"not be stored exactly; send it as a string"
-            )
-        return value
-    if isinstance(value, np.generic):
-        if isinstance(value, np.bool_):
-            return bool(value)
-        if isinstance(value, np.str_ | np.bytes_):
-            return plain(str(value) if isinstance(value, np.str_) else value.decode(), where)
-        if isinstance(value, np.integer | np.floating):
-            return plain(value.item(), where)
-        raise DocumentError(f"{where}: numpy {value.dtype} values cannot be stored")
-    if isinstance(value, np.ndarray):
-        if value.dtype.kind not in "biufUS":
-            raise DocumentError(f"{where}: numpy arrays of {value.dtype} cannot be stored")
-        return plain(value.tolist(), where, depth)
-    if depth >= JSON_MAX_DEPTH:
-        raise DocumentError(
-            f"{where}: nested deeper than {JSON_MAX_DEPTH} levels, which RedisJSON refuses"
-        )
-    if isinstance(value, dict):
-        out = {}
-        for k, v in value.items():
-            if not isinstance(k, str):
-                raise DocumentError(f"{where}: keys are strings, got {k!r}")
-            out[k] = plain(v, f"{where}.{k}", depth + 1)
-        return out
-    if isinstance(value, list | tuple):
-        return [plain(v, f"{where}[{n}]", depth + 1) for n, v in enumerate(value)]
-    # Subclasses of the plain types (an IntEnum, a str subclass): their plain value.
-    if isinstance(value, bool):
-        return bool(value)
-    if isinstance(value, int):
-        return plain(int(value), where)
-    if isinstance(value, float):
-        return plain(float(value), where)
-    if isinstance(value, str):
-        return str(value)
-    raise DocumentError(f"{where}: a {kind.__name__} cannot be stored (numbers, strings, lists)")
-
-
 def _check_value(doc_id: str, f: Any, value: Any) -> Any:
     where = f"document '{doc_id}' field '{f.name}'"
     if value.__class__ is not str:
@@ -1117,32 +976,6 @@ def _geo(where: str, value: Any) -> str:
             f"[-180, 180] and latitude within [-85.05112878, 85.05112878]"
         )
     return f"{lon!r},{lat!r}"
-
-
-def _hash_value(f: Any, value: Any) -> Any:
-    if isinstance(f, TagField) and isinstance(value, list):
-        return f.separator.join(value)
-    if value.__class__ not in _SCALARS and value.__class__ is not bytes:
-        value = plain(value, f"field '{getattr(f, 'name', '?')}'")
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, float):
-        return repr(value)
-    return value
-
-
-def _dumps(doc_id: str, body: dict[str, Any]) -> str:
-    try:
-        return json.dumps(body, allow_nan=False)
-    except (TypeError, ValueError) as e:
-        raise DocumentError(f"document '{doc_id}' cannot be stored as JSON: {e}") from None
-
-
-def _flatten(mapping: dict[str, Any]) -> list[Any]:
-    out: list[Any] = []
-    for k, v in mapping.items():
-        out += [k, v]
-    return out
 
 
 def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:

@@ -318,16 +318,7 @@ def return_names(schema: IndexSchema, fields: tuple[str, ...] | None) -> tuple[s
 def _return_clause(
     schema: IndexSchema, fields: tuple[str, ...] | None, extra: tuple[str, ...]
 ) -> tuple[Any, ...]:
-    asked = return_names(schema, fields)
-    vectors = {f.name for f in schema.vector_fields}
-    if schema.storage == "split":
-        # Metadata comes from the JSON document, joined by script; vectors, when asked
-        # for, from the hash.
-        names = [] if asked is None else [n for n in asked if n in vectors]
-    elif asked is None:
-        names = [f.name for f in schema.fields if f.kind != "vector"]
-    else:
-        names = list(asked)
+    names = schema.store.returned_in_search(schema, return_names(schema, fields))
     names += extra
     return ("RETURN", len(names), *names) if names else ("NOCONTENT",)
 
@@ -524,22 +515,13 @@ def _decoders(schema: IndexSchema) -> dict[bytes, tuple[str, Callable[[bytes], A
         if isinstance(f, NumericField):
             out[f.name.encode()] = (f.name, _number)
         elif isinstance(f, TagField):
-            out[f.name.encode()] = (f.name, _tag_decoder(f.separator, schema.storage == "json"))
+            out[f.name.encode()] = (f.name, _tag_decoder(f.separator, schema.store.tags_as_arrays))
         elif isinstance(f, VectorField):
             # Only returned when asked for: as a list of floats in every storage mode.
-            if schema.storage == "json":
-                out[f.name.encode()] = (f.name, _json_value)
-            else:
-                out[f.name.encode()] = (f.name, functools.partial(_vector_value, f))
+            out[f.name.encode()] = (f.name, schema.store.vector_decoder(f))
         else:
             out[f.name.encode()] = (f.name, _utf8)
     return out
-
-
-def _vector_value(field: VectorField, raw: bytes) -> list[float]:
-    from redvec.vectors import from_bytes
-
-    return from_bytes(raw, field).tolist()  # type: ignore[no-any-return]
 
 
 def _decode_other(name_raw: Any, value: Any) -> tuple[str, Any]:

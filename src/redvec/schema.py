@@ -22,13 +22,16 @@ import json
 import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from redis.commands.search import field as rf
 from redis.commands.search.index_definition import IndexDefinition, IndexType
 
 from redvec.errors import SchemaError
+
+if TYPE_CHECKING:
+    from redvec.storage import Storage as StorageMode
 
 __all__ = [
     "Field",
@@ -205,8 +208,8 @@ class IndexSchema:
             object.__setattr__(
                 self, "stopwords", tuple(sorted({w.lower() for w in self.stopwords}))
             )
-        if self.storage == "split" and self.document_prefix is None:
-            object.__setattr__(self, "document_prefix", "doc:")
+        if self.storage in STORAGES and self.document_prefix is None:
+            object.__setattr__(self, "document_prefix", self.store.default_document_prefix())
         self.validate()
 
     # -- validation ---------------------------------------------------------------
@@ -221,19 +224,8 @@ class IndexSchema:
             raise SchemaError(
                 f"index '{self.name}': storage must be json, hash or split, got {self.storage!r}"
             )
-        self._check_prefix("prefix", self.prefix)
-        if self.storage == "split":
-            assert self.document_prefix is not None
-            self._check_prefix("document_prefix", self.document_prefix)
-            if _overlaps(self.prefix, self.document_prefix):
-                raise SchemaError(
-                    f"index '{self.name}': prefix {self.prefix!r} and document_prefix "
-                    f"{self.document_prefix!r} overlap; split storage needs them apart"
-                )
-            if not self.vector_fields:
-                raise SchemaError(f"index '{self.name}': split storage needs a vector field")
-        elif self.document_prefix is not None:
-            raise SchemaError(f"index '{self.name}': document_prefix applies to split storage only")
+        check_prefix(self.name, "prefix", self.prefix)
+        self.store.validate(self)
         if not self.fields:
             raise SchemaError(f"index '{self.name}': a schema needs at least one field")
         seen: set[str] = set()
@@ -266,17 +258,6 @@ class IndexSchema:
             ):
                 raise SchemaError(f"field '{f.name}': weight must be positive, got {f.weight!r}")
 
-    def _check_prefix(self, what: str, prefix: object) -> None:
-        if not isinstance(prefix, str) or not prefix.endswith(":") or len(prefix) < 2:
-            raise SchemaError(
-                f"index '{self.name}': {what} {prefix!r} must end with ':' so that one prefix "
-                f"never swallows another's keys (e.g. 'doc:')"
-            )
-        if prefix.startswith(RESERVED_PREFIX):
-            raise SchemaError(
-                f"index '{self.name}': {what} {prefix!r} is reserved for redvec's own keys"
-            )
-
     # -- lookups ------------------------------------------------------------------
 
     @functools.cached_property
@@ -303,21 +284,28 @@ class IndexSchema:
             raise SchemaError(f"field '{name}' of index '{self.name}' is not a vector field")
         return f
 
+    @functools.cached_property
+    def store(self) -> StorageMode:
+        """The storage mode's behaviour (:mod:`redvec.storage`)."""
+        from redvec.storage import storage_for
+
+        return storage_for(self.storage)
+
     @property
     def key_type(self) -> str:
-        return "JSON" if self.storage == "json" else "HASH"
+        return self.store.key_type
 
     def key(self, doc_id: str) -> str:
         return f"{self.prefix}{doc_id}"
 
     def document_key(self, doc_id: str) -> str:
         """Where a document's metadata lives: its own key, or the JSON key in split mode."""
-        return f"{self.document_prefix}{doc_id}" if self.storage == "split" else self.key(doc_id)
+        return self.store.document_key(self, doc_id)
 
     # -- FT.CREATE -----------------------------------------------------------------
 
     def redis_fields(self) -> list[rf.Field]:
-        json_paths = self.storage == "json"
+        json_paths = self.store.json_paths
         out: list[rf.Field] = []
         for f in self.fields:
             name = f"$.{f.name}" if json_paths else f.name
@@ -359,7 +347,7 @@ class IndexSchema:
         return out
 
     def definition(self) -> IndexDefinition:
-        index_type = IndexType.JSON if self.storage == "json" else IndexType.HASH
+        index_type = IndexType.JSON if self.key_type == "JSON" else IndexType.HASH
         return IndexDefinition(prefix=[self.prefix], index_type=index_type)
 
     # -- (de)serialisation -------------------------------------------------------------
@@ -463,5 +451,17 @@ def load_schema(path: str | Path) -> IndexSchema:
     return IndexSchema.from_dict(data)
 
 
-def _overlaps(a: str, b: str) -> bool:
+def prefixes_overlap(a: str, b: str) -> bool:
+    """Whether one key prefix starts with the other (their keys would mix)."""
     return a.startswith(b) or b.startswith(a)
+
+
+def check_prefix(index: str, what: str, prefix: object) -> None:
+    """Refuse a key prefix that does not end with ':' or that is redvec's own."""
+    if not isinstance(prefix, str) or not prefix.endswith(":") or len(prefix) < 2:
+        raise SchemaError(
+            f"index '{index}': {what} {prefix!r} must end with ':' so that one prefix "
+            f"never swallows another's keys (e.g. 'doc:')"
+        )
+    if prefix.startswith(RESERVED_PREFIX):
+        raise SchemaError(f"index '{index}': {what} {prefix!r} is reserved for redvec's own keys")

@@ -18,6 +18,7 @@ testing its name. These classes build commands and decode replies; they send not
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -29,7 +30,16 @@ from redvec.errors import DocumentError, SchemaError
 if TYPE_CHECKING:
     from redvec.schema import IndexSchema, VectorField
 
-__all__ = ["STORAGES", "HashStorage", "JsonStorage", "SplitStorage", "Storage", "storage_for"]
+__all__ = [
+    "JSON_MAX_DEPTH",
+    "STORAGES",
+    "HashStorage",
+    "JsonStorage",
+    "SplitStorage",
+    "Storage",
+    "plain",
+    "storage_for",
+]
 
 Command = tuple[Any, ...]
 
@@ -134,9 +144,7 @@ class Storage:
         split mode runs it inside ``script`` (the registered join script)."""
         return target.execute_command("FT.SEARCH", index_name, *args)
 
-    def returned_in_search(
-        self, schema: IndexSchema, asked: tuple[str, ...] | None
-    ) -> list[str]:
+    def returned_in_search(self, schema: IndexSchema, asked: tuple[str, ...] | None) -> list[str]:
         """The fields FT.SEARCH itself must RETURN for ``asked`` (None: every field but
         vectors); the rest, if any, comes from the joined document."""
         if asked is None:
@@ -156,6 +164,68 @@ class Storage:
         return lambda raw: from_bytes(raw, field).tolist()
 
 
+_SCALARS = (str, int, float, bool, type(None))
+JSON_MAX_DEPTH = 127  # RedisJSON refuses a document nested 128 levels deep
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def plain(value: Any, where: str, depth: int = 0) -> Any:
+    """``value`` as plain JSON-compatible Python: numpy scalars and arrays (of numbers,
+    booleans or strings) become Python numbers, booleans, strings and lists; anything
+    that cannot be stored exactly is refused with :class:`DocumentError` naming it
+    (non-finite or out-of-range numbers, integers beyond 64 bits, which RedisJSON would
+    turn into inexact floats, nesting RedisJSON refuses, other objects)."""
+    kind = value.__class__
+    if kind is str or kind is bool or value is None:
+        return value
+    if kind is float:
+        if not math.isfinite(value):
+            raise DocumentError(f"{where}: numbers must be finite, got {value!r}")
+        return value
+    if kind is int:
+        if not _INT64[0] <= value <= _INT64[1]:
+            raise DocumentError(
+                f"{where}: the integer {str(value)[:24]}... does not fit in 64 bits and would "
+                f"not be stored exactly; send it as a string"
+            )
+        return value
+    if isinstance(value, np.generic):
+        if isinstance(value, np.bool_):
+            return bool(value)
+        if isinstance(value, np.str_ | np.bytes_):
+            return plain(str(value) if isinstance(value, np.str_) else value.decode(), where)
+        if isinstance(value, np.integer | np.floating):
+            return plain(value.item(), where)
+        raise DocumentError(f"{where}: numpy {value.dtype} values cannot be stored")
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind not in "biufUS":
+            raise DocumentError(f"{where}: numpy arrays of {value.dtype} cannot be stored")
+        return plain(value.tolist(), where, depth)
+    if depth >= JSON_MAX_DEPTH:
+        raise DocumentError(
+            f"{where}: nested deeper than {JSON_MAX_DEPTH} levels, which RedisJSON refuses"
+        )
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise DocumentError(f"{where}: keys are strings, got {k!r}")
+            out[k] = plain(v, f"{where}.{k}", depth + 1)
+        return out
+    if isinstance(value, list | tuple):
+        return [plain(v, f"{where}[{n}]", depth + 1) for n, v in enumerate(value)]
+    # Subclasses of the plain types (an IntEnum, a str subclass): their plain value.
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):
+        return plain(int(value), where)
+    if isinstance(value, float):
+        return plain(float(value), where)
+    if isinstance(value, str):
+        return str(value)
+    raise DocumentError(f"{where}: a {kind.__name__} cannot be stored (numbers, strings, lists)")
+
+
 def decode_hash(schema: IndexSchema, raw: dict[bytes, bytes], with_vectors: bool) -> dict[str, Any]:
     """A document from a HASH: numbers parsed, multi-valued tags split, vectors as lists
     (only ``with_vectors``)."""
@@ -170,12 +240,12 @@ def decode_hash(schema: IndexSchema, raw: dict[bytes, bytes], with_vectors: bool
             doc[name] = text(v)
         elif f.kind == "vector":
             if with_vectors:
-                doc[name] = from_bytes(v, f).tolist()  # type: ignore[arg-type]
+                doc[name] = from_bytes(v, f).tolist()
         elif f.kind == "numeric":
             doc[name] = json.loads(v)
         else:  # tag
             s = text(v)
-            sep = f.separator  # type: ignore[attr-defined]
+            sep = f.separator
             doc[name] = s.split(sep) if sep in s else s
     return doc
 
@@ -197,8 +267,6 @@ def hash_mapping(
 
 def hash_value(f: Any, value: Any) -> Any:
     """One value as a HASH field holds it (tags joined, booleans 0/1, floats exact)."""
-    from redvec.index import plain
-
     if f is not None and f.kind == "tag" and isinstance(value, list):
         return str(f.separator.join(value))
     if value.__class__ not in _SCALARS and value.__class__ is not bytes:
@@ -208,9 +276,6 @@ def hash_value(f: Any, value: Any) -> Any:
     if isinstance(value, float):
         return repr(value)
     return value
-
-
-_SCALARS = (str, int, float, bool, type(None))
 
 
 def dumps(doc_id: str, body: dict[str, Any]) -> str:
@@ -398,9 +463,7 @@ class SplitStorage(Storage):
             client=target,
         )
 
-    def returned_in_search(
-        self, schema: IndexSchema, asked: tuple[str, ...] | None
-    ) -> list[str]:
+    def returned_in_search(self, schema: IndexSchema, asked: tuple[str, ...] | None) -> list[str]:
         # Metadata comes from the joined JSON document; vectors, when asked for, from the hash.
         vectors = {f.name for f in schema.vector_fields}
         return [] if asked is None else [n for n in asked if n in vectors]

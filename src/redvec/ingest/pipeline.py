@@ -365,11 +365,10 @@ class Ingestor:
                     continue
                 stale = self._stale_keys(d.doc_id, old, None if self.chunk_size is None else count)
                 if stale:
-                    bookkeeping.append(("DEL", *[self.index.schema.key(x) for x in stale]))
-                    if self.index.schema.storage == "split":
-                        bookkeeping.append(
-                            ("DEL", *[self.index.schema.document_key(x) for x in stale])
-                        )
+                    schema = self.index.schema
+                    bookkeeping.append(
+                        ("DEL", *[k for x in stale for k in schema.store.keys_of(schema, x)])
+                    )
                 bookkeeping.append(("HSET", self.state_key, d.doc_id, self._state(d)))
                 self.summary.written += 1
                 self.summary.chunks_written += count
