@@ -538,7 +538,7 @@ VariantOpt = Annotated[
     str | None,
     typer.Option(
         "--model-variant",
-        help="Local model weights: fp32 (exact, the default) or int8 (about 1.6x faster, "
+        help="Local model weights: fp32 (exact, the default) or int8 (1.6-1.9x faster, "
         "mean cosine 0.995 to fp32); recorded with the index",
         metavar="fp32|int8",
     ),
