@@ -161,3 +161,34 @@ def test_writing_right_after_create_on_a_full_database_keeps_the_graphs_recall(
             ids = {int(h) for h in idx.search(q, 10, ef_runtime=10).ids}
             found += len(ids & set(t[:10].tolist()))
         assert abs(found / 1000 - expected) <= 0.01, (found / 1000, expected)
+
+
+def test_an_app_that_catches_redvec_error_also_catches_redis_going_away(
+    tmp_path: Path,
+) -> None:
+    """errors.py promises one base class for everything redvec raises; a lost connection
+    used to escape the sync index as redis-py's ConnectionError."""
+    from redvec.errors import RedisUnavailableError, RedvecError
+    from redvec.server import EmbeddedServer
+
+    server = EmbeddedServer(tmp_path / "redis").start()
+    try:
+        client = server.client()
+        idx = SearchIndex.create(
+            client, IndexSchema("gone", "gone:", (VectorField("v", dims=2, algorithm="FLAT"),))
+        )
+        idx.upsert([{"id": "1", "v": [0.1, 0.2]}])
+    finally:
+        server.stop()
+    calls = {
+        "search": lambda: idx.search([0.1, 0.2], 1),
+        "upsert": lambda: idx.upsert([{"id": "2", "v": [0.3, 0.4]}]),
+        "get": lambda: idx.get(["1"]),
+        "delete": lambda: idx.delete(["1"]),
+        "count": idx.count,
+    }
+    for name, call in calls.items():
+        with pytest.raises(RedvecError) as caught:
+            call()
+        assert isinstance(caught.value, RedisUnavailableError), name
+        assert str(caught.value).startswith("cannot reach Redis: "), (name, str(caught.value))

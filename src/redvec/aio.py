@@ -15,7 +15,8 @@ import redis
 import redis.asyncio as aredis
 from redis.commands.core import AsyncScript
 
-from redvec.errors import RedisUnavailableError, ValidationError
+from redvec.connection import unavailable
+from redvec.errors import ValidationError
 from redvec.index import _SPLIT_SEARCH, HybridPlan, SearchIndex, _search_error
 from redvec.query import KnnQuery, SearchResult, TextQuery, build_text
 
@@ -42,7 +43,7 @@ class AsyncSearch:
         except redis.ResponseError as e:
             raise _search_error(self.index.name, e) from None
         except (redis.ConnectionError, redis.TimeoutError) as e:
-            raise RedisUnavailableError(f"Redis cannot be reached: {e}") from None
+            raise unavailable(e) from None
 
     async def _pipelined(self, requests: list[tuple[list[Any], bool]]) -> list[Any]:
         pipe = self.client.pipeline(transaction=False)
@@ -53,7 +54,7 @@ class AsyncSearch:
         except redis.ResponseError as e:
             raise _search_error(self.index.name, e) from None
         except (redis.ConnectionError, redis.TimeoutError) as e:
-            raise RedisUnavailableError(f"Redis cannot be reached: {e}") from None
+            raise unavailable(e) from None
 
     async def query(self, q: KnnQuery) -> SearchResult:
         args, vf = self.index._knn_args(q)

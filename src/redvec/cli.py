@@ -500,10 +500,11 @@ def _record_text_fields(idx: SearchIndex, spec: dict[str, Any], ingestor: Any) -
 
     import redis
 
+    from redvec.errors import RedisUnavailableError
     from redvec.providers import remember_provider
 
     if ingestor.summary.written:
-        with contextlib.suppress(redis.RedisError):
+        with contextlib.suppress(redis.RedisError, RedisUnavailableError):
             remember_provider(idx, spec, ingestor.fields.text_fields or [])
 
 
@@ -1526,6 +1527,7 @@ def main() -> None:
     fix, with the exit code above; only a bug in redvec prints a traceback."""
     import redis
 
+    from redvec.connection import unavailable
     from redvec.errors import ModuleMissingError, RedisUnavailableError
     from redvec.index import redis_message
 
@@ -1546,14 +1548,8 @@ def main() -> None:
         )
     except redis.AuthenticationError as e:
         _fail(f"Redis refused the credentials: {e}; check the URL's user and password", EXIT_REDIS)
-    except redis.TimeoutError as e:
-        _fail(
-            f"Redis did not answer in time ({e}); it may still be working. Raise "
-            f"REDVEC_COMMAND_TIMEOUT for long operations, or check the server",
-            EXIT_REDIS,
-        )
-    except redis.ConnectionError as e:
-        _fail(f"cannot reach Redis: {e}; check --url / REDIS_URL and that it runs", EXIT_REDIS)
+    except (redis.TimeoutError, redis.ConnectionError) as e:
+        _fail(str(unavailable(e)), EXIT_REDIS)
     except redis.exceptions.InvalidResponse as e:
         _fail(
             f"the server at the Redis URL does not answer as Redis ({e}); check --url / "

@@ -17,7 +17,12 @@ from urllib.parse import urlsplit, urlunsplit
 import redis
 
 from redvec._resp import pairs, text
-from redvec.errors import ConfigError, ModuleMissingError, RedisUnavailableError
+from redvec.errors import (
+    ConfigError,
+    ModuleMissingError,
+    RedisTimeoutError,
+    RedisUnavailableError,
+)
 from redvec.server import read_state
 from redvec.settings import Settings
 
@@ -30,8 +35,23 @@ __all__ = [
     "redact_url",
     "resolve_url",
     "tls_options",
+    "unavailable",
     "wait_ready",
 ]
+
+
+def unavailable(e: Exception) -> RedisUnavailableError:
+    """The redvec error for a connection redis-py lost, could not make, or that timed out,
+    with the fix in its message (the one wording every path uses)."""
+    if isinstance(e, redis.TimeoutError):
+        return RedisTimeoutError(
+            f"Redis did not answer in time ({e}); it may still be working. Raise "
+            f"REDVEC_COMMAND_TIMEOUT for long operations, or check the server"
+        )
+    return RedisUnavailableError(
+        f"cannot reach Redis: {e}; check --url / REDIS_URL and that it runs"
+    )
+
 
 REQUIRED_MODULES = {"search": "RediSearch", "ReJSON": "RedisJSON"}
 

@@ -9,19 +9,20 @@ else is described from ``FT.INFO`` instead.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 import redis
 
 from redvec import keys
 from redvec._resp import pairs, text
-from redvec.connection import index_progress, wait_ready
+from redvec.connection import index_progress, unavailable, wait_ready
 from redvec.errors import (
     DocumentError,
     FilterError,
@@ -188,6 +189,25 @@ def _schema_from_ft_info(name: str, info: dict[str, Any]) -> IndexSchema:
         raise SchemaError(f"index '{name}' cannot be used by redvec: {e}") from None
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _reachable(method: Callable[_P, _R]) -> Callable[_P, _R]:
+    """A lost or refused connection leaves the method as :class:`RedisUnavailableError`,
+    so ``except RedvecError`` catches everything redvec raises (as the async and cluster
+    paths do)."""
+
+    @functools.wraps(method)
+    def call(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return method(*args, **kwargs)
+        except (redis.ConnectionError, redis.TimeoutError) as e:
+            raise unavailable(e) from e  # the cause: redis-py's own words, for callers
+
+    return call
+
+
 class SearchIndex:
     """An index and the documents under its prefix.
 
@@ -221,6 +241,7 @@ class SearchIndex:
     # -- lifecycle -----------------------------------------------------------------
 
     @classmethod
+    @_reachable
     def open(cls, client: redis.Redis, name: str, **kwargs: Any) -> SearchIndex:
         """The index ``name``, or the index the alias ``name`` points to: opening an
         alias gives exactly what opening its index gives (schema, storage mode, stop
@@ -256,6 +277,7 @@ class SearchIndex:
         return idx
 
     @classmethod
+    @_reachable
     def create(
         cls,
         client: redis.Redis,
@@ -312,6 +334,7 @@ class SearchIndex:
         wait_ready(client, [schema.name], timeout=scan_timeout)
         return cls(client, schema, **kwargs)
 
+    @_reachable
     def drop(self, *, delete_documents: bool = False) -> None:
         """Drop the index; with ``delete_documents`` also every key under its prefix."""
         try:
@@ -336,6 +359,7 @@ class SearchIndex:
         if batch:
             self.client.unlink(*batch)
 
+    @_reachable
     def info(self) -> IndexInfo:
         raw = pairs(self.client.execute_command("FT.INFO", self.name))
         progress = index_progress(self.client, self.name)
@@ -350,6 +374,7 @@ class SearchIndex:
             schema=self.schema,
         )
 
+    @_reachable
     def wait_indexed(self, timeout: float = 600.0) -> None:
         wait_ready(self.client, [self.name], timeout=timeout)
 
@@ -366,9 +391,11 @@ class SearchIndex:
         """Forget cached settings (another process may have tuned the index)."""
         self._cached_settings = None
 
+    @_reachable
     def get_setting(self, key: str) -> str | None:
         return self._settings().get(key)
 
+    @_reachable
     def set_setting(self, key: str, value: str | int | float) -> None:
         self.client.hset(SETTINGS_PREFIX + self.name, key, str(value))
         self.refresh()
@@ -421,6 +448,7 @@ class SearchIndex:
         commands: list[Any] = store.encode(schema, doc_id, values, vectors, extra)
         return doc_id, commands
 
+    @_reachable
     def upsert(self, docs: Iterable[Mapping[str, Any]], *, id_field: str = "id") -> int:
         """Write documents (the same id replaces the whole document), pipelined in
         batches, no transactions; returns how many were written and indexed.
@@ -441,6 +469,7 @@ class SearchIndex:
                 raise WriteError(report, written)
         return written
 
+    @_reachable
     def write_documents(
         self, encoded: Sequence[tuple[str, list[Any]]], extra: list[Any] | None = None
     ) -> WriteReport:
@@ -485,6 +514,7 @@ class SearchIndex:
             report.written = [i for i in report.written if i not in report.failed]
         return report
 
+    @_reachable
     def indexing_failures(self) -> int:
         """FT.INFO's count of documents RediSearch failed to index (hash_indexing_failures)."""
         try:
@@ -530,6 +560,7 @@ class SearchIndex:
                 missing[doc_id] = f"written, but RediSearch failed to index it: {why}"
         return missing
 
+    @_reachable
     def write(self, encoded: list[list[Any]], extra: list[Any] | None = None) -> list[str | None]:
         """Send encoded documents (and ``extra`` commands) in one pipeline, no transaction;
         per document, None when Redis took every command of it, else Redis's refusal.
@@ -565,6 +596,7 @@ class SearchIndex:
             at += size
         return out, list(replies[at:])
 
+    @_reachable
     def update_vectors(
         self, ids: Sequence[str], vectors: Sequence[Any], *, vector_field: str | None = None
     ) -> int:
@@ -588,6 +620,7 @@ class SearchIndex:
             pipe.execute()
         return len(ids)
 
+    @_reachable
     def get(self, ids: Sequence[str], *, with_vectors: bool = False) -> list[dict[str, Any] | None]:
         """Documents by id, in order; ``None`` where an id is not stored."""
         schema, store = self.schema, self.schema.store
@@ -607,6 +640,7 @@ class SearchIndex:
             out.append(None if doc is None else {**doc, "id": str(doc_id)})
         return out
 
+    @_reachable
     def delete(self, ids: Sequence[str]) -> int:
         """Delete documents; returns how many ids were stored."""
         if not ids:
@@ -647,6 +681,7 @@ class SearchIndex:
         if keys:
             yield fetch()
 
+    @_reachable
     def count(self) -> int:
         return index_progress(self.client, self.name).num_docs
 
@@ -680,6 +715,7 @@ class SearchIndex:
             keep = return_names(self.schema, tuple(return_fields))
         return parse_reply(reply, self.schema, vf, with_scores=scored, joined=joined, keep=keep)
 
+    @_reachable
     def search(
         self,
         vector: Any,
@@ -707,6 +743,7 @@ class SearchIndex:
         )
         return self.query(q)
 
+    @_reachable
     def query(self, q: KnnQuery) -> SearchResult:
         args, vf = self._knn_args(q)
         return self._parse(self._call(args), vf, return_fields=q.return_fields)
@@ -717,6 +754,7 @@ class SearchIndex:
         except redis.ResponseError as e:
             raise _search_error(self.name, e) from None
 
+    @_reachable
     def search_many(self, queries: Sequence[KnnQuery]) -> list[SearchResult]:
         """Many KNN queries in one pipelined round trip."""
         built = [self._knn_args(q) for q in queries]
@@ -732,6 +770,7 @@ class SearchIndex:
             for reply, (_, vf), q in zip(replies, built, queries, strict=True)
         ]
 
+    @_reachable
     def range_search(
         self,
         vector: Any,
@@ -750,6 +789,7 @@ class SearchIndex:
         args = build_range(self.schema, q, self._blob(vector, vf))
         return self._parse(self._call(args), vf, return_fields=return_fields)
 
+    @_reachable
     def text_search(
         self,
         text_query: str,
@@ -766,6 +806,7 @@ class SearchIndex:
         reply = self._call(build_text(self.schema, q), scored=True)
         return self._parse(reply, None, scored=True, return_fields=return_fields)
 
+    @_reachable
     def hybrid_search(
         self,
         text_query: str,

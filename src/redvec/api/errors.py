@@ -16,20 +16,8 @@ import redis
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
-from redvec.embeddings.base import EmbeddingError
-from redvec.errors import (
-    ConfigError,
-    IndexExistsError,
-    IndexNotFoundError,
-    ModuleMissingError,
-    RedisUnavailableError,
-    SchemaError,
-    TenantExistsError,
-    TenantNotFoundError,
-    ValidationError,
-)
+from redvec.errors import RedisUnavailableError, RedvecError
 from redvec.index import redis_message
-from redvec.recommend.recommender import UnknownItemError, UnknownUserError
 
 __all__ = ["ApiError", "answer_for", "error_parts", "error_response", "exception_handlers"]
 
@@ -98,32 +86,16 @@ def answer_for(exc: Exception, method: str, path: str) -> tuple[int, str, str]:
 def _classify(exc: Exception) -> tuple[int, str, str]:
     if isinstance(exc, ApiError):
         return exc.status, exc.code, exc.message
-    if isinstance(exc, UnknownUserError):
-        return 404, "user_not_found", str(exc)
-    if isinstance(exc, UnknownItemError):
-        return 404, "item_not_found", str(exc)
-    if isinstance(exc, IndexNotFoundError):
-        return 404, "index_not_found", str(exc)
-    if isinstance(exc, IndexExistsError):
-        return 409, "index_exists", str(exc)
-    if isinstance(exc, TenantNotFoundError):
-        return 404, "tenant_not_found", str(exc)
-    if isinstance(exc, TenantExistsError):
-        return 409, "tenant_exists", str(exc)
-    if isinstance(exc, SchemaError):
-        return 422, "invalid_schema", str(exc)
-    if isinstance(exc, ValidationError):
-        return 422, "invalid_request", str(exc)
-    if isinstance(exc, RedisUnavailableError | redis.ConnectionError | redis.TimeoutError):
-        return 503, "redis_unavailable", f"Redis is unavailable: {exc}"
+    if isinstance(exc, RedvecError) and exc.status is not None:
+        if isinstance(exc, RedisUnavailableError):
+            return exc.status, exc.code, f"Redis is unavailable: {exc}"
+        return exc.status, exc.code, str(exc)
+    # What redis-py raises past the library (a lost connection mid-call, an ACL refusal).
+    # BusyLoadingError is a ConnectionError: asked first.
     if isinstance(exc, redis.BusyLoadingError):
         return 503, "redis_loading", "Redis is loading its data; retry shortly"
-    if isinstance(exc, ModuleMissingError):
-        return 503, "modules_missing", str(exc)
-    if isinstance(exc, EmbeddingError):
-        return 502, "embedding_failed", str(exc)
-    if isinstance(exc, ConfigError):
-        return 422, "invalid_request", str(exc)
+    if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
+        return 503, RedisUnavailableError.code, f"Redis is unavailable: {exc}"
     if isinstance(exc, redis.exceptions.NoPermissionError):
         return (
             503,

@@ -7,13 +7,9 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from redvec.errors import ConfigError, VectorError
+from redvec.errors import ConfigError, EmbeddingError, VectorError
 
 __all__ = ["Embedder", "EmbeddingError", "check_dims", "make_provider"]
-
-
-class EmbeddingError(ConfigError):
-    """A provider failed: bad credentials, a refused request, or a malformed answer."""
 
 
 @runtime_checkable

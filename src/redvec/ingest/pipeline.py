@@ -27,7 +27,7 @@ from redvec import keys
 from redvec._resp import text
 from redvec.embeddings.base import Embedder, check_dims
 from redvec.embeddings.cache import CachedEmbedder
-from redvec.errors import RedisUnavailableError, RedvecError
+from redvec.errors import RedisTimeoutError, RedisUnavailableError, RedvecError
 from redvec.index import SearchIndex
 from redvec.ingest.chunker import chunk_text
 from redvec.ingest.readers import Record
@@ -409,14 +409,16 @@ class Ingestor:
             self._flush(batch)
             if delete_missing:
                 self._delete_missing(force=force, dry_run=dry_run)
-        except redis.TimeoutError as e:
+        except (redis.TimeoutError, RedisTimeoutError) as raised:
+            e = raised.__cause__ or raised
             raise RedisUnavailableError(
                 f"Redis did not answer in time during ingest ({e}; the limit is "
                 f"REDVEC_COMMAND_TIMEOUT): {self.summary.written} documents are confirmed "
                 f"written and the batch in flight may have landed too; run the same command "
                 f"again to finish: written documents are skipped"
             ) from None
-        except redis.ConnectionError as e:
+        except (redis.ConnectionError, RedisUnavailableError) as raised:
+            e = raised.__cause__ or raised
             raise RedisUnavailableError(
                 f"lost Redis during ingest after {self.summary.written} documents were "
                 f"confirmed written ({e}); run the same command again to "

@@ -40,7 +40,13 @@ import redis
 
 from redvec import keys
 from redvec._resp import text
-from redvec.errors import ConfigError, RedvecError, ValidationError, VectorError
+from redvec.errors import (
+    ConfigError,
+    UnknownItemError,
+    UnknownUserError,
+    ValidationError,
+    VectorError,
+)
 from redvec.filters import Filter
 from redvec.index import SearchIndex, WriteError, list_indexes
 from redvec.query import KnnQuery, render_filter
@@ -56,14 +62,6 @@ __all__ = [
     "UnknownUserError",
     "aggregate",
 ]
-
-
-class UnknownUserError(RedvecError):
-    pass
-
-
-class UnknownItemError(RedvecError):
-    pass
 
 
 @dataclass(frozen=True)
