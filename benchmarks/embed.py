@@ -6,7 +6,8 @@ For the local model (all-MiniLM-L6-v2) this measures, in one run on one machine:
   256 tokens) and on short texts (SciFact's claims), batch 32, for sentence-transformers on
   torch and for each ONNX variant (fp32, int8). Rounds are interleaved, so a busy moment
   of the machine falls on every contestant alike; median and spread are printed;
-- cosine of each variant's vectors to sentence-transformers' (mean and minimum);
+- cosine of each variant's vectors to sentence-transformers' and to the fp32 variant's
+  (mean and minimum);
 - cold start: a new process, from `import` to the first vector (model files built);
 - cold start of `redvec search --text` on an index recorded with the fast variant;
 - SciFact nDCG@10 of dense search for each variant through `redvec bench retrieval`
@@ -175,10 +176,15 @@ def main() -> None:
     speed("short texts (SciFact claims)", short, contestants, args.rounds)
 
     reference = st(docs)
-    print("\ncosine to sentence-transformers' vectors on the abstracts (mean / min):")
+    exact = variants["fp32"].embed(docs)
+    print("\ncosine on the abstracts, mean / min: to sentence-transformers | to onnx fp32")
     for v, e in variants.items():
-        cos = (e.embed(docs) * reference).sum(1)
-        print(f"  onnx {v:19s} {cos.mean():.5f} / {cos.min():.5f}")
+        mine = e.embed(docs)
+        to_st, to_fp32 = (mine * reference).sum(1), (mine * exact).sum(1)
+        print(
+            f"  onnx {v:19s} {to_st.mean():.5f} / {to_st.min():.5f} | "
+            f"{to_fp32.mean():.5f} / {to_fp32.min():.5f}"
+        )
 
     gap = float("nan")
     if not args.skip_ndcg:

@@ -17,8 +17,9 @@ from redis.commands.core import AsyncScript
 
 from redvec.connection import unavailable
 from redvec.errors import ValidationError
-from redvec.index import _SPLIT_SEARCH, HybridPlan, SearchIndex, _search_error
+from redvec.index import HybridPlan, SearchIndex, search_error
 from redvec.query import KnnQuery, SearchResult, TextQuery, build_text
+from redvec.storage import SPLIT_SEARCH_SCRIPT
 
 __all__ = ["AsyncSearch"]
 
@@ -29,7 +30,7 @@ class AsyncSearch:
     def __init__(self, index: SearchIndex, client: aredis.Redis) -> None:
         self.index = index
         self.client = client
-        self._split: AsyncScript = client.register_script(_SPLIT_SEARCH)
+        self._split: AsyncScript = client.register_script(SPLIT_SEARCH_SCRIPT)
 
     def _send(self, target: Any, args: list[Any], scored: bool) -> Any:
         schema = self.index.schema
@@ -41,7 +42,7 @@ class AsyncSearch:
         try:
             return await self._send(self.client, args, scored)
         except redis.ResponseError as e:
-            raise _search_error(self.index.name, e) from None
+            raise search_error(self.index.name, e) from None
         except (redis.ConnectionError, redis.TimeoutError) as e:
             raise unavailable(e) from None
 
@@ -52,7 +53,7 @@ class AsyncSearch:
         try:
             return list(await pipe.execute())
         except redis.ResponseError as e:
-            raise _search_error(self.index.name, e) from None
+            raise search_error(self.index.name, e) from None
         except (redis.ConnectionError, redis.TimeoutError) as e:
             raise unavailable(e) from None
 

@@ -35,7 +35,7 @@ from redis.crc import key_slot
 
 from redvec import keys
 from redvec._resp import text
-from redvec.connection import redact_url, tls_options
+from redvec.connection import redact_url, redis_client
 from redvec.errors import (
     ConfigError,
     DocumentError,
@@ -50,8 +50,7 @@ from redvec.errors import (
 from redvec.index import SearchIndex, list_indexes
 from redvec.query import Hit, KnnQuery, SearchResult
 from redvec.schema import IndexSchema
-from redvec.server import EmbeddedServer, _port_in_use, find_free_port, read_state
-from redvec.settings import Settings
+from redvec.server import EmbeddedServer, find_free_port, port_in_use, read_state
 from redvec.tenants import tenant_of
 
 __all__ = [
@@ -210,7 +209,7 @@ def _free_cluster_port(host: str) -> int:
     """A free port whose cluster bus port (port + 10000) is free too, as Redis needs."""
     for _ in range(1000):
         port = find_free_port(host)
-        if port <= 55535 and not _port_in_use(host, port + 10000):
+        if port <= 55535 and not port_in_use(host, port + 10000):
             return port
     raise ServerError(f"found no free port pair (p, p+10000) on {host} for a cluster node")
 
@@ -233,9 +232,7 @@ def read_cluster_state(data_dir: Path) -> list[Any] | None:
 def connect_cluster(url: str) -> RedisCluster:
     """A RESP2 cluster client from any node's URL."""
     try:
-        client = RedisCluster.from_url(
-            url, protocol=2, socket_connect_timeout=5, **tls_options(url, Settings.from_env())
-        )
+        client: RedisCluster = redis_client(url, cluster=True)
     except (redis.ConnectionError, redis.TimeoutError) as e:
         raise RedisUnavailableError(
             f"cannot reach Redis Cluster at {redact_url(url)}: {e}"

@@ -32,12 +32,24 @@ __all__ = [
     "connect",
     "index_progress",
     "inspect_server",
+    "is_missing_index",
+    "loaded_modules",
     "redact_url",
+    "redis_client",
     "resolve_url",
     "tls_options",
     "unavailable",
     "wait_ready",
 ]
+
+
+def is_missing_index(e: BaseException) -> bool:
+    """Whether Redis refused a command because the index it names does not exist
+    (RediSearch words this "Unknown index name" or "no such index", by version)."""
+    message = str(e).lower()
+    return isinstance(e, redis.ResponseError) and (
+        "unknown index" in message or "no such index" in message
+    )
 
 
 def unavailable(e: Exception) -> RedisUnavailableError:
@@ -109,7 +121,8 @@ def tls_options(url: str, settings: Settings) -> dict[str, Any]:
     return {opt: str(path) for opt, (_, path) in given.items()}
 
 
-def _modules(client: redis.Redis) -> dict[str, int]:
+def loaded_modules(client: redis.Redis) -> dict[str, int]:
+    """The server's modules by name with their versions (MODULE LIST)."""
     try:
         return {
             text(m["name"]): int(m["ver"])
@@ -123,6 +136,41 @@ def _modules(client: redis.Redis) -> dict[str, int]:
             if info and info[0]:
                 found[name] = 0
         return found
+
+
+def redis_client(
+    url: str,
+    settings: Settings | None = None,
+    *,
+    aio: bool = False,
+    cluster: bool = False,
+    timeout: float | None = None,
+) -> Any:
+    """The one way redvec builds a Redis client: RESP2 (redvec parses RESP2 replies in one
+    place), the settings' connect timeout, ``timeout`` (default: the settings' command
+    timeout) for every command, TLS from ``rediss://`` and ``REDVEC_TLS_*``. Nothing is
+    sent yet. ``aio`` gives an asyncio client, ``cluster`` a cluster client.
+
+    Raises :class:`RedisUnavailableError` for a URL redis-py cannot read."""
+    settings = settings or Settings.from_env()
+    options: dict[str, Any] = {
+        "protocol": 2,
+        "socket_connect_timeout": settings.connect_timeout,
+        "socket_timeout": settings.command_timeout if timeout is None else timeout,
+        **tls_options(url, settings),
+    }
+    try:
+        if cluster:
+            if aio:
+                raise ConfigError("an asyncio cluster client is not used by redvec")
+            return redis.RedisCluster.from_url(url, **options)
+        if aio:
+            import redis.asyncio as aredis
+
+            return aredis.Redis.from_url(url, **options)
+        return redis.Redis.from_url(url, **options)
+    except ValueError as e:
+        raise RedisUnavailableError(f"invalid Redis URL {redact_url(url)}: {e}") from None
 
 
 def connect(
@@ -140,28 +188,12 @@ def connect(
     """
     settings = settings or Settings.from_env()
     resolved = resolve_url(url, settings)
-    tls = tls_options(resolved, settings)
-    try:
-        # Timeouts are deliberate: the probe (PING, the module check) gives up after
-        # connect_timeout, so a port that accepts but never answers is named at once;
-        # the client returned waits command_timeout for long commands (bulk deletes,
-        # big pipelines, FT.CREATE over a large keyspace).
-        client = redis.Redis.from_url(
-            resolved,
-            protocol=2,
-            socket_connect_timeout=settings.connect_timeout,
-            socket_timeout=settings.command_timeout,
-            **tls,
-        )
-        probe = redis.Redis.from_url(
-            resolved,
-            protocol=2,
-            socket_connect_timeout=settings.connect_timeout,
-            socket_timeout=settings.connect_timeout,
-            **tls,
-        )
-    except ValueError as e:
-        raise RedisUnavailableError(f"invalid Redis URL {redact_url(resolved)}: {e}") from None
+    # Timeouts are deliberate: the probe (PING, the module check) gives up after
+    # connect_timeout, so a port that accepts but never answers is named at once; the
+    # client returned waits command_timeout for long commands (bulk deletes, big
+    # pipelines, FT.CREATE over a large keyspace).
+    client: redis.Redis = redis_client(resolved, settings)
+    probe: redis.Redis = redis_client(resolved, settings, timeout=settings.connect_timeout)
     deadline = time.monotonic() + loading_timeout
     try:
         modules = _probe(probe, resolved, check_modules, deadline, loading_timeout)
@@ -187,7 +219,7 @@ def _probe(
     while True:
         try:
             client.ping()
-            return _modules(client) if check_modules else {}
+            return loaded_modules(client) if check_modules else {}
         except redis.BusyLoadingError:
             if time.monotonic() > deadline:
                 raise RedisUnavailableError(
@@ -281,7 +313,7 @@ def _module_version(ver: int) -> str:
 
 def inspect_server(client: redis.Redis, url: str) -> ServerReport:
     info = client.info()
-    modules = {name: _module_version(ver) for name, ver in _modules(client).items()}
+    modules = {name: _module_version(ver) for name, ver in loaded_modules(client).items()}
     indexes = []
     if "search" in modules:
         indexes = [index_progress(client, n) for n in _list_indexes(client)]

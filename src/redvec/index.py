@@ -22,7 +22,7 @@ import redis
 
 from redvec import keys
 from redvec._resp import pairs, text
-from redvec.connection import index_progress, unavailable, wait_ready
+from redvec.connection import index_progress, is_missing_index, unavailable, wait_ready
 from redvec.errors import (
     DocumentError,
     FilterError,
@@ -55,34 +55,24 @@ from redvec.schema import (
     TextField,
     VectorField,
 )
-from redvec.storage import plain
+from redvec.storage import SPLIT_SEARCH_SCRIPT, plain
 from redvec.vectors import check_vector, query_blob
 
-__all__ = ["IndexInfo", "SearchIndex", "WriteError", "WriteReport", "list_indexes", "plain"]
+__all__ = [
+    "IndexInfo",
+    "SearchIndex",
+    "WriteError",
+    "WriteReport",
+    "list_indexes",
+    "plain",
+    "redis_message",
+    "search_error",
+]
 
 META_PREFIX = keys.SCHEMA
 SETTINGS_PREFIX = keys.SETTINGS
 
 # Split storage: search, then fetch each hit's JSON document, in one round trip.
-_SPLIT_SEARCH = """
-local prefix = ARGV[1]
-local docprefix = ARGV[2]
-local scored = ARGV[3] == '1'
-local args = {}
-for i = 4, #ARGV do args[#args + 1] = ARGV[i] end
-local res = redis.call('FT.SEARCH', unpack(args))
-local out = {res[1]}
-local i = 2
-while i <= #res do
-  local key = res[i]
-  out[#out + 1] = key
-  i = i + 1
-  if scored then out[#out + 1] = res[i]; i = i + 1 end
-  if type(res[i]) == 'table' then out[#out + 1] = res[i]; i = i + 1 else out[#out + 1] = {} end
-  out[#out + 1] = redis.call('JSON.GET', docprefix .. string.sub(key, #prefix + 1))
-end
-return out
-"""
 
 
 def list_indexes(client: redis.Redis) -> list[str]:
@@ -219,7 +209,7 @@ class SearchIndex:
         self.client = client
         self.schema = schema
         self.batch_size = batch_size
-        self._split_script = client.register_script(_SPLIT_SEARCH)
+        self._split_script = client.register_script(SPLIT_SEARCH_SCRIPT)
         self._cached_settings: dict[str, str] | None = None
         self.alias: str | None = None  # the alias this index was opened through, if any
         # Whether writes compare FT.INFO's indexing failures before and after (off for a
@@ -249,7 +239,7 @@ class SearchIndex:
         try:
             info = pairs(client.execute_command("FT.INFO", name))
         except redis.ResponseError as e:
-            if "unknown index" in str(e).lower() or "no such index" in str(e).lower():
+            if is_missing_index(e):
                 raise IndexNotFoundError(f"no index named '{name}'") from None
             raise
         real = text(info.get("index_name", name)) or name
@@ -499,7 +489,7 @@ class SearchIndex:
         if self.check_indexing:
             info = replies[-1]
             if isinstance(info, Exception):
-                raise _search_error(self.name, info)  # type: ignore[arg-type]
+                raise search_error(self.name, info)  # type: ignore[arg-type]
             after = int(pairs(info).get("hash_indexing_failures", 0) or 0)
             self._failures_seen = after
         report = WriteReport()
@@ -520,7 +510,7 @@ class SearchIndex:
         try:
             raw = pairs(self.client.execute_command("FT.INFO", self.name))
         except redis.ResponseError as e:
-            raise _search_error(self.name, e) from None
+            raise search_error(self.name, e) from None
         return int(raw.get("hash_indexing_failures", 0) or 0)
 
     def _unindexed(self, ids: Sequence[str], info: dict[str, Any]) -> dict[str, str]:
@@ -752,7 +742,7 @@ class SearchIndex:
         try:
             return self._run(self.client, args, scored=scored)
         except redis.ResponseError as e:
-            raise _search_error(self.name, e) from None
+            raise search_error(self.name, e) from None
 
     @_reachable
     def search_many(self, queries: Sequence[KnnQuery]) -> list[SearchResult]:
@@ -764,7 +754,7 @@ class SearchIndex:
         try:
             replies = pipe.execute()
         except redis.ResponseError as e:
-            raise _search_error(self.name, e) from None
+            raise search_error(self.name, e) from None
         return [
             self._parse(reply, vf, return_fields=q.return_fields)
             for reply, (_, vf), q in zip(replies, built, queries, strict=True)
@@ -848,7 +838,7 @@ class SearchIndex:
         try:
             text_reply, knn_reply = pipe.execute()
         except redis.ResponseError as e:
-            raise _search_error(self.name, e) from None
+            raise search_error(self.name, e) from None
         return self.hybrid_fuse(plan, text_reply, knn_reply)
 
     def hybrid_plan(
@@ -943,9 +933,11 @@ def redis_message(e: Exception) -> str:
     return _PIPELINE_PREFIX.sub("", str(e)).strip()
 
 
-def _search_error(index: str, e: redis.ResponseError) -> RedvecError:
+def search_error(index: str, e: redis.ResponseError) -> RedvecError:
+    """The redvec error for RediSearch's refusal of a request on ``index``: a missing
+    index, a vector of the wrong size, a malformed query; else the refusal as it is."""
     message = redis_message(e)
-    if "no such index" in message.lower() or "unknown index" in message.lower():
+    if is_missing_index(e):
         return IndexNotFoundError(f"no index named '{index}'")
     if m := _BLOB_SIZE.search(message):
         return VectorError(

@@ -40,6 +40,7 @@ __all__ = [
     "ServerState",
     "find_free_port",
     "module_paths",
+    "port_in_use",
     "read_state",
     "redis_server_binary",
 ]
@@ -88,7 +89,8 @@ def find_free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
-def _port_in_use(host: str, port: int) -> bool:
+def port_in_use(host: str, port: int) -> bool:
+    """Whether something listens on ``host:port`` already (a bind there would fail)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -257,7 +259,7 @@ class EmbeddedServer:
             )
         if self.port is None:
             self.port = find_free_port(self.host)
-        elif _port_in_use(self.host, self.port):
+        elif port_in_use(self.host, self.port):
             raise PortInUseError(f"port {self.port} on {self.host} is already in use")
         log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         self._proc = subprocess.Popen(

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "JSON_MAX_DEPTH",
+    "SPLIT_SEARCH_SCRIPT",
     "STORAGES",
     "HashStorage",
     "JsonStorage",
@@ -42,6 +43,27 @@ __all__ = [
 ]
 
 Command = tuple[Any, ...]
+
+SPLIT_SEARCH_SCRIPT = """
+-- Split storage's search: FT.SEARCH, then each hit's JSON document, in one round trip.
+local prefix = ARGV[1]
+local docprefix = ARGV[2]
+local scored = ARGV[3] == '1'
+local args = {}
+for i = 4, #ARGV do args[#args + 1] = ARGV[i] end
+local res = redis.call('FT.SEARCH', unpack(args))
+local out = {res[1]}
+local i = 2
+while i <= #res do
+  local key = res[i]
+  out[#out + 1] = key
+  i = i + 1
+  if scored then out[#out + 1] = res[i]; i = i + 1 end
+  if type(res[i]) == 'table' then out[#out + 1] = res[i]; i = i + 1 else out[#out + 1] = {} end
+  out[#out + 1] = redis.call('JSON.GET', docprefix .. string.sub(key, #prefix + 1))
+end
+return out
+"""
 
 
 class Storage:

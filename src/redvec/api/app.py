@@ -57,7 +57,7 @@ from redvec.api.models import (
     UpsertResponse,
 )
 from redvec.api.service import Service, ServiceConfig
-from redvec.connection import REQUIRED_MODULES, _modules, index_progress
+from redvec.connection import REQUIRED_MODULES, index_progress, is_missing_index, loaded_modules
 from redvec.errors import (
     ConfigError,
     DocumentError,
@@ -632,7 +632,7 @@ def _routes(svc: Service) -> list[Any]:
                 svc.authorize(request, "metrics")
                 detail = True
         try:
-            modules = _modules(svc.client)
+            modules = loaded_modules(svc.client)
             missing = [label for n, label in REQUIRED_MODULES.items() if n not in modules]
             if missing:
                 return _not_ready("up", {}, f"Redis lacks {' and '.join(missing)}", detail)
@@ -642,7 +642,7 @@ def _routes(svc: Service) -> list[Any]:
                 try:
                     progress[n] = index_progress(svc.client, n)
                 except Exception as e:
-                    if index and "unknown index" in str(e).lower():
+                    if index and is_missing_index(e):
                         raise IndexNotFoundError(f"no index named '{index}'") from None
                     raise
         except IndexNotFoundError:

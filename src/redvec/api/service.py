@@ -24,7 +24,7 @@ from redvec.aio import AsyncSearch
 from redvec.api.auth import ApiKey, KeyRing
 from redvec.api.errors import ApiError
 from redvec.api.metrics import Metrics
-from redvec.connection import tls_options
+from redvec.connection import redis_client
 from redvec.embeddings import Embedder
 from redvec.embeddings.cache import CachedEmbedder
 from redvec.errors import ConfigError, IndexNotFoundError
@@ -72,14 +72,12 @@ class ServiceConfig:
 class Service:
     def __init__(self, config: ServiceConfig) -> None:
         self.config = config
-        options: dict[str, Any] = {
-            "protocol": 2,
-            "socket_connect_timeout": 2.0,
-            "socket_timeout": config.socket_timeout,
-            **tls_options(config.redis_url, Settings.from_env()),
-        }
-        self.client = redis.Redis.from_url(config.redis_url, **options)
-        self.aclient = aredis.Redis.from_url(config.redis_url, **options)
+        settings = Settings.from_env()
+        timeout = config.socket_timeout
+        self.client: redis.Redis = redis_client(config.redis_url, settings, timeout=timeout)
+        self.aclient: aredis.Redis = redis_client(
+            config.redis_url, settings, aio=True, timeout=timeout
+        )
         self.metrics = Metrics(lambda: self.client)
         self._indexes: dict[str, tuple[float, SearchIndex, AsyncSearch]] = {}
         self._embedders: dict[tuple[str, str], Embedder] = {}
