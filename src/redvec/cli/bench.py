@@ -1,0 +1,139 @@
+"""`redvec bench ann|retrieval`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import typer.main
+
+from redvec.cli.common import (
+    BaseUrlOpt,
+    ModelOpt,
+    UrlOpt,
+    VariantOpt,
+    app,
+    err,
+    out,
+)
+from redvec.connection import connect
+from redvec.errors import ValidationError
+
+bench_app = typer.Typer(
+    help="Benchmarks: recall vs speed, retrieval quality.", no_args_is_help=True
+)
+app.add_typer(bench_app, name="bench")
+
+
+def _ints(text: str, what: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ValidationError(f"{what}: integers separated by commas, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise ValidationError(f"{what}: positive integers, got {text!r}")
+    return values
+
+
+@bench_app.command("ann")
+def bench_ann(
+    dataset: Annotated[
+        str | None,
+        typer.Option(
+            help="fvecs/ivecs folder or prefix, .npy folder, or .hdf5 (default: "
+            "20k clustered 128-d vectors)"
+        ),
+    ] = None,
+    k: Annotated[int, typer.Option(help="recall@k")] = 10,
+    build: Annotated[
+        list[str] | None, typer.Option(help="M=16,32 and/or EF_CONSTRUCTION=100,200 (repeat)")
+    ] = None,
+    ef_runtime: Annotated[str, typer.Option(help="EF_RUNTIME values")] = "10,20,40,80,160,320",
+    concurrency: Annotated[str, typer.Option(help="Client threads")] = "1",
+    queries: Annotated[int | None, typer.Option(help="Use the first N queries")] = None,
+    metric: Annotated[
+        str | None, typer.Option(help="L2, COSINE or IP (default: the dataset's)")
+    ] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Where the report goes")] = Path(
+        "bench-out/ann"
+    ),
+    synthetic: Annotated[
+        str, typer.Option(help="N,DIM of the clustered set used without --dataset")
+    ] = "20000,128",
+    url: UrlOpt = None,
+) -> None:
+    """Recall@k, QPS and latency per build and EF_RUNTIME, with hnswlib and numpy baselines."""
+    from redvec.bench.ann import parse_build, run_ann, write_report
+    from redvec.bench.datasets import load_dataset
+
+    builds = parse_build(build or [])
+    efs = _ints(ef_runtime, "--ef-runtime")
+    threads = _ints(concurrency, "--concurrency")
+    n_dim = _ints(synthetic, "--synthetic")
+    if len(n_dim) != 2:
+        raise ValidationError(f"--synthetic is N,DIM, got {synthetic!r}")
+    data = load_dataset(
+        dataset, k=k, queries=queries, metric=metric, synthetic=(n_dim[0], n_dim[1])
+    )
+    err.print(
+        f"{data.name}: {len(data.base)} x {data.dims} {data.metric}, {len(data.queries)} "
+        f"queries, ground truth {data.ground_truth}"
+    )
+    report = run_ann(
+        connect(url), data, k=k, builds=builds, efs=efs, concurrency=threads,
+        progress=lambda m: err.print(m, markup=False),
+    )  # fmt: skip
+    files = write_report(report, out_dir)
+    out.print((out_dir / "results.md").read_text(), markup=False, soft_wrap=True)
+    err.print("wrote " + ", ".join(str(f) for f in files))
+
+
+@bench_app.command("retrieval")
+def bench_retrieval(
+    beir: Annotated[
+        Path, typer.Option(help="A BEIR folder: corpus.jsonl(.gz), queries.jsonl, qrels/")
+    ],
+    mode: Annotated[
+        str, typer.Option(help="dense, bm25, hybrid (comma-separated)")
+    ] = "dense,bm25,hybrid",
+    provider: Annotated[str, typer.Option(help="local, openai or cohere")] = "local",
+    model: ModelOpt = None,
+    model_variant: VariantOpt = None,
+    base_url: BaseUrlOpt = None,
+    target_recall: Annotated[
+        float, typer.Option(help="Recall@10 the dense run is tuned to")
+    ] = 0.99,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Write report.json and report.md here")
+    ] = None,
+    url: UrlOpt = None,
+) -> None:
+    """nDCG@10, Recall@100, MRR@10 (ranx) of dense, BM25 and hybrid runs vs exact search."""
+    from redvec.bench.retrieval import read_beir, run_retrieval
+    from redvec.providers import build_provider, provider_spec
+
+    embedder = build_provider(provider_spec(provider, model, base_url, model_variant))
+    data = read_beir(beir)
+    report = run_retrieval(
+        connect(url), data, embedder,
+        modes=tuple(m.strip() for m in mode.split(",") if m.strip()),
+        target_recall=target_recall, progress=lambda m: err.print(m, markup=False),
+    )  # fmt: skip
+    lines = [
+        f"{report.dataset}: {report.documents} documents, {report.queries} test queries, "
+        f"{report.model}; dense at EF_RUNTIME {report.ef_runtime} (tuned: recall@10 "
+        f"{report.tune_recall:.3f} held out)",
+        "",
+        "| run | nDCG@10 | Recall@100 | MRR@10 |",
+        "|---|---|---|---|",
+    ]
+    for name, m in report.rows.items():
+        lines.append(f"| {name} | {m['ndcg@10']:.4f} | {m['recall@100']:.4f} | {m['mrr@10']:.4f} |")
+    text = "\n".join(lines)
+    out.print(text, markup=False, soft_wrap=True)
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "report.json").write_text(json.dumps(report.to_dict(), indent=2))
+        (out_dir / "report.md").write_text(text + "\n")

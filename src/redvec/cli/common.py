@@ -1,0 +1,98 @@
+"""Shared by every command group: the Typer app, the consoles, the option types (one
+``--json``, one ``--url``), output helpers.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import typer.main
+from rich.console import Console
+
+from redvec.errors import ValidationError
+from redvec.settings import Settings
+
+app = typer.Typer(
+    help="Vector search and recommendations on Redis.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    # Plain click-style help: Typer's rich panels print a type such as <bool> or <str>
+    # beside every option, flags and --help included; metavars are set in command().
+    rich_markup_mode=None,
+)
+server_app = typer.Typer(help="Run the embedded Redis with RediSearch + RedisJSON.")
+app.add_typer(server_app, name="server")
+index_app = typer.Typer(help="Create, inspect, list and drop search indexes.", no_args_is_help=True)
+app.add_typer(index_app, name="index")
+
+out = Console()
+err = Console(stderr=True)
+
+UrlOpt = Annotated[
+    str | None, typer.Option("--url", help="Redis URL (default: REDIS_URL, else the embedded one)")
+]
+DirOpt = Annotated[
+    Path | None,
+    typer.Option("--dir", help="Data directory of the embedded server (default: REDVEC_DATA_DIR)"),
+]
+
+
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print JSON for scripts instead of text for people")
+]
+IndexName = Annotated[str, typer.Argument(help="Index name")]
+TenantName = Annotated[str, typer.Argument(help="Tenant name")]
+
+
+def data_dir_of(path: Path | None) -> Path:
+    return (path or Settings.from_env().data_dir).absolute()
+
+
+def print_json(value: Any) -> None:
+    out.print_json(json.dumps(value, default=str))
+
+
+ProviderOpt = Annotated[
+    str | None,
+    typer.Option("--provider", help="local, openai or cohere (default: the index's, else local)"),
+]
+ModelOpt = Annotated[str | None, typer.Option("--model", help="Model name for hosted providers")]
+VariantOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model-variant",
+        help="Local model weights: fp32 (exact, the default) or int8 (1.6-1.9x faster, "
+        "mean cosine 0.995 to fp32); recorded with the index",
+        metavar="fp32|int8",
+    ),
+]
+BaseUrlOpt = Annotated[
+    str | None, typer.Option("--base-url", help="Base URL of an OpenAI-compatible or Cohere API")
+]
+
+
+def load_vector(path: Path) -> Any:
+    import numpy as np
+
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise ValidationError(f"cannot read vector file {path}: {e}") from None
+    return data.reshape(-1) if data.ndim == 2 and data.shape[0] == 1 else data
+
+
+def print_hits(hits: list[Any], as_json: bool) -> None:
+    if as_json:
+        print_json([h.to_dict() for h in hits])
+        return
+    if not hits:
+        out.print("no results")
+    for rank, h in enumerate(hits, 1):
+        dist = "" if h.distance is None else f"  distance {h.distance:.4f}"
+        fields = {k: v for k, v in h.fields.items() if not isinstance(v, list | dict)}
+        summary = "  ".join(f"{k}={str(v)[:60]!r}" for k, v in list(fields.items())[:4])
+        out.print(f"{rank:>3}. {h.id}  score {h.score:.4f}{dist}  {summary}", markup=False)

@@ -1,0 +1,91 @@
+"""`redvec search`: KNN, full-text and hybrid, and how hits are printed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import typer.main
+
+from redvec.cli.common import (
+    JsonOpt,
+    UrlOpt,
+    app,
+    err,
+    load_vector,
+    print_hits,
+)
+from redvec.connection import connect
+from redvec.errors import ValidationError
+from redvec.index import SearchIndex
+from redvec.query import SearchMode
+
+# -- search ------------------------------------------------------------------------------
+
+
+@app.command()
+def search(
+    index: Annotated[str, typer.Option("--index", "-i", help="Index name")],
+    vector_file: Annotated[
+        Path | None, typer.Option(help="Query vector as a .npy file (KNN search)")
+    ] = None,
+    text_query: Annotated[
+        str | None,
+        typer.Option("--text", help="Query text: embedded with the index's provider, else BM25"),
+    ] = None,
+    mode: Annotated[
+        SearchMode | None,
+        typer.Option(
+            help="dense (KNN), bm25 (full text) or hybrid (both, fused). Default: hybrid for "
+            "--text with --vector-file, dense when a vector can be had, else bm25 "
+            "(docs/query.md, 'Search modes')"
+        ),
+    ] = None,
+    k: Annotated[int, typer.Option("-k", help="How many results")] = 10,
+    filter_expr: Annotated[
+        str | None,
+        typer.Option("--filter", help="e.g. 'category:finance price>=10', see docs/query.md"),
+    ] = None,
+    ef_runtime: Annotated[
+        int | None, typer.Option(help="HNSW EF_RUNTIME for this query (dense and hybrid)")
+    ] = None,
+    as_json: JsonOpt = False,
+    url: UrlOpt = None,
+) -> None:
+    """KNN with --vector-file, full-text with --text, hybrid (RRF) with both."""
+    from redvec.providers import query_embedder
+    from redvec.query import resolve_mode
+
+    if vector_file is None and text_query is None:
+        raise ValidationError("give --vector-file (KNN), --text (full-text), or both (hybrid)")
+    idx = SearchIndex.open(connect(url), index)
+    vector = load_vector(vector_file) if vector_file is not None else None
+    chosen = resolve_mode(
+        mode,
+        index=index,
+        has_text=text_query is not None,
+        has_vector=vector is not None,
+        can_embed=idx.get_setting("provider") is not None,
+        ef_runtime=ef_runtime,
+    )
+    if chosen is SearchMode.BM25:
+        assert text_query is not None
+        result = idx.text_search(text_query, k, filter=filter_expr)
+    else:
+        if vector is None:
+            embedder = query_embedder(idx)
+            assert embedder is not None and text_query is not None  # resolve_mode checked
+            vector = embedder.embed([text_query])[0]
+        if chosen is SearchMode.HYBRID:
+            assert text_query is not None
+            result = idx.hybrid_search(
+                text_query, vector, k, filter=filter_expr, ef_runtime=ef_runtime
+            )
+        else:
+            result = idx.search(vector, k, filter=filter_expr, ef_runtime=ef_runtime)
+    if not as_json and mode is None and chosen is SearchMode.BM25:
+        err.print(
+            f"mode bm25: index '{index}' has no embedding provider recorded (--mode to choose)"
+        )
+    print_hits(result.hits, as_json)
