@@ -227,6 +227,11 @@ def test_documents_without_vectors_are_embedded_with_the_index_provider(
         )
         assert hybrid.status_code == 200, hybrid.text
         assert hybrid.json()["results"][0]["id"] == "b"
+        # Embedding time is the provider's, not a Redis round trip.
+        metrics = c.get("/metrics").text
+    assert 'redvec_embedding_seconds_count{purpose="document"} 1.0' in metrics
+    assert 'redvec_embedding_seconds_count{purpose="query"} 2.0' in metrics
+    assert 'operation="embed"' not in metrics
 
 
 def test_text_without_a_provider_is_a_clear_error(service: RunningService, loaded: Any) -> None:

@@ -148,7 +148,7 @@ async def _embed(svc: Service, idx: SearchIndex, texts: list[str]) -> Any:
             f"index '{idx.name}' has no embedding provider recorded, so 'text' cannot be "
             f"embedded; send 'vector' or 'vector_b64' (or ingest with `redvec ingest`)"
         )
-    with svc.metrics.timed_redis("embed"):
+    with svc.metrics.timed_embedding("query"):
         return await anyio.to_thread.run_sync(embedder.embed, texts)
 
 
@@ -341,7 +341,7 @@ def _routes(svc: Service) -> list[Any]:
                         f"in {', '.join(fields)} to embed (nothing was written)"
                     )
                 texts.append("\n\n".join(texts_ok))
-            with m.timed_redis("embed"):
+            with m.timed_embedding("document"):
                 vectors = embedder.embed(texts)
             for n, vec in zip(need, vectors, strict=True):
                 docs[n][vf.name] = vec

@@ -8,7 +8,6 @@ so they are never stale and cost nothing between scrapes.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -110,6 +109,13 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
+        self.embedding_latency = Histogram(
+            "redvec_embedding_seconds",
+            "Time the service spent embedding text, by purpose (query or document)",
+            ["purpose"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
         self.written = Counter(
             "redvec_ingest_documents_written", "Documents upserted through the API", ["index"],
             registry=r,
@@ -141,22 +147,14 @@ class Metrics:
         )
         r.register(_IndexCollector(client))
 
-    def timed_redis(self, operation: str) -> _Timer:
-        return _Timer(self.redis_latency.labels(operation))
+    def timed_redis(self, operation: str) -> Any:
+        """A context manager that records one Redis round trip of ``operation``."""
+        return self.redis_latency.labels(operation).time()
+
+    def timed_embedding(self, purpose: str) -> Any:
+        """A context manager that records embedding for ``purpose`` (query, document):
+        a provider's time, kept apart from Redis round trips."""
+        return self.embedding_latency.labels(purpose).time()
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
-
-
-class _Timer:
-    __slots__ = ("hist", "start")
-
-    def __init__(self, hist: Any) -> None:
-        self.hist = hist
-        self.start = 0.0
-
-    def __enter__(self) -> None:
-        self.start = time.perf_counter()
-
-    def __exit__(self, *exc: object) -> None:
-        self.hist.observe(time.perf_counter() - self.start)

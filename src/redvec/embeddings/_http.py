@@ -1,19 +1,35 @@
-"""What the hosted providers share: batching, timeouts, retries with backoff, errors."""
+"""What the hosted providers share: batching, timeouts, retries with backoff (tenacity),
+errors."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import httpx
 import numpy as np
 import numpy.typing as npt
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
 
 from redvec.embeddings.base import EmbeddingError
 
 __all__ = ["HttpEmbedder"]
 
 RETRY_STATUS = {429, 500, 502, 503, 504}
+MAX_WAIT = 60.0  # seconds: the longest pause between tries, Retry-After included
+
+
+class _RetryableAnswer(Exception):
+    """An answer worth another try (429, 5xx); carries it for when the tries run out."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
 
 
 class HttpEmbedder:
@@ -85,47 +101,54 @@ class HttpEmbedder:
             )
         return array
 
+    def _wait(self, state: RetryCallState) -> float:
+        """Exponential backoff from ``backoff`` seconds, or the server's Retry-After."""
+        exponential = wait_exponential(multiplier=self.backoff, max=MAX_WAIT)(state)
+        error = state.outcome.exception() if state.outcome is not None else None
+        if isinstance(error, _RetryableAnswer):
+            retry_after = error.response.headers.get("retry-after")
+            if retry_after:
+                try:
+                    return min(float(retry_after), MAX_WAIT)
+                except ValueError:
+                    pass
+        return float(exponential)
+
+    def _send(self, url: str, payload: dict[str, Any]) -> httpx.Response:
+        response = self._client.post(url, json=payload)
+        if response.status_code in RETRY_STATUS:
+            raise _RetryableAnswer(response)
+        return response
+
     def _post(self, path: str, payload: dict[str, Any]) -> Any:
         url = f"{self.base_url}{path}"
-        for attempt in range(self.max_retries + 1):
-            try:
-                response = self._client.post(url, json=payload)
-            except httpx.TimeoutException:
-                if attempt == self.max_retries:
-                    raise EmbeddingError(f"{self.provider} at {url} timed out") from None
-                time.sleep(self.backoff * 2**attempt)
-                continue
-            except httpx.HTTPError as e:
-                if attempt == self.max_retries:
-                    raise EmbeddingError(f"cannot reach {self.provider} at {url}: {e}") from None
-                time.sleep(self.backoff * 2**attempt)
-                continue
-            if response.status_code in RETRY_STATUS and attempt < self.max_retries:
-                retry_after = response.headers.get("retry-after")
-                try:
-                    delay = float(retry_after) if retry_after else self.backoff * 2**attempt
-                except ValueError:
-                    delay = self.backoff * 2**attempt
-                time.sleep(min(delay, 60.0))
-                continue
-            if response.status_code in (401, 403):
-                raise EmbeddingError(
-                    f"{self.provider} at {url} rejected the API key (HTTP {response.status_code})"
-                )
-            if response.status_code >= 400:
-                raise EmbeddingError(
-                    f"{self.provider} at {url} answered HTTP {response.status_code}: "
-                    f"{response.text[:300]}"
-                )
-            try:
-                return response.json()
-            except ValueError:
-                raise EmbeddingError(
-                    f"{self.provider} at {url} answered with invalid JSON"
-                ) from None
-        raise EmbeddingError(
-            f"{self.provider} at {url} kept failing after {self.max_retries} retries"
+        retrying = Retrying(
+            stop=stop_after_attempt(self.max_retries + 1),
+            wait=self._wait,
+            retry=retry_if_exception_type((httpx.HTTPError, _RetryableAnswer)),
+            reraise=True,
         )
+        try:
+            response = retrying(self._send, url, payload)
+        except httpx.TimeoutException:
+            raise EmbeddingError(f"{self.provider} at {url} timed out") from None
+        except httpx.HTTPError as e:
+            raise EmbeddingError(f"cannot reach {self.provider} at {url}: {e}") from None
+        except _RetryableAnswer as last:
+            response = last.response  # out of tries: say what the server answered
+        if response.status_code in (401, 403):
+            raise EmbeddingError(
+                f"{self.provider} at {url} rejected the API key (HTTP {response.status_code})"
+            )
+        if response.status_code >= 400:
+            raise EmbeddingError(
+                f"{self.provider} at {url} answered HTTP {response.status_code}: "
+                f"{response.text[:300]}"
+            )
+        try:
+            return response.json()
+        except ValueError:
+            raise EmbeddingError(f"{self.provider} at {url} answered with invalid JSON") from None
 
     def close(self) -> None:
         self._client.close()
