@@ -46,6 +46,7 @@ from redvec.errors import ConfigError, IndexExistsError
 from redvec.index import META_PREFIX, SETTINGS_PREFIX, SearchIndex, list_indexes
 from redvec.reindex import ALIASES_KEY
 from redvec.schema import IndexSchema
+from redvec.waiting import poll_until
 
 __all__ = ["BackupSummary", "backup", "restore"]
 
@@ -257,14 +258,15 @@ def _copy_rdb(client: redis.Redis, out: Path) -> dict[str, str]:
     info: Any = client.info("persistence")
     before = int(info.get("rdb_saves", 0))
     client.bgsave()
-    deadline = time.monotonic() + 600
-    while True:
-        info = client.info("persistence")
-        if int(info.get("rdb_saves", 0)) > before and not int(info["rdb_bgsave_in_progress"]):
-            break
-        if time.monotonic() > deadline:
-            raise ConfigError("BGSAVE did not finish within 10 minutes")
-        time.sleep(0.05)
+
+    def saved() -> Any:
+        now = client.info("persistence")
+        done = int(now.get("rdb_saves", 0)) > before and not int(now["rdb_bgsave_in_progress"])
+        return now if done else None
+
+    info = poll_until(saved, timeout=600, interval=0.05)
+    if info is None:
+        raise ConfigError("BGSAVE did not finish within 10 minutes")
     if info.get("rdb_last_bgsave_status") != "ok":
         raise ConfigError(
             f"BGSAVE failed ({info.get('rdb_last_bgsave_status')}): see the Redis log"

@@ -25,6 +25,7 @@ from redvec.errors import (
 )
 from redvec.server import read_state
 from redvec.settings import Settings
+from redvec.waiting import poll_until
 
 __all__ = [
     "IndexProgress",
@@ -216,17 +217,13 @@ def _probe(
     client: redis.Redis, resolved: str, check_modules: bool, deadline: float, loading: float
 ) -> dict[str, int]:
     """PING (waiting out a server still loading its data) and the module list."""
-    while True:
+
+    def attempt() -> dict[str, int] | None:
         try:
             client.ping()
             return loaded_modules(client) if check_modules else {}
         except redis.BusyLoadingError:
-            if time.monotonic() > deadline:
-                raise RedisUnavailableError(
-                    f"Redis at {redact_url(resolved)} is still loading its data "
-                    f"after {loading:.0f}s"
-                ) from None
-            time.sleep(0.1)
+            return None  # still loading its data: asked again
         except redis.AuthenticationError as e:
             raise RedisUnavailableError(
                 f"Redis at {redact_url(resolved)} refused the credentials: {e}"
@@ -246,6 +243,13 @@ def _probe(
             raise RedisUnavailableError(
                 f"cannot reach Redis at {redact_url(resolved)}: {e}{hint}"
             ) from None
+
+    modules = poll_until(attempt, timeout=max(0.0, deadline - time.monotonic()), interval=0.1)
+    if modules is None:
+        raise RedisUnavailableError(
+            f"Redis at {redact_url(resolved)} is still loading its data after {loading:.0f}s"
+        )
+    return modules
 
 
 @dataclass(frozen=True)
@@ -280,20 +284,21 @@ def wait_ready(
     client: redis.Redis, indexes: list[str] | None = None, timeout: float = 600.0
 ) -> list[IndexProgress]:
     """Block until Redis answers and every index (or the named ones) is fully indexed."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def check() -> list[IndexProgress] | None:
         try:
             names = indexes if indexes is not None else _list_indexes(client)
             progress = [index_progress(client, n) for n in names]
-            if all(p.ready for p in progress):
-                return progress
         except redis.BusyLoadingError:
-            pass
-        if time.monotonic() > deadline:
-            raise RedisUnavailableError(
-                f"indexes not fully indexed after {timeout:.0f}s; see `redvec server status`"
-            )
-        time.sleep(0.05)
+            return None
+        return progress if all(p.ready for p in progress) else None
+
+    done = poll_until(check, timeout=timeout, interval=0.05)
+    if done is None:
+        raise RedisUnavailableError(
+            f"indexes not fully indexed after {timeout:.0f}s; see `redvec server status`"
+        )
+    return done
 
 
 @dataclass

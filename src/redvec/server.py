@@ -34,6 +34,7 @@ from redvec.errors import (
     PythonVersionError,
     ServerError,
 )
+from redvec.waiting import poll_until
 
 __all__ = [
     "EmbeddedServer",
@@ -374,12 +375,8 @@ class EmbeddedServer:
         return self.pid is not None and _pid_alive(self.pid)
 
     def _wait_exit(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while self._alive():
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.05)
-        return True
+        gone = poll_until(lambda: None if self._alive() else True, timeout=timeout, interval=0.05)
+        return gone is not None
 
     def _kill(self) -> None:
         if self.pid is not None:
