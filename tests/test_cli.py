@@ -17,7 +17,7 @@ import pytest
 import redis
 
 from redvec.index import SearchIndex
-from redvec.schema import load_schema
+from redvec.schema import IndexSchema, TextField, VectorField, load_schema
 
 from .conftest import REDVEC
 
@@ -293,3 +293,26 @@ def test_a_port_that_accepts_but_never_answers_fails_fast_not_after_minutes(
     assert result.returncode == 1, result.stderr
     assert result.stderr.startswith("error: cannot reach Redis at redis://127.0.0.1:")
     assert "Timeout" in result.stderr and took < 30
+
+
+def test_listings_for_people_are_aligned_tables_with_a_header(
+    r: redis.Redis, cli_env: dict[str, str]
+) -> None:
+    for name in ("short", "a_much_longer_index_name"):
+        SearchIndex.create(
+            r,
+            IndexSchema(
+                name, f"{name}:", (TextField("t"), VectorField("v", dims=2, algorithm="FLAT"))
+            ),
+        )
+    listed = run(["index", "list"], cli_env)
+    assert listed.returncode == 0, listed.stderr
+    lines = [line for line in listed.stdout.splitlines() if line.strip()]
+    assert lines[0].split() == ["index", "documents", "storage", "indexed"]
+    rows = {line.split()[0]: line for line in lines[2:]}
+    assert set(rows) == {"short", "a_much_longer_index_name"}
+    # columns line up: each row's storage starts where the header's does
+    at = lines[0].index("storage")
+    assert all(row[at:].startswith("hash") for row in rows.values())
+    tenants = run(["tenant", "list"], cli_env)
+    assert tenants.returncode == 0 and tenants.stdout.strip() == "no tenants"

@@ -96,3 +96,23 @@ def print_hits(hits: list[Any], as_json: bool) -> None:
         fields = {k: v for k, v in h.fields.items() if not isinstance(v, list | dict)}
         summary = "  ".join(f"{k}={str(v)[:60]!r}" for k, v in list(fields.items())[:4])
         out.print(f"{rank:>3}. {h.id}  score {h.score:.4f}{dist}  {summary}", markup=False)
+
+
+def print_table(
+    headers: list[str], rows: list[list[Any]], *, right: set[int] | None = None
+) -> None:
+    """Rows for people, as one rich table: a header line, columns aligned (``right``: the
+    indexes of numeric columns), no borders, so the output stays easy to grep."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, highlight=False)
+    for n, header in enumerate(headers):
+        if right and n in right:
+            table.add_column(header, justify="right", overflow="fold")
+        else:
+            table.add_column(header, justify="left", overflow="fold")
+    for row in rows:
+        table.add_row(*(Text(str(v)) for v in row))  # values as text, never as markup
+    out.print(table)

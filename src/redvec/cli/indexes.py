@@ -15,6 +15,7 @@ from redvec.cli.common import (
     index_app,
     out,
     print_json,
+    print_table,
 )
 from redvec.connection import connect
 from redvec.index import SearchIndex, list_indexes
@@ -90,10 +91,12 @@ def index_list(as_json: JsonOpt = False, url: UrlOpt = None) -> None:
         return
     if not rows:
         out.print("no indexes")
-    for i in rows:
-        out.print(
-            f"{i.name}\t{i.num_docs} docs\t{i.schema.storage}\t{i.percent_indexed:.0%} indexed"
-        )
+        return
+    print_table(
+        ["index", "documents", "storage", "indexed"],
+        [[i.name, f"{i.num_docs:,}", i.schema.storage, f"{i.percent_indexed:.0%}"] for i in rows],
+        right={1, 3},
+    )
 
 
 @index_app.command("drop")

@@ -21,6 +21,7 @@ from redvec.cli.common import (
     err,
     out,
     print_json,
+    print_table,
 )
 from redvec.connection import connect
 from redvec.errors import ConfigError, ValidationError
@@ -411,9 +412,11 @@ def tune(
             }
         )
         return
-    out.print(f"{'EF_RUNTIME':>10}  recall@{k}  p50 ms")
-    for p in result.curve:
-        out.print(f"{p.ef_runtime:>10}  {p.recall:>9.3f}  {p.p50_ms:>6.2f}")
+    print_table(
+        ["EF_RUNTIME", f"recall@{k}", "p50 ms"],
+        [[p.ef_runtime, f"{p.recall:.3f}", f"{p.p50_ms:.2f}"] for p in result.curve],
+        right={0, 1, 2},
+    )
     out.print(
         f"EF_RUNTIME {result.ef_runtime}: recall@{k} {result.tuning_recall:.3f} on the tuning "
         f"sample, {result.holdout_recall:.3f} held out (target {result.target})"

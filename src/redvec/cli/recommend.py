@@ -17,6 +17,7 @@ from redvec.cli.common import (
     err,
     out,
     print_json,
+    print_table,
 )
 from redvec.connection import connect
 
@@ -62,9 +63,14 @@ def recommend_user(
         }.get(result.reason or "", "no recommendation from neighbours")
         out.print(f"{why}: the most popular items instead")
     titles = _titles(rec, [r.item for r in result.items])
-    for r in result.items:
-        why = f"  (from users {', '.join(r.because)})" if r.because else ""
-        out.print(f"{r.item:>8}  {r.score:8.3f}  {titles.get(r.item, '')}{why}", markup=False)
+    print_table(
+        ["item", "score", "title", "from users"],
+        [
+            [r.item, f"{r.score:.3f}", titles.get(r.item, ""), ", ".join(r.because)]
+            for r in result.items
+        ],
+        right={0, 1},
+    )
 
 
 def _titles(rec: Any, items: list[str]) -> dict[str, str]:
@@ -91,8 +97,11 @@ def recommend_similar(
         print_json([{"item": i, "similarity": s} for i, s in similar])
         return
     titles = _titles(rec, [i for i, _ in similar])
-    for i, sim in similar:
-        out.print(f"{i:>8}  {sim:6.3f}  {titles.get(i, '')}", markup=False)
+    print_table(
+        ["item", "similarity", "title"],
+        [[i, f"{sim:.3f}", titles.get(i, "")] for i, sim in similar],
+        right={0, 1},
+    )
 
 
 @recommend_app.command("load-movielens")

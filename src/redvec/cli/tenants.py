@@ -14,6 +14,7 @@ from redvec.cli.common import (
     app,
     out,
     print_json,
+    print_table,
 )
 from redvec.connection import connect
 from redvec.tenants import create_tenant, drop_tenant, list_tenants
@@ -43,8 +44,12 @@ def tenant_list(as_json: JsonOpt = False, url: UrlOpt = None) -> None:
         return
     if not tenants:
         out.print("no tenants")
-    for t in tenants:
-        out.print(f"{t.name}\t{t.documents} docs\t{', '.join(t.indexes) or 'no indexes'}")
+        return
+    print_table(
+        ["tenant", "documents", "indexes"],
+        [[t.name, f"{t.documents:,}", ", ".join(t.indexes) or "none"] for t in tenants],
+        right={1},
+    )
 
 
 @tenant_app.command("drop")
