@@ -210,6 +210,7 @@ def test_documents_without_vectors_are_embedded_with_the_index_provider(
         {"id": "b", "title": "the offside rule", "category": "sport", "price": 2},
     ]
     with service.client() as c:
+        before = c.get("/metrics").text
         put = c.put("/v1/indexes/docs/documents", json={"documents": docs})
         assert put.status_code == 200, put.text
         assert put.json()["embedded"] == 2
@@ -228,10 +229,20 @@ def test_documents_without_vectors_are_embedded_with_the_index_provider(
         assert hybrid.status_code == 200, hybrid.text
         assert hybrid.json()["results"][0]["id"] == "b"
         # Embedding time is the provider's, not a Redis round trip.
-        metrics = c.get("/metrics").text
-    assert 'redvec_embedding_seconds_count{purpose="document"} 1.0' in metrics
-    assert 'redvec_embedding_seconds_count{purpose="query"} 2.0' in metrics
-    assert 'operation="embed"' not in metrics
+        after = c.get("/metrics").text
+    embedded = 'redvec_embedding_seconds_count{purpose="%s"}'
+    for purpose, calls in (("document", 1), ("query", 2)):
+        name = embedded % purpose
+        assert _sample(after, name) - _sample(before, name) == calls, purpose
+    assert 'operation="embed"' not in after
+
+
+def _sample(exposition: str, sample: str) -> float:
+    """The value of one sample line (name with its labels), 0 when absent."""
+    for line in exposition.splitlines():
+        if line.startswith(sample + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
 
 
 def test_text_without_a_provider_is_a_clear_error(service: RunningService, loaded: Any) -> None:
