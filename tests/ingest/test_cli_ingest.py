@@ -237,8 +237,11 @@ def test_ctrl_c_mid_ingest_then_rerun_completes_without_reembedding(
 
     server.delay = 0.0
     rerun = json.loads(run(["ingest", str(src), "-i", "ctrlc", "--json"], env).stdout)
-    assert rerun["skipped"] == written_before
-    assert rerun["written"] == 200 - written_before
+    # A Ctrl-C between a batch's write and its bookkeeping (the state is recorded only once
+    # the write is confirmed) leaves that batch to be written again: never lost, never
+    # skipped unwritten. Everything else written before is skipped.
+    assert written_before - 10 <= rerun["skipped"] <= written_before  # one batch of 10
+    assert rerun["skipped"] + rerun["written"] == 200
     assert rerun["embedded"] <= 200 - written_before  # the cache spares what was embedded
     assert sorted(int(k.split(b":")[1]) for k in r.keys("cc:*")) == list(range(200))
 
