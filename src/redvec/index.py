@@ -438,7 +438,6 @@ class SearchIndex:
         commands: list[Any] = store.encode(schema, doc_id, values, vectors, extra)
         return doc_id, commands
 
-    @_reachable
     def upsert(self, docs: Iterable[Mapping[str, Any]], *, id_field: str = "id") -> int:
         """Write documents (the same id replaces the whole document), pipelined in
         batches, no transactions; returns how many were written and indexed.
@@ -705,7 +704,6 @@ class SearchIndex:
             keep = return_names(self.schema, tuple(return_fields))
         return parse_reply(reply, self.schema, vf, with_scores=scored, joined=joined, keep=keep)
 
-    @_reachable
     def search(
         self,
         vector: Any,

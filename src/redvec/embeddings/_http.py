@@ -55,6 +55,7 @@ class HttpEmbedder:
         self.batch_size = batch_size
         self.max_retries = max_retries
         self.backoff = backoff
+        self._backoff = wait_exponential(multiplier=backoff, max=MAX_WAIT)
         self._dims = dims
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.Client(timeout=timeout, headers=headers, transport=transport)
@@ -103,7 +104,6 @@ class HttpEmbedder:
 
     def _wait(self, state: RetryCallState) -> float:
         """Exponential backoff from ``backoff`` seconds, or the server's Retry-After."""
-        exponential = wait_exponential(multiplier=self.backoff, max=MAX_WAIT)(state)
         error = state.outcome.exception() if state.outcome is not None else None
         if isinstance(error, _RetryableAnswer):
             retry_after = error.response.headers.get("retry-after")
@@ -112,7 +112,7 @@ class HttpEmbedder:
                     return min(float(retry_after), MAX_WAIT)
                 except ValueError:
                     pass
-        return float(exponential)
+        return float(self._backoff(state))
 
     def _send(self, url: str, payload: dict[str, Any]) -> httpx.Response:
         response = self._client.post(url, json=payload)
