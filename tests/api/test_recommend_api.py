@@ -57,3 +57,55 @@ def test_recommend_errors(service: RunningService, r: redis.Redis) -> None:
     assert recommender.json()["error"]["message"] == "no recommender named 'nope'"
     assert flt.status_code == 422 and "unknown field 'hue'" in flt.json()["error"]["message"]
     assert n.status_code == 422
+
+
+def test_recommend_by_example_over_http_equals_the_library(
+    service: RunningService, r: redis.Redis
+) -> None:
+    rec = _shop(r)
+    with service.client() as c:
+        liked = c.post(
+            "/v1/recommend/items",
+            json={"recommender": "shop", "positive": ["i0", "i3"], "negative": ["i1"], "n": 4},
+        )
+        best = c.post(
+            "/v1/recommend/items",
+            json={
+                "recommender": "shop", "positive": ["i0", [0.0, 0.0, 1.0]], "n": 3,
+                "strategy": "best_score", "filter": {"field": "tags", "tag": "computers"},
+                "exclude": ["i2"],
+            },
+        )  # fmt: skip
+    assert liked.status_code == 200, liked.text
+    expected = rec.by_example(["i0", "i3"], ["i1"], n=4)
+    assert [x["item"] for x in liked.json()["items"]] == [x.item for x in expected]
+    assert liked.json()["strategy"] == "average_vector"
+    assert best.status_code == 200, best.text
+    body = best.json()["items"]
+    assert [x["item"] for x in body] == [
+        x.item
+        for x in rec.by_example(
+            ["i0", [0.0, 0.0, 1.0]], n=3, strategy="best_score", filter="tags:computers",
+            exclude=["i2"],
+        )
+    ]  # fmt: skip
+    assert "i2" not in [x["item"] for x in body] and len(body) == 3
+
+
+def test_recommend_by_example_errors(service: RunningService, r: redis.Redis) -> None:
+    _shop(r)
+    post = lambda body: c.post("/v1/recommend/items", json={"recommender": "shop", **body})  # noqa: E731
+    with service.client() as c:
+        unknown = post({"positive": ["i0", "nope"]})
+        dims = post({"positive": [[1.0, 2.0]]})
+        none = post({"positive": []})
+        strategy = post({"positive": ["i0"], "strategy": "sum"})
+        field = post({"positive": ["i0"], "filter": {"field": "hue", "tag": "red"}})
+        typo = post({"positive": ["i0"], "negatives": ["i1"]})
+    assert (unknown.status_code, unknown.json()["error"]["code"]) == (404, "item_not_found")
+    assert "'nope'" in unknown.json()["error"]["message"]
+    assert dims.status_code == 422
+    assert "has dimension 2, expected 3" in dims.json()["error"]["message"]
+    for resp in (none, strategy, typo):
+        assert resp.status_code in (400, 422), resp.text
+    assert field.status_code == 422 and "unknown field 'hue'" in field.json()["error"]["message"]

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+
 import numpy as np
 import pytest
 import redis
 
 from redvec.errors import ConfigError, FilterError, ValidationError, VectorError
 from redvec.recommend import Item, Recommender, UnknownItemError, UnknownUserError, aggregate
+
+from ..conftest import REDVEC
 
 # Items belong to one of three categories: books, comics, computers.
 CATS = ["books", "comics", "computers"]
@@ -174,3 +179,112 @@ def test_similar_items(shop: Recommender) -> None:
     assert all(int(i[1:]) % 3 == 0 for i, _ in got)  # same category first
     sims = [s for _, s in got]
     assert sims == sorted(sims, reverse=True)
+
+
+def test_a_binary_recommender_adds_each_liked_item_once(r: redis.Redis) -> None:
+    rec = Recommender.create(r, "clicks", dims=3, positive=1, binary=True)
+    rec.add_items(catalogue(6))
+    rec.add_user("u")
+    rec.add_interactions([("u", "i0", 5.0), ("u", "i1", 1.0), ("u", "i0", 3.0)])
+    emb = {it.id: np.asarray(it.vector, dtype=np.float64) for it in catalogue(6)}
+    got = rec.user_vector("u")
+    assert got is not None
+    np.testing.assert_allclose(got, emb["i0"] + emb["i1"], rtol=1e-6)  # weights ignored
+    assert Recommender(r, "clicks").binary
+
+
+# -- recommend by example -----------------------------------------------------------------
+
+
+def _unit_vectors() -> dict[str, np.ndarray]:
+    out = {}
+    for it in catalogue():
+        v = np.asarray(it.vector, dtype=np.float64)
+        out[it.id] = v / np.linalg.norm(v)
+    return out
+
+
+def _reference(score: dict[str, float], n: int, skip: set[str]) -> list[str]:
+    ranked = sorted((i for i in score if i not in skip), key=lambda i: (-score[i], i))
+    return ranked[:n]
+
+
+def test_by_example_average_vector_equals_the_numpy_reference(shop: Recommender) -> None:
+    unit = _unit_vectors()
+    query = (unit["i0"] + unit["i4"]) / 2  # a book and a comic
+    query /= np.linalg.norm(query)
+    expected = _reference({i: float(v @ query) for i, v in unit.items()}, 5, {"i0", "i4"})
+    got = shop.by_example(["i0", "i4"], n=5)
+    assert [x.item for x in got] == expected
+    assert got[0].score == pytest.approx(float(unit[expected[0]] @ query), abs=1e-5)
+    # With a negative: 2 * mean(positives) - mean(negatives), as Qdrant computes it.
+    steer = 2 * unit["i0"] - unit["i1"]
+    steer /= np.linalg.norm(steer)
+    expected = _reference({i: float(v @ steer) for i, v in unit.items()}, 5, {"i0", "i1"})
+    assert [x.item for x in shop.by_example(["i0"], ["i1"], n=5)] == expected
+
+
+def test_by_example_best_score_equals_the_numpy_reference(shop: Recommender) -> None:
+    unit = _unit_vectors()
+    pos, neg = ["i0", "i5"], ["i2"]  # books and computers wanted, that one computer not
+    score = {}
+    for i, v in unit.items():
+        best_pos = max(float(v @ unit[p]) for p in pos)
+        best_neg = max(float(v @ unit[q]) for q in neg)
+        score[i] = best_pos if best_pos > best_neg else -(best_neg**2)
+    expected = _reference(score, 6, {*pos, *neg})
+    got = shop.by_example(pos, neg, n=6, strategy="best_score")
+    assert [x.item for x in got] == expected
+    for x in got:  # each says which positive it resembles most, and its exact score
+        assert x.score == pytest.approx(score[x.item], abs=1e-5)
+        assert x.because == [max(pos, key=lambda p: float(unit[x.item] @ unit[p]))]
+
+
+def test_by_example_with_a_filter_an_exclusion_and_vectors(shop: Recommender) -> None:
+    got = shop.by_example(["i0", "i3"], n=5, filter="tags:comics")  # books, but comics only
+    assert len(got) == 5 and all(int(x.item[1:]) % 3 == 1 for x in got)
+    first = shop.by_example(["i0"], n=3)
+    without = shop.by_example(["i0"], n=3, exclude=[first[0].item])
+    assert first[0].item not in [x.item for x in without]
+    assert [x.item for x in without][:2] == [x.item for x in first][1:]
+    # A vector in the items' space works as an example, like an id.
+    as_vector = shop.by_example([catalogue()[0].vector], n=4)
+    assert [x.item for x in as_vector][1:] == [x.item for x in shop.by_example(["i0"], n=3)]
+
+
+def test_by_example_refuses_what_it_cannot_use(shop: Recommender) -> None:
+    with pytest.raises(UnknownItemError, match="unknown items 'nope', 'gone' in recommender"):
+        shop.by_example(["i0", "nope", "gone"])
+    with pytest.raises(UnknownItemError, match="unknown item 'x'"):
+        shop.by_example(["i0"], ["x"], strategy="best_score")
+    with pytest.raises(VectorError, match="positive example 1 has dimension 2, expected 3"):
+        shop.by_example([[1.0, 2.0]])
+    with pytest.raises(VectorError, match="NaN"):
+        shop.by_example([[1.0, float("nan"), 0.0]])
+    with pytest.raises(ValidationError, match="at least one positive example"):
+        shop.by_example([], ["i1"])
+    with pytest.raises(ValidationError, match="unknown strategy 'sum'"):
+        shop.by_example(["i0"], strategy="sum")
+    with pytest.raises(ValidationError, match="'i0' is both a positive and a negative"):
+        shop.by_example(["i0"], ["i0"])
+    with pytest.raises(VectorError, match="cancel out"):
+        shop.by_example([[1.0, 0.0, 0.0], [-1.0, 0.0, 0.0]])
+    with pytest.raises(FilterError, match="unknown field 'hue'"):
+        shop.by_example(["i0"], filter="hue:red")
+
+
+def test_cli_recommend_items_like_and_unlike(shop: Recommender, cli_env: dict[str, str]) -> None:
+    run = lambda *a: subprocess.run(  # noqa: E731
+        [*REDVEC, "recommend", "items", "--name", "shop", *a],
+        env=cli_env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    done = run("--like", "i0", "--like", "i3", "--unlike", "i1", "-n", "4", "--json")
+    assert done.returncode == 0, done.stderr
+    expected = shop.by_example(["i0", "i3"], ["i1"], n=4)
+    assert [x["item"] for x in json.loads(done.stdout)["items"]] == [x.item for x in expected]
+    table = run("--like", "i0", "--strategy", "best_score", "-n", "2", "--filter", "tags:books")
+    assert table.returncode == 0, table.stderr
+    assert "closest to" in table.stdout and "item " in table.stdout
+    missing = run("--like", "nope")
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == "error: unknown item 'nope' in recommender 'shop'"

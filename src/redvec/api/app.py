@@ -35,6 +35,8 @@ from redvec.api.fastlane import fast_lane
 from redvec.api.models import (
     BatchSearchRequest,
     BatchSearchResponse,
+    ByExampleRequest,
+    ByExampleResponse,
     DeleteResponse,
     Document,
     DocumentsRequest,
@@ -605,6 +607,35 @@ def _routes(svc: Service) -> list[Any]:
             similar = rec.similar_items(item_id, n)
         return SimilarResponse(item_id, [SimilarItem(i, s) for i, s in similar], _ms(start))
 
+    @post(
+        "/v1/recommend/items",
+        status_code=200,
+        responses=_ERRORS,
+        sync_to_thread=True,
+        summary="Items like some examples and unlike others (recommend by example)",
+    )
+    def recommend_by_example(
+        data: ByExampleRequest, request: Request[Any, Any, Any]
+    ) -> ByExampleResponse:
+        start = time.perf_counter()
+        svc.authorize(request, "read", data.recommender)
+        rec = svc.recommender(data.recommender)
+        flt = (
+            filter_from_json(data.filter, rec.items.schema)
+            if isinstance(data.filter, dict)
+            else data.filter
+        )
+        with m.timed_redis("recommend_by_example"):
+            items = rec.by_example(
+                data.positive, data.negative, n=data.n, strategy=data.strategy, filter=flt,
+                exclude=data.exclude,
+            )  # fmt: skip
+        return ByExampleResponse(
+            [RecommendedItem(r.item, r.score, r.because) for r in items],
+            data.strategy,
+            _ms(start),
+        )
+
     # -- operations ----------------------------------------------------------------------
 
     @get("/healthz", summary="The process is up", include_in_schema=True)
@@ -688,6 +719,7 @@ def _routes(svc: Service) -> list[Any]:
         create_tenant_route,
         drop_tenant_route,
         recommend_user,
+        recommend_by_example,
         similar_items,
         healthz,
         readyz,

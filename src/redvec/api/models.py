@@ -13,6 +13,8 @@ from msgspec import Meta
 __all__ = [
     "BatchSearchRequest",
     "BatchSearchResponse",
+    "ByExampleRequest",
+    "ByExampleResponse",
     "DeleteResponse",
     "Document",
     "DocumentsRequest",
@@ -172,6 +174,35 @@ class RecommendResponse(msgspec.Struct):
     fallback: str | None
     took_ms: float
     reason: str | None = None  # why the fallback: no_interest_vector, no_neighbours, nothing_new
+
+
+Example = (
+    Annotated[str, Meta(min_length=1, max_length=512)]
+    | int
+    | Annotated[list[float], Meta(min_length=1, max_length=MAX_DIMS)]
+)
+Examples = Annotated[list[Example], Meta(max_length=1000)]
+
+
+class ByExampleRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """Items like the ``positive`` examples and unlike the ``negative`` ones: item ids, or
+    vectors in the item index's space (docs/recommendations.md). ``filter`` runs over
+    items (the JSON filter of searches, or a filter string such as ``"tags:Comedy"``);
+    ``exclude`` lists items never to return (e.g. what the user already has)."""
+
+    positive: Annotated[list[Example], Meta(min_length=1, max_length=1000)]
+    negative: Examples = msgspec.field(default_factory=list)
+    recommender: Annotated[str, Meta(min_length=1, max_length=256)] = "rec"
+    n: K = 10
+    strategy: Literal["average_vector", "best_score"] = "average_vector"
+    filter: dict[str, Any] | Annotated[str, Meta(max_length=2000)] | None = None
+    exclude: Annotated[list[str], Meta(max_length=10_000)] = msgspec.field(default_factory=list)
+
+
+class ByExampleResponse(msgspec.Struct):
+    items: list[RecommendedItem]
+    strategy: str
+    took_ms: float
 
 
 class SimilarItem(msgspec.Struct):

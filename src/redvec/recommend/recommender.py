@@ -18,7 +18,7 @@ Keys, for a recommender named ``rec``::
                             vec (what similar_items searches; emb unless given)
     rec:hist:<id>     HASH  item -> weight (everything the user has, liked or not)
     rec:popular       ZSET  item -> number of positive interactions
-    rec:meta          HASH  dims, kind, positive threshold
+    rec:meta          HASH  dims, kind, positive threshold, weighting (weight or binary)
 
 Indexes ``rec_users`` and ``rec_items`` (HNSW, COSINE). Scores: a neighbour's
 similarity is ``1 - cosine distance``; an item's score is the sum of the similarities
@@ -54,6 +54,8 @@ from redvec.schema import IndexSchema, NumericField, TagField, TextField, Vector
 from redvec.vectors import check_vector
 
 __all__ = [
+    "STRATEGIES",
+    "Example",
     "Item",
     "Recommendation",
     "Recommendations",
@@ -108,6 +110,13 @@ class Recommendations:
 
 _SEP = "\x1f"  # between item ids in a user's "liked" field (unit separator)
 
+# An example for :meth:`Recommender.by_example`: an item id, or a vector in the item
+# index's (similarity) space.
+Example = str | int | Sequence[float] | npt.NDArray[Any]
+STRATEGIES = ("average_vector", "best_score")
+MAX_EXAMPLES = 1000
+MAX_DEPTH = 10_000  # the deepest KNN a by-example request may ask of Redis
+
 
 def aggregate(
     neighbours: Sequence[tuple[str, float]],
@@ -149,6 +158,7 @@ class Recommender:
         self.dims = int(meta["dims"])
         self.kind = meta.get("kind", "given")
         self.threshold = float(meta.get("positive", "0"))
+        self.binary = meta.get("weighting", "weight") == "binary"
         self.users = SearchIndex.open(client, f"{name}_users")
         self.items = SearchIndex.open(client, f"{name}_items")
 
@@ -163,12 +173,15 @@ class Recommender:
         dims: int,
         kind: str = "given",
         positive: float = 0.0,
+        binary: bool = False,
         m: int = 16,
         ef_construction: int = 200,
         overwrite: bool = False,
     ) -> Recommender:
         """Create the user and item indexes. ``positive``: the smallest interaction
-        weight that counts as liking an item (4 for MovieLens's 1-5 stars)."""
+        weight that counts as liking an item (4 for MovieLens's 1-5 stars); ``binary``:
+        each liked item adds its embedding once, whatever the weight (implicit feedback:
+        clicks, plays, purchases), instead of ``weight`` times."""
         vec = VectorField("vec", dims=dims, m=m, ef_construction=ef_construction)
         users = IndexSchema(
             f"{name}_users",
@@ -189,7 +202,11 @@ class Recommender:
             client.delete(f"{name}:popular", f"{name}:meta")
         SearchIndex.create(client, users)
         SearchIndex.create(client, items)
-        client.hset(f"{name}:meta", mapping={"dims": dims, "kind": kind, "positive": positive})
+        weighting = "binary" if binary else "weight"
+        client.hset(
+            f"{name}:meta",
+            mapping={"dims": dims, "kind": kind, "positive": positive, "weighting": weighting},
+        )
         client.sadd(keys.RECOMMENDERS, name)  # so backups find every key under '<name>:'
         return cls(client, name)
 
@@ -294,8 +311,9 @@ class Recommender:
     ) -> int:
         """Record (user, item, weight) interactions and update each user's vector.
 
-        A user's stored sum gains ``weight * e_item`` for each positive interaction
-        (weight >= the recommender's threshold); every interaction goes to the user's
+        A user's stored sum gains ``weight * e_item`` (``e_item`` for a binary
+        recommender) for each positive interaction (weight >= the recommender's
+        threshold); every interaction goes to the user's
         history, so recommendations never repeat what the user has. Each user is
         updated in one optimistic transaction, so concurrent writers do not lose adds.
         """
@@ -337,9 +355,9 @@ class Recommender:
             for item, w in pairs:
                 old = after.get(item)
                 if old is not None and old >= self.threshold:
-                    total -= old * vectors[item]
+                    total -= self._weight(old) * vectors[item]
                 if w >= self.threshold:
-                    total += w * vectors[item]
+                    total += self._weight(w) * vectors[item]
                 after[item] = w
             liked = sorted(i for i, w in after.items() if w >= self.threshold)
             was = {i for i, w in before.items() if w >= self.threshold}
@@ -363,6 +381,9 @@ class Recommender:
                 pipe.zincrby(f"{self.name}:popular", -1, item)
 
         self.client.transaction(update, key, hist)
+
+    def _weight(self, w: float) -> float:
+        return 1.0 if self.binary else w
 
     def load_users(
         self,
@@ -556,6 +577,129 @@ class Recommender:
         ]
         return out[:n]
 
+    def by_example(
+        self,
+        positive: Sequence[Example],
+        negative: Sequence[Example] = (),
+        *,
+        n: int = 10,
+        strategy: str = "average_vector",
+        filter: Filter | str | None = None,
+        exclude: Iterable[str] = (),
+    ) -> list[Recommendation]:
+        """Items like the ``positive`` examples and unlike the ``negative`` ones.
+
+        Examples are item ids (their stored similarity vectors are used) or vectors in
+        that space. The strategies are Qdrant's recommendation API's:
+
+        - ``average_vector``: one KNN over items for ``2 * mean(positives) -
+          mean(negatives)`` (``mean(positives)`` without negatives), each example scaled
+          to unit length first, as cosine search sees them;
+        - ``best_score``: the candidates are the union of one KNN per positive (one
+          round trip); each is scored against every example: its best cosine similarity
+          to a positive, or, when a negative is closer, minus that similarity squared.
+          Each item's ``because`` names the positive it resembles most.
+
+        ``filter`` runs over items (title, tags) as a pre-filter; the examples and the
+        ``exclude`` ids (e.g. what the user has) are never returned. Unknown item ids
+        are refused, not skipped."""
+        _check_counts(n, 1)
+        if strategy not in STRATEGIES:
+            raise ValidationError(f"unknown strategy {strategy!r}: use {' or '.join(STRATEGIES)}")
+        if not positive:
+            raise ValidationError("at least one positive example is needed")
+        given = len(positive) + len(negative)
+        if given > MAX_EXAMPLES:
+            raise ValidationError(f"at most {MAX_EXAMPLES} examples, got {given}")
+        pos, pos_ids = self._examples(positive, "positive")
+        neg, neg_ids = self._examples(negative, "negative")
+        both = sorted(set(pos_ids) & set(neg_ids))
+        if both:
+            raise ValidationError(f"item {both[0]!r} is both a positive and a negative example")
+        skip = set(pos_ids) | set(neg_ids) | {str(i) for i in exclude}
+        depth = min(n + len(skip), MAX_DEPTH)
+        if strategy == "average_vector":
+            centre = pos.mean(axis=0)
+            query = centre + (centre - neg.mean(axis=0)) if len(neg) else centre
+            if not np.any(query):
+                raise VectorError("the examples cancel out: their average vector is all zeros")
+            result = self.items.query(
+                KnnQuery(query, depth, filter, ef_runtime=self.ef_runtime, return_fields=[])
+            )
+            hits = [(h.id, round(1.0 - float(h.distance or 0.0), 6)) for h in result.hits]
+            return [Recommendation(i, s, []) for i, s in hits if i not in skip][:n]
+        results = self.items.search_many(
+            [KnnQuery(v, depth, filter, ef_runtime=self.ef_runtime, return_fields=[]) for v in pos]
+        )
+        candidates = sorted({h.id for r in results for h in r.hits} - skip)
+        if not candidates:
+            return []
+        found = self._stored_vectors(candidates)
+        vectors = {i: v for i, v in found.items() if v is not None}  # one may vanish meanwhile
+        ids = [i for i in candidates if i in vectors]
+        if not ids:
+            return []
+        matrix = _unit(np.stack([vectors[i] for i in ids]))
+        to_pos = matrix @ pos.T
+        best_pos = to_pos.max(axis=1)
+        scores = best_pos.copy()
+        if len(neg):
+            best_neg = (matrix @ neg.T).max(axis=1)
+            closer = best_neg > best_pos
+            scores[closer] = -(best_neg[closer] ** 2)
+        order = sorted(range(len(ids)), key=lambda j: (-scores[j], ids[j]))[:n]
+        return [
+            Recommendation(ids[j], round(float(scores[j]), 6), [_closest(positive, to_pos[j])])
+            for j in order
+        ]
+
+    def _examples(
+        self, examples: Sequence[Example], what: str
+    ) -> tuple[npt.NDArray[np.float64], list[str]]:
+        """Unit vectors for the examples, and the item ids among them."""
+        ids = [str(e) for e in examples if isinstance(e, str | int)]
+        stored = self._stored_vectors(ids) if ids else {}
+        missing = [i for i in ids if i not in stored]
+        if missing:
+            raise UnknownItemError(
+                f"unknown item{'s' if len(missing) > 1 else ''} "
+                f"{', '.join(repr(m) for m in missing[:5])} in recommender '{self.name}'"
+            )
+        empty = [i for i in ids if stored[i] is None]
+        if empty:
+            raise ValidationError(
+                f"item {empty[0]!r} has no vector (nothing to compare it with): "
+                f"give items a vector to use them as examples"
+            )
+        rows: list[npt.NDArray[np.float32]] = []
+        for n, e in enumerate(examples):
+            if isinstance(e, str | int):
+                v = cast(npt.NDArray[np.float32], stored[str(e)])
+            else:
+                v = self._vector(e, f"{what} example {n + 1}")
+                if not np.any(v):
+                    raise VectorError(f"{what} example {n + 1} is all zeros: it points nowhere")
+            rows.append(v)
+        if not rows:
+            return np.zeros((0, self.dims)), ids
+        return _unit(np.stack(rows)), ids
+
+    def _stored_vectors(self, ids: Sequence[str]) -> dict[str, npt.NDArray[np.float32] | None]:
+        """Each stored item's similarity vector (None: stored without one); unknown ids
+        are absent."""
+        pipe = self.client.pipeline(transaction=False)
+        for i in ids:
+            key = f"{self.name}:item:{i}"
+            pipe.exists(key)
+            pipe.hget(key, "vec")
+        replies = pipe.execute()
+        out: dict[str, npt.NDArray[np.float32] | None] = {}
+        for n, i in enumerate(ids):
+            exists, raw = replies[2 * n], replies[2 * n + 1]
+            if exists:
+                out[i] = None if raw is None else np.frombuffer(raw, dtype="<f4")
+        return out
+
     def _users_matching(self, filter: Filter | str, limit: int = 10_000) -> list[str]:
         schema = self.users.schema
         reply = self.client.execute_command(
@@ -564,6 +708,19 @@ class Recommender:
         )  # fmt: skip
         prefix = len(schema.prefix)
         return [text(key)[prefix:] for key in reply[1:]]
+
+
+def _unit(matrix: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
+    m = matrix.astype(np.float64)
+    norms = np.linalg.norm(m, axis=1, keepdims=True)
+    return m / np.where(norms == 0, 1.0, norms)
+
+
+def _closest(examples: Sequence[Example], sims: npt.NDArray[Any]) -> str:
+    """The positive example an item resembles most: its id, or ``#n`` for a vector."""
+    best = int(np.argmax(sims))
+    e = examples[best]
+    return str(e) if isinstance(e, str | int) else f"#{best + 1}"
 
 
 def _check_counts(n: int, neighbours: int) -> None:
