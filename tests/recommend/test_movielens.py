@@ -66,6 +66,13 @@ def test_cli_load_recommend_similar(cli_env: dict[str, str], r: redis.Redis) -> 
     similar = run("recommend", "similar", "50", "--name", "ml", "-n", "2")
     assert similar.returncode == 0
     assert "Return of the Jedi (1983)" in similar.stdout  # Star Wars' nearest
+    # More like Star Wars and The Empire Strikes Back, less like Toy Story.
+    liked = run(
+        "recommend", "items", "--like", "50", "--like", "172", "--unlike", "1", "--name", "ml",
+        "-n", "3", "--json",
+    )  # fmt: skip
+    assert liked.returncode == 0, liked.stderr
+    assert "181" in [x["item"] for x in json.loads(liked.stdout)["items"]]  # Return of the Jedi
     missing = run("recommend", "user", "99999", "--name", "ml")
     assert missing.returncode == 1
     assert missing.stderr.strip() == "error: unknown user '99999' in recommender 'ml'"

@@ -110,6 +110,12 @@ def recommend_load_movielens(
     path: Annotated[Path, typer.Argument(help="The ml-100k folder")],
     kind: Annotated[str, typer.Option(help="genres or factors")] = "factors",
     split: Annotated[str, typer.Option(help="Training split: ua, ub, u1..u5")] = "ua",
+    positives: Annotated[
+        str, typer.Option(help="Which ratings are likes: all, or the lowest that counts")
+    ] = "4",
+    binary: Annotated[
+        bool, typer.Option(help="Each like weighs 1 in a user's vector, whatever its stars")
+    ] = False,
     name: RecName = "rec",
     url: UrlOpt = None,
 ) -> None:
@@ -117,7 +123,10 @@ def recommend_load_movielens(
     from redvec.recommend.movielens import load_into, read_movielens
 
     t = time.perf_counter()
-    rec = load_into(connect(url), read_movielens(path), name=name, kind=kind, split=split)
+    rec = load_into(
+        connect(url), read_movielens(path), name=name, kind=kind, split=split,
+        positive=_positive(positives), binary=binary,
+    )  # fmt: skip
     out.print(
         f"recommender '{name}': {rec.users.count()} users, {rec.items.count()} items, "
         f"{kind} vectors ({rec.dims}-d), in {time.perf_counter() - t:.1f} s"

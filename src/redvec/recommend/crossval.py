@@ -57,10 +57,12 @@ from redvec.recommend.recommender import STRATEGIES, Recommender
 
 __all__ = [
     "FOLDS",
-    "FoldData",
     "METRICS",
     "MYMEDIALITE",
+    "FoldData",
+    "agreement",
     "evaluate_folds",
+    "fold_metrics",
     "full_ranking",
     "user_metrics",
 ]

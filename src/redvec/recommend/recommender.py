@@ -72,8 +72,8 @@ class Item:
     vector: Any
     title: str = ""
     tags: tuple[str, ...] = ()
-    # What item-to-item similarity searches (default: ``vector``). The SVD fold-in
-    # embedding V/sigma inflates the weakest factors; V*sigma ranks neighbours better.
+    # What item-to-item similarity and recommend-by-example search (default: ``vector``).
+    # MovieLens factors use V*sigma here, which weighs the strongest factors most.
     similarity_vector: Any = None
 
 
