@@ -68,10 +68,8 @@ def _write_movielens(path: Path) -> Path:
     rows = lambda pairs: "".join(f"{u}\t{i}\t{r}\t{t}\n" for t, (u, i, r) in enumerate(pairs))  # noqa: E731
     # u1: popularity in training is 1:3, 2:3, 3:1, 4:1, 5:1, 6:0 (every rating counts,
     # one star included); users 3 and 4 have no test ratings, so are not scored.
-    (path / "u1.base").write_text(
-        rows([(1, 1, 5), (1, 2, 1), (2, 1, 3), (2, 3, 2), (3, 1, 4), (3, 2, 5), (3, 4, 1),
-              (4, 2, 2), (4, 5, 4)])  # fmt: skip
-    )
+    u1 = [(1, 1, 5), (1, 2, 1), (2, 1, 3), (2, 3, 2), (3, 1, 4), (3, 2, 5), (3, 4, 1)]
+    (path / "u1.base").write_text(rows([*u1, (4, 2, 2), (4, 5, 4)]))
     (path / "u1.test").write_text(rows([(1, 3, 4), (2, 6, 1), (2, 2, 5)]))
     (path / "u2.base").write_text(
         rows([(1, 3, 4), (2, 6, 1), (2, 2, 5), (3, 1, 4), (3, 5, 2), (4, 2, 2), (4, 4, 4)])
