@@ -344,12 +344,12 @@ def test_hnsw_range_with_epsilon(r: redis.Redis) -> None:
 def test_a_stored_default_ef_runtime_is_sent_with_every_search(r: redis.Redis) -> None:
     docs, vectors = make_docs(100)
     idx = build(r, schema_for("hash", algorithm="HNSW"), docs)
-    assert "EF_RUNTIME" not in idx._knn_args(KnnQuery(vectors[0]))[0][0]
+    assert "EF_RUNTIME" not in idx.knn_args(KnnQuery(vectors[0]))[0][0]
     idx.set_setting("ef_runtime", 77)
     other_process_view = SearchIndex.open(r, idx.name)
-    args = other_process_view._knn_args(KnnQuery(vectors[0]))[0]
+    args = other_process_view.knn_args(KnnQuery(vectors[0]))[0]
     assert "EF_RUNTIME $EF" in args[0] and args[args.index("EF") + 1] == 77
-    explicit = other_process_view._knn_args(KnnQuery(vectors[0], ef_runtime=5))[0]
+    explicit = other_process_view.knn_args(KnnQuery(vectors[0], ef_runtime=5))[0]
     assert explicit[explicit.index("EF") + 1] == 5
     assert other_process_view.search(vectors[0], 3).ids[0] == "0"
 

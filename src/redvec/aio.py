@@ -1,88 +1,253 @@
-"""Searching one index from asyncio, with the same requests and parsing as :class:`SearchIndex`.
+"""One index from asyncio: :class:`AsyncSearchIndex` runs the very plans of
+:mod:`redvec.core` that :class:`SearchIndex` runs, on a ``redis.asyncio`` client.
 
-The HTTP service answers each search on its event loop: a thread hop per request
-cost it a third of its throughput (docs/api.md). Building a request and parsing a
-reply are pure CPU work and stay in :class:`SearchIndex`; only the round trip to
-Redis is awaited here, so both paths return identical results.
+Building a request and parsing a reply are pure CPU work and happen in the plans; only
+the round trips are awaited here, so both classes give identical answers and raise the
+same errors (tests/test_congruence.py holds them to it). The HTTP service answers each
+search on its event loop this way: a thread hop per request cost it a third of its
+throughput (docs/api.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import asyncio
+import functools
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
+import numpy as np
 import redis
 import redis.asyncio as aredis
 from redis.commands.core import AsyncScript
 
+from redvec._resp import text
 from redvec.connection import unavailable
-from redvec.errors import ValidationError
-from redvec.index import HybridPlan, SearchIndex, search_error
-from redvec.query import KnnQuery, SearchResult, TextQuery, build_text
+from redvec.core import (
+    HybridPlan,
+    IndexCore,
+    Pause,
+    Plan,
+    Step,
+    create_plan,
+    open_plan,
+)
+from redvec.index import SearchIndex, queue
+from redvec.query import KnnQuery, SearchResult, TextQuery
+from redvec.schema import IndexSchema
 from redvec.storage import SPLIT_SEARCH_SCRIPT
 
-__all__ = ["AsyncSearch"]
+__all__ = ["AsyncSearch", "AsyncSearchIndex"]
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+async def _run_async(
+    client: Any, schema: IndexSchema, index: str, script: Any, plan: Plan[_T]
+) -> _T:
+    """Drive ``plan`` to its result on an asyncio client (as :func:`redvec.index` does
+    on a sync one): the same steps, awaited."""
+
+    async def trip(step: list[Any]) -> list[Any]:
+        if len(step) == 1:
+            try:
+                return [await queue(client, step[0], schema, index, script)]
+            except redis.ResponseError as e:
+                return [e]
+        pipe = client.pipeline(transaction=False)
+        for command in step:
+            queued = queue(pipe, command, schema, index, script)
+            if asyncio.iscoroutine(queued):  # a script queues itself when awaited
+                await queued
+        return list(await pipe.execute(raise_on_error=False))
+
+    try:
+        step: Step = next(plan)
+        while True:
+            if isinstance(step, Pause):
+                await asyncio.sleep(step.seconds)
+                step = plan.send(None)
+            else:
+                step = plan.send(await trip(step))
+    except StopIteration as done:
+        return cast(_T, done.value)
+    except (redis.ConnectionError, redis.TimeoutError) as e:
+        raise unavailable(e) from e
+
+
+def _async(
+    plan: Callable[Concatenate[IndexCore, _P], Plan[_T]],
+) -> Callable[Concatenate[AsyncSearchIndex, _P], Coroutine[Any, Any, _T]]:
+    """An :class:`AsyncSearchIndex` method that runs the core's plan of the same name."""
+
+    @functools.wraps(plan)
+    async def method(self: AsyncSearchIndex, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        return await self.run(plan(self.core, *args, **kwargs))
+
+    return method
+
+
+class AsyncSearchIndex:
+    """An index and the documents under its prefix, on an asyncio Redis client: every
+    operation of :class:`SearchIndex`, awaited, with the same arguments and answers."""
+
+    def __init__(
+        self,
+        client: aredis.Redis,
+        schema: IndexSchema,
+        *,
+        batch_size: int = 500,
+        core: IndexCore | None = None,
+    ) -> None:
+        self.client = client
+        self.core = core if core is not None else IndexCore(schema, batch_size=batch_size)
+        self._split_script: AsyncScript = client.register_script(SPLIT_SEARCH_SCRIPT)
+
+    async def run(self, plan: Plan[_T]) -> _T:
+        """Run a plan of :mod:`redvec.core` on this index's client."""
+        return await _run_async(
+            self.client, self.schema, self.search_name, self._split_script, plan
+        )
+
+    @property
+    def schema(self) -> IndexSchema:
+        return self.core.schema
+
+    @property
+    def name(self) -> str:
+        return self.core.name
+
+    @property
+    def search_name(self) -> str:
+        return self.core.search_name
+
+    @property
+    def alias(self) -> str | None:
+        return self.core.alias
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    @classmethod
+    async def open(cls, client: aredis.Redis, name: str, **kwargs: Any) -> AsyncSearchIndex:
+        """As :meth:`SearchIndex.open`."""
+        plan = open_plan(name)
+        schema, alias = await _run_async(client, cast(IndexSchema, None), name, None, plan)
+        idx = cls(client, schema, **kwargs)
+        idx.core.alias = alias
+        return idx
+
+    @classmethod
+    async def create(
+        cls,
+        client: aredis.Redis,
+        schema: IndexSchema,
+        *,
+        overwrite: bool = False,
+        successor_of: str | None = None,
+        shares_prefix_with: Iterable[str] = (),
+        scan_timeout: float = 3600.0,
+        **kwargs: Any,
+    ) -> AsyncSearchIndex:
+        """As :meth:`SearchIndex.create`: returns once the initial scan is done."""
+        plan = create_plan(
+            schema, overwrite=overwrite, successor_of=successor_of,
+            shares_prefix_with=shares_prefix_with, scan_timeout=scan_timeout,
+        )  # fmt: skip
+        await _run_async(client, schema, schema.name, None, plan)
+        return cls(client, schema, **kwargs)
+
+    drop = _async(IndexCore.drop)
+    info = _async(IndexCore.info)
+    wait_indexed = _async(IndexCore.wait_indexed)
+    count = _async(IndexCore.count)
+
+    def refresh(self) -> None:
+        """Forget cached settings (another process may have tuned the index)."""
+        self.core.cached_settings = None
+
+    get_setting = _async(IndexCore.get_setting)
+    set_setting = _async(IndexCore.set_setting)
+    default_ef_runtime = _async(IndexCore.default_ef_runtime)
+
+    # -- writing ---------------------------------------------------------------------
+
+    def encode(self, doc: Mapping[str, Any], id_field: str = "id") -> tuple[str, list[Any]]:
+        """As :meth:`SearchIndex.encode` (no I/O)."""
+        return self.core.encode(doc, id_field)
+
+    upsert = _async(IndexCore.upsert)
+    write_documents = _async(IndexCore.write_documents)
+    indexing_failures = _async(IndexCore.indexing_failures)
+    write = _async(IndexCore.write)
+    update_vectors = _async(IndexCore.update_vectors)
+    get = _async(IndexCore.get)
+    delete = _async(IndexCore.delete)
+
+    async def iter_vectors(
+        self, vector_field: str | None = None, batch: int = 1000
+    ) -> AsyncIterator[tuple[list[str], np.ndarray]]:
+        """As :meth:`SearchIndex.iter_vectors`, as an async iterator."""
+        vf = self.schema.vector_field(vector_field)
+        prefix = self.schema.prefix
+        store = self.schema.store
+        found: list[Any] = []
+
+        async def fetch() -> tuple[list[str], np.ndarray]:
+            pipe = self.client.pipeline(transaction=False)
+            for key in found:
+                pipe.execute_command(*store.vector_read(key, vf))
+            ids, rows = [], []
+            for key, raw in zip(found, await pipe.execute(), strict=True):
+                row = store.vector_decode(raw, vf)
+                if row is not None and row.shape == (vf.dims,):
+                    ids.append(text(key)[len(prefix) :])
+                    rows.append(row)
+            found.clear()
+            matrix = np.vstack(rows) if rows else np.zeros((0, vf.dims), dtype=np.float32)
+            return ids, matrix
+
+        try:
+            async for key in self.client.scan_iter(match=f"{prefix}*", count=batch):
+                found.append(key)
+                if len(found) >= batch:
+                    yield await fetch()
+            if found:
+                yield await fetch()
+        except (redis.ConnectionError, redis.TimeoutError) as e:
+            raise unavailable(e) from e
+
+    # -- searching ---------------------------------------------------------------------
+
+    search = _async(IndexCore.search)
+    query = _async(IndexCore.query)
+    search_many = _async(IndexCore.search_many)
+    range_search = _async(IndexCore.range_search)
+    text_search = _async(IndexCore.text_search)
+    text_query = _async(IndexCore.text_query)
+    hybrid_search = _async(IndexCore.hybrid_search)
+    hybrid_plan = _async(IndexCore.hybrid_plan)
+    hybrid = _async(IndexCore.hybrid)
 
 
 class AsyncSearch:
-    """KNN, batch and hybrid searches of ``index`` over an asyncio Redis client."""
+    """Searches of an open :class:`SearchIndex` from asyncio, sharing its core (its
+    schema, alias and cached settings): what the HTTP service keeps per index."""
 
     def __init__(self, index: SearchIndex, client: aredis.Redis) -> None:
         self.index = index
-        self.client = client
-        self._split: AsyncScript = client.register_script(SPLIT_SEARCH_SCRIPT)
-
-    def _send(self, target: Any, args: list[Any], scored: bool) -> Any:
-        schema = self.index.schema
-        return schema.store.send_search(
-            target, schema, self.index.search_name, args, scored=scored, script=self._split
-        )
-
-    async def _one(self, args: list[Any], scored: bool = False) -> Any:
-        try:
-            return await self._send(self.client, args, scored)
-        except redis.ResponseError as e:
-            raise search_error(self.index.name, e) from None
-        except (redis.ConnectionError, redis.TimeoutError) as e:
-            raise unavailable(e) from None
-
-    async def _pipelined(self, requests: list[tuple[list[Any], bool]]) -> list[Any]:
-        pipe = self.client.pipeline(transaction=False)
-        for args, scored in requests:
-            self._send(pipe, args, scored)
-        try:
-            return list(await pipe.execute())
-        except redis.ResponseError as e:
-            raise search_error(self.index.name, e) from None
-        except (redis.ConnectionError, redis.TimeoutError) as e:
-            raise unavailable(e) from None
+        self.aio = AsyncSearchIndex(client, index.schema, core=index.core)
 
     async def query(self, q: KnnQuery) -> SearchResult:
-        args, vf = self.index._knn_args(q)
-        return self.index._parse(await self._one(args), vf, return_fields=q.return_fields)
+        return await self.aio.query(q)
 
     async def query_many(self, queries: Sequence[KnnQuery]) -> list[SearchResult]:
         """Many KNN queries in one pipelined round trip; a bad one is named by position."""
-        built = []
-        for n, q in enumerate(queries):
-            try:
-                built.append(self.index._knn_args(q))
-            except ValidationError as e:
-                raise type(e)(f"searches[{n}]: {e}") from None
-        replies = await self._pipelined([(args, False) for args, _ in built])
-        return [
-            self.index._parse(reply, vf, return_fields=q.return_fields)
-            for reply, (_, vf), q in zip(replies, built, queries, strict=True)
-        ]
+        return await self.aio.search_many(queries)
 
     async def text(self, q: TextQuery) -> SearchResult:
         """BM25 full-text search, as :meth:`SearchIndex.text_search` answers it."""
-        reply = await self._one(build_text(self.index.schema, q), scored=True)
-        return self.index._parse(reply, None, scored=True, return_fields=q.return_fields)
+        return await self.aio.text_query(q)
 
     async def hybrid(self, plan: HybridPlan) -> SearchResult:
         """Send a plan from :meth:`SearchIndex.hybrid_plan`; fuse its two rankings."""
-        text_reply, knn_reply = await self._pipelined(
-            [(plan.text_args, True), (plan.knn_args, False)]
-        )
-        return self.index.hybrid_fuse(plan, text_reply, knn_reply)
+        return await self.aio.hybrid(plan)

@@ -43,7 +43,7 @@ from redvec import keys as namespaces
 from redvec._resp import pairs, text
 from redvec.connection import inspect_server, wait_ready
 from redvec.errors import ConfigError, IndexExistsError
-from redvec.index import META_PREFIX, SETTINGS_PREFIX, SearchIndex, list_indexes
+from redvec.index import SearchIndex, list_indexes
 from redvec.reindex import ALIASES_KEY
 from redvec.schema import IndexSchema
 from redvec.waiting import poll_until
@@ -173,7 +173,9 @@ def backup(
                 for key in _scan(client, prefix):
                     if key not in mine and export(key):
                         mine.add(key)
-            settings = {text(k): text(v) for k, v in client.hgetall(SETTINGS_PREFIX + name).items()}
+            settings = {
+                text(k): text(v) for k, v in client.hgetall(namespaces.SETTINGS + name).items()
+            }
             manifest["indexes"].append(
                 {"name": name, "schema": schema.to_dict(), "settings": settings, "keys": len(mine)}
             )
@@ -340,13 +342,13 @@ def restore(
             client, schema, shares_prefix_with=mine - {schema.name}, scan_timeout=timeout
         )
         if entry["settings"]:
-            client.hset(SETTINGS_PREFIX + schema.name, mapping=entry["settings"])
+            client.hset(namespaces.SETTINGS + schema.name, mapping=entry["settings"])
     keys = 0
     for path in files:
         keys += _load_keys(client, path)
     documents = manifest["keys"].get("documents", keys) if "keys" in manifest else keys
     for schema in schemas:  # the record of the restored schema wins over a restored key
-        client.set(META_PREFIX + schema.name, schema.to_json())
+        client.set(namespaces.SCHEMA + schema.name, schema.to_json())
     for alias, target in manifest.get("aliases", {}).items():
         client.execute_command("FT.ALIASUPDATE", alias, target)
         client.sadd(ALIASES_KEY, alias)

@@ -9,6 +9,7 @@ built index silently miss documents, so :func:`wait_ready` waits for both.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ __all__ = [
     "inspect_server",
     "is_missing_index",
     "loaded_modules",
+    "progress_of",
     "redact_url",
     "redis_client",
     "resolve_url",
@@ -266,7 +268,11 @@ class IndexProgress:
 
 
 def index_progress(client: redis.Redis, name: str) -> IndexProgress:
-    info = pairs(client.execute_command("FT.INFO", name))
+    return progress_of(name, pairs(client.execute_command("FT.INFO", name)))
+
+
+def progress_of(name: str, info: Mapping[str, Any]) -> IndexProgress:
+    """An index's progress from its FT.INFO reply (as pairs)."""
     return IndexProgress(
         name=name,
         num_docs=int(info.get("num_docs", 0)),

@@ -19,7 +19,7 @@ import redis
 from redvec import keys
 from redvec._resp import pairs, text
 from redvec.errors import ConfigError, IndexNotFoundError, SchemaError
-from redvec.index import META_PREFIX, SETTINGS_PREFIX, SearchIndex, list_indexes
+from redvec.index import SearchIndex, list_indexes
 from redvec.schema import IndexSchema
 
 __all__ = [
@@ -124,15 +124,15 @@ def reindex(
         client.execute_command("FT.DROPINDEX", schema.name)  # the documents stay
     # The new index inherits the embedding provider; a tuned EF_RUNTIME only when the
     # vector fields are unchanged (a new M or EF_CONSTRUCTION needs tuning again).
-    settings = {text(k): v for k, v in client.hgetall(SETTINGS_PREFIX + old_name).items()}
+    settings = {text(k): v for k, v in client.hgetall(keys.SETTINGS + old_name).items()}
     if tuple(old_vf) != tuple(new_vf):
         settings = {k: v for k, v in settings.items() if not k.startswith("ef_runtime")}
     if settings:
-        client.hset(SETTINGS_PREFIX + schema.name, mapping=settings)
+        client.hset(keys.SETTINGS + schema.name, mapping=settings)
     client.execute_command("FT.ALIASUPDATE", alias, schema.name)
     if drop_old:
         client.execute_command("FT.DROPINDEX", old_name)
-        client.delete(META_PREFIX + old_name, SETTINGS_PREFIX + old_name)
+        client.delete(keys.SCHEMA + old_name, keys.SETTINGS + old_name)
     return ReindexResult(
         alias, old_name, schema.name, new.count(), time.monotonic() - start, builds, duplicates
     )

@@ -1,0 +1,957 @@
+"""The I/O-free core of an index: every operation written once, as a plan of round trips.
+
+A plan is a generator. It yields a :data:`Step` (a list of commands to send in one
+round trip, or a :class:`Pause`), receives the replies (a list, Redis's refusals as
+``redis.ResponseError`` values, never raised), and returns the operation's result. It
+never touches a socket, so the same plan runs on a sync client (:class:`SearchIndex`),
+an asyncio client (:class:`redvec.aio.AsyncSearchIndex`) or a cluster router: the
+executors only send what a plan yields and sleep when it pauses. That is redis-py's
+split (commands build their arguments once; clients only execute) carried to
+multi-step operations, and it is why the sync and async indexes cannot drift apart:
+neither holds a rule of its own.
+
+Validation, encoding, request building, reply parsing and error mapping all live here
+or in the modules this one calls (storage, query, schema, vectors).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+import time
+from collections.abc import Generator, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+import redis
+
+from redvec import keys
+from redvec._resp import pairs, text
+from redvec.connection import IndexProgress, is_missing_index, progress_of
+from redvec.errors import (
+    DocumentError,
+    FilterError,
+    IndexExistsError,
+    IndexNotFoundError,
+    RedisUnavailableError,
+    RedvecError,
+    SchemaError,
+    ValidationError,
+    VectorError,
+)
+from redvec.filters import Filter, check_string
+from redvec.query import (
+    Hit,
+    KnnQuery,
+    RangeQuery,
+    SearchResult,
+    TextQuery,
+    build_knn,
+    build_range,
+    build_text,
+    parse_reply,
+    return_names,
+    rrf_fuse,
+)
+from redvec.schema import GeoField, IndexSchema, NumericField, TagField, TextField, VectorField
+from redvec.storage import plain
+from redvec.vectors import check_vector, query_blob
+
+__all__ = [
+    "HybridPlan",
+    "IndexCore",
+    "IndexInfo",
+    "Pause",
+    "Plan",
+    "Search",
+    "Step",
+    "WriteError",
+    "WriteReport",
+    "create_plan",
+    "list_plan",
+    "open_plan",
+    "redis_message",
+    "search_error",
+]
+
+T = TypeVar("T")
+META_PREFIX = keys.SCHEMA
+SETTINGS_PREFIX = keys.SETTINGS
+
+
+@dataclass(frozen=True, slots=True)
+class Search:
+    """One FT.SEARCH of the index (split storage sends it inside its join script)."""
+
+    args: list[Any]
+    scored: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """Wait this many seconds before the next step (polling)."""
+
+    seconds: float
+
+
+Command = tuple[Any, ...] | Search
+Step = list[Command] | Pause
+Plan = Generator[Step, Any, T]
+
+
+@dataclass
+class IndexInfo:
+    name: str
+    num_docs: int
+    percent_indexed: float
+    indexing: bool
+    hash_indexing_failures: int
+    vector_index_mb: float
+    total_index_mb: float
+    schema: IndexSchema
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "num_docs": self.num_docs,
+            "percent_indexed": self.percent_indexed,
+            "indexing": self.indexing,
+            "hash_indexing_failures": self.hash_indexing_failures,
+            "vector_index_mb": self.vector_index_mb,
+            "total_index_mb": self.total_index_mb,
+            "schema": self.schema.to_dict(),
+        }
+
+
+@dataclass
+class WriteReport:
+    """What a write did: ids written and indexed, and each failed id with its reason."""
+
+    written: list[str] = dataclasses.field(default_factory=list)
+    failed: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+class WriteError(DocumentError):
+    """Documents that were not stored or not indexed, each with its reason; the other
+    documents of their batch were written (``written`` counts all so far)."""
+
+    def __init__(self, report: WriteReport, written: int) -> None:
+        self.report = report
+        self.written = written
+        first, reason = next(iter(report.failed.items()))
+        more = len(report.failed) - 1
+        super().__init__(
+            f"document '{first}': {reason}"
+            + (f" (and {more} more documents)" if more else "")
+            + f"; {written} documents were written"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class HybridPlan:
+    text_args: list[Any]
+    knn_args: list[Any]
+    vector_field: VectorField
+    k: int
+    weights: tuple[float, float]
+    rrf_k: int
+    return_fields: list[str] | None = None
+
+
+def redis_message(e: Exception) -> str:
+    """What Redis said, without redis-py's wrapping (``Command # 1 (FT.SEARCH ...) of
+    pipeline caused error:`` repeats the whole request, vector bytes included)."""
+    return _PIPELINE_PREFIX.sub("", str(e)).strip()
+
+
+def search_error(index: str, e: redis.ResponseError) -> RedvecError:
+    """The redvec error for RediSearch's refusal of a request on ``index``: a missing
+    index, a vector of the wrong size, a malformed query; else the refusal as it is."""
+    message = redis_message(e)
+    if is_missing_index(e):
+        return IndexNotFoundError(f"no index named '{index}'")
+    if m := _BLOB_SIZE.search(message):
+        return VectorError(
+            f"the query vector has {int(m[1])} bytes where index '{index}' expects "
+            f"{int(m[2])}: it has another dimension or type than the index's vector field "
+            f"(blob size mismatch)"
+        )
+    return ValidationError(f"Redis refused the query on index '{index}': {message}")
+
+
+def _checked(replies: list[Any]) -> list[Any]:
+    """The replies, or Redis's first refusal raised as it is."""
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    return replies
+
+
+def _one(command: Command) -> Plan[Any]:
+    """One command's reply; a refusal raised."""
+    return _checked((yield [command]))[0]
+
+
+def _stopwords_in(info: dict[str, Any]) -> tuple[str, ...] | None:
+    """The index's own stop-word list as FT.INFO reports it; None for the default list
+    (FT.INFO names the list only when the index was created with one)."""
+    if "stopwords_list" not in info:
+        return None
+    return tuple(sorted(text(w).lower() for w in info["stopwords_list"] or []))
+
+
+def _agrees(stored: IndexSchema, live: IndexSchema) -> bool:
+    """Whether redvec's record of an index still describes the index FT.INFO reports
+    (an index dropped and recreated by hand keeps the old record)."""
+    if stored.prefix != live.prefix or stored.store.key_type != live.store.key_type:
+        return False
+    shape = {f.name: f.kind for f in stored.fields}
+    if shape != {f.name: f.kind for f in live.fields}:
+        return False
+    for vf in live.vector_fields:
+        mine = stored.vector_field(vf.name)
+        if (mine.dims, mine.datatype, mine.distance, mine.algorithm) != (
+            vf.dims,
+            vf.datatype,
+            vf.distance,
+            vf.algorithm,
+        ):
+            return False
+    return True
+
+
+def _schema_from_ft_info(name: str, info: dict[str, Any]) -> IndexSchema:
+    """Describe an index redvec did not create, from what FT.INFO says of it."""
+    definition = pairs(info.get("index_definition"))
+    storage = "json" if text(definition.get("key_type")) == "JSON" else "hash"
+    prefixes = [text(p) for p in definition.get("prefixes", [])]
+    fields: list[Any] = []
+    for raw in info.get("attributes", []):
+        attr = pairs(raw)
+        fname = text(attr.get("attribute"))
+        kind = text(attr.get("type"))
+        if kind == "TEXT":
+            fields.append(TextField(fname, weight=float(attr.get("WEIGHT", 1))))
+        elif kind == "TAG":
+            sep = text(attr.get("SEPARATOR", ",")) or ","
+            fields.append(TagField(fname, separator=sep))
+        elif kind == "NUMERIC":
+            fields.append(NumericField(fname))
+        elif kind == "GEO":
+            fields.append(GeoField(fname))
+        elif kind == "VECTOR":
+            algorithm = text(attr.get("algorithm"))
+            hnsw = algorithm == "HNSW"
+            fields.append(
+                VectorField(
+                    fname,
+                    dims=int(attr["dim"]),
+                    algorithm=algorithm,
+                    datatype=text(attr.get("data_type")),
+                    distance=text(attr.get("distance_metric")),
+                    m=int(attr["M"]) if hnsw and "M" in attr else None,
+                    ef_construction=int(attr["ef_construction"])
+                    if hnsw and "ef_construction" in attr
+                    else None,
+                )
+            )
+    prefix = prefixes[0] if prefixes and prefixes[0] else "__all__:"
+    try:
+        return IndexSchema(
+            name=name,
+            prefix=prefix,
+            storage=storage,  # type: ignore[arg-type]
+            fields=tuple(fields),
+            stopwords=_stopwords_in(info),
+        )
+    except SchemaError as e:
+        raise SchemaError(f"index '{name}' cannot be used by redvec: {e}") from None
+
+
+# -- the index-level plans that need no index yet ------------------------------------
+
+
+def list_plan() -> Plan[list[str]]:
+    return sorted(text(n) for n in (yield from _one(("FT._LIST",))))
+
+
+def open_plan(name: str) -> Plan[tuple[IndexSchema, str | None]]:
+    """The schema of the index ``name`` (or the alias ``name``), and the alias used."""
+    (info_reply,) = yield [("FT.INFO", name)]
+    if isinstance(info_reply, redis.ResponseError):
+        if is_missing_index(info_reply):
+            raise IndexNotFoundError(f"no index named '{name}'")
+        raise info_reply
+    info = pairs(info_reply)
+    real = text(info.get("index_name", name)) or name
+    stored = yield from _one(("GET", META_PREFIX + real))
+    try:
+        live: IndexSchema | None = _schema_from_ft_info(real, info)
+    except SchemaError:
+        if stored is None:
+            raise
+        live = None
+    recorded = None if stored is None else IndexSchema.from_dict(json.loads(stored))
+    if recorded is not None and (live is None or _agrees(recorded, live)):
+        # FT.INFO is the truth about stop words (the index may predate redvec's record).
+        own = live.stopwords if live is not None else _stopwords_in(info)
+        schema = (
+            recorded if own == recorded.stopwords else dataclasses.replace(recorded, stopwords=own)
+        )
+    else:
+        assert live is not None
+        schema = live  # not redvec's, or recreated behind redvec's back: FT.INFO rules
+    return schema, (name if name != real else None)
+
+
+def create_plan(
+    schema: IndexSchema,
+    *,
+    overwrite: bool,
+    successor_of: str | None,
+    shares_prefix_with: Iterable[str],
+    scan_timeout: float,
+) -> Plan[None]:
+    """FT.CREATE, after the overlap checks of :meth:`SearchIndex.create`; then wait for
+    the initial scan."""
+    existing = yield from list_plan()
+    if schema.name in existing:
+        if not overwrite:
+            raise IndexExistsError(
+                f"index '{schema.name}' already exists (use overwrite to replace it; "
+                f"its documents are kept)"
+            )
+        yield from _one(("FT.DROPINDEX", schema.name))
+        existing.remove(schema.name)
+    ours = [p for p in (schema.prefix, schema.document_prefix) if p]
+    allowed = {successor_of, *shares_prefix_with}
+    for other in existing:
+        if other in allowed:
+            continue
+        for theirs in (yield from _prefixes_of(other)):
+            for mine in ours:
+                if mine.startswith(theirs) or theirs.startswith(mine):
+                    raise IndexExistsError(
+                        f"prefix '{mine}' of index '{schema.name}' overlaps prefix "
+                        f"'{theirs}' of existing index '{other}': each would see the "
+                        f"other's documents; choose a prefix that neither starts with"
+                    )
+    args: list[Any] = ["FT.CREATE", schema.name, *schema.definition().args]
+    if schema.stopwords is not None:
+        args += ["STOPWORDS", len(schema.stopwords), *schema.stopwords]
+    args.append("SCHEMA")
+    for f in schema.redis_fields():
+        args += f.redis_args()
+    yield from _one(tuple(args))
+    yield from _one(("SET", META_PREFIX + schema.name, schema.to_json()))
+    yield from _wait_ready(schema.name, scan_timeout)
+
+
+def _prefixes_of(index: str) -> Plan[list[str]]:
+    info_reply, stored = _checked((yield [("FT.INFO", index), ("GET", META_PREFIX + index)]))
+    info = pairs(info_reply)
+    prefixes = [text(p) for p in pairs(info.get("index_definition")).get("prefixes", [])]
+    if stored is not None:
+        doc_prefix = json.loads(stored).get("document_prefix")
+        if doc_prefix:
+            prefixes.append(doc_prefix)
+    return [p for p in prefixes if p]
+
+
+def _wait_ready(name: str, timeout: float, interval: float = 0.05) -> Plan[IndexProgress]:
+    """Until FT.INFO reports the index fully indexed (a loading server rides along)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        (reply,) = yield [("FT.INFO", name)]
+        if isinstance(reply, redis.BusyLoadingError):
+            progress = None
+        elif isinstance(reply, Exception):
+            raise reply
+        else:
+            progress = progress_of(name, pairs(reply))
+        if progress is not None and progress.ready:
+            return progress
+        if time.monotonic() >= deadline:
+            raise RedisUnavailableError(
+                f"indexes not fully indexed after {timeout:.0f}s; see `redvec server status`"
+            )
+        yield Pause(interval)
+
+
+# -- one index -----------------------------------------------------------------------
+
+
+class IndexCore:
+    """Everything one index does, as plans; ``SearchIndex`` and ``AsyncSearchIndex``
+    run them. Holds what a handle remembers between calls: the index's settings (read
+    once), the alias it was opened through, the last indexing-failure count seen."""
+
+    def __init__(self, schema: IndexSchema, *, batch_size: int = 500) -> None:
+        self.schema = schema
+        self.batch_size = batch_size
+        self.alias: str | None = None
+        # Whether writes compare FT.INFO's indexing failures before and after (off for a
+        # writer with no index of its own name, such as a cluster's router).
+        self.check_indexing = True
+        self.failures_seen: int | None = None  # FT.INFO's count after our last write
+        self.cached_settings: dict[str, str] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.schema.name
+
+    @property
+    def search_name(self) -> str:
+        return self.alias or self.schema.name
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def drop(self, *, delete_documents: bool = False) -> Plan[None]:
+        """Drop the index; with ``delete_documents`` also every key under its prefix."""
+        command = ("FT.DROPINDEX", self.name, *(("DD",) if delete_documents else ()))
+        (reply,) = yield [command]
+        if isinstance(reply, redis.ResponseError):
+            raise IndexNotFoundError(f"no index named '{self.name}'") from reply
+        if delete_documents:
+            for pattern in self.schema.store.other_patterns(self.schema):
+                cursor: Any = 0
+                while True:
+                    cursor, found = yield from _one(
+                        ("SCAN", cursor, "MATCH", pattern, "COUNT", 1000)
+                    )
+                    if found:
+                        yield from _one(("UNLINK", *found))
+                    if not int(cursor):
+                        break
+        yield from _one(("DEL", META_PREFIX + self.name, SETTINGS_PREFIX + self.name))
+
+    def info(self) -> Plan[IndexInfo]:
+        """Size, progress and memory as FT.INFO reports them, with the schema."""
+        raw = pairs((yield from _one(("FT.INFO", self.name))))
+        progress = progress_of(self.name, raw)
+        return IndexInfo(
+            name=self.name,
+            num_docs=progress.num_docs,
+            percent_indexed=progress.percent_indexed,
+            indexing=progress.indexing,
+            hash_indexing_failures=progress.hash_indexing_failures,
+            vector_index_mb=float(raw.get("vector_index_sz_mb", 0) or 0),
+            total_index_mb=float(raw.get("total_index_memory_sz_mb", 0) or 0),
+            schema=self.schema,
+        )
+
+    def wait_indexed(self, timeout: float = 600.0) -> Plan[None]:
+        """Return once the index is fully indexed; RedisUnavailableError after ``timeout`` s."""
+        yield from _wait_ready(self.name, timeout)
+
+    def count(self) -> Plan[int]:
+        """How many documents the index holds (FT.INFO's num_docs)."""
+        return progress_of(self.name, pairs((yield from _one(("FT.INFO", self.name))))).num_docs
+
+    # -- settings kept with the index (e.g. a tuned EF_RUNTIME) --------------------------
+
+    def settings(self) -> Plan[dict[str, str]]:
+        # Read once per handle: a search must not pay a round trip for its defaults.
+        if self.cached_settings is None:
+            raw = yield from _one(("HGETALL", SETTINGS_PREFIX + self.name))
+            self.cached_settings = {text(k): text(v) for k, v in raw.items()}
+        return self.cached_settings
+
+    def get_setting(self, key: str) -> Plan[str | None]:
+        """A setting kept with the index (e.g. a tuned ``ef_runtime``), read once per handle."""
+        return (yield from self.settings()).get(key)
+
+    def set_setting(self, key: str, value: str | int | float) -> Plan[None]:
+        """Keep a setting with the index, for every process that opens it."""
+        yield from _one(("HSET", SETTINGS_PREFIX + self.name, key, str(value)))
+        self.cached_settings = None
+
+    def default_ef_runtime(self) -> Plan[int | None]:
+        value = yield from self.get_setting("ef_runtime")
+        return int(value) if value is not None else None
+
+    # -- writing ---------------------------------------------------------------------
+
+    def encode(self, doc: Mapping[str, Any], id_field: str = "id") -> tuple[str, list[Any]]:
+        """Check one document; return its id and the commands that store it.
+
+        Raises :class:`DocumentError` naming the document and the problem.
+        """
+        if not isinstance(doc, Mapping):
+            raise DocumentError(f"a document is a mapping, got {type(doc).__name__}")
+        raw_id = doc.get(id_field)
+        if raw_id is None or raw_id == "" or isinstance(raw_id, bool | float | dict | list):
+            raise DocumentError(f"document has no usable '{id_field}' (a string or integer)")
+        doc_id = str(raw_id)
+        if id_field != "id" and "id" in doc:
+            raise DocumentError(
+                f"document '{doc_id}' has a field 'id' besides its id field '{id_field}': "
+                f"'id' is reserved for the document id (hits and documents carry it), so it "
+                f"cannot also be a field; rename it"
+            )
+        schema = self.schema
+        values: dict[str, Any] = {}
+        vectors: dict[str, np.ndarray] = {}
+        for f in schema.fields:
+            value = doc.get(f.name)
+            if isinstance(f, VectorField):
+                if value is None:
+                    raise DocumentError(f"document '{doc_id}' has no vector '{f.name}'")
+                try:
+                    vectors[f.name] = check_vector(value, f, what=f"document '{doc_id}' vector")
+                except RedvecError as e:
+                    raise DocumentError(str(e)) from None
+            elif value is not None:
+                values[f.name] = _check_value(doc_id, f, value)
+        store = schema.store
+        raw_ok = store.raw_types
+        extra = {
+            k: v if v.__class__ in raw_ok else plain(v, f"document '{doc_id}' field '{k}'", 1)
+            for k, v in doc.items()
+            if k != id_field and k not in values and k not in vectors
+        }
+        commands: list[Any] = store.encode(schema, doc_id, values, vectors, extra)
+        return doc_id, commands
+
+    def upsert(self, docs: Iterable[Mapping[str, Any]], *, id_field: str = "id") -> Plan[int]:
+        """Write documents (the same id replaces the whole document), pipelined in
+        batches, no transactions; returns how many were written and indexed.
+
+        Every document of a batch is checked before any of it is sent, so a bad
+        document stops the call with a :class:`DocumentError` naming it, and nothing
+        of its batch is written. A document Redis refuses at write time, or writes but
+        RediSearch then fails to index, is never counted: the call ends with a
+        :class:`WriteError` naming each such document and why, once the rest of its
+        batch is written.
+        """
+        written = 0
+        for batch in _batches(docs, self.batch_size):
+            encoded = [self.encode(d, id_field) for d in batch]
+            report = yield from self.write_documents(encoded)
+            written += len(report.written)
+            if report.failed:
+                raise WriteError(report, written)
+        return written
+
+    def indexing_failures(self) -> Plan[int]:
+        """FT.INFO's count of documents RediSearch failed to index (hash_indexing_failures)."""
+        (reply,) = yield [("FT.INFO", self.name)]
+        if isinstance(reply, redis.ResponseError):
+            raise search_error(self.name, reply)
+        return int(pairs(reply).get("hash_indexing_failures", 0) or 0)
+
+    def write_documents(
+        self, encoded: Sequence[tuple[str, list[Any]]], extra: list[Any] | None = None
+    ) -> Plan[WriteReport]:
+        """Send encoded documents (``(id, commands)`` from :meth:`encode`) in one
+        pipeline, and say which landed: a document whose command Redis refused, or that
+        RediSearch failed to index (FT.INFO's ``hash_indexing_failures`` rises across
+        the batch; each document is then looked up), is in ``failed`` with the reason.
+        ``extra`` commands (bookkeeping) are sent after the documents; their errors raise.
+        """
+        # The failure count after this batch rides in the batch's own pipeline; the one
+        # before is the previous batch's (a failure someone else caused in between is
+        # told apart by looking each document up).
+        before = after = 0
+        probe: list[Any] = []
+        if self.check_indexing:
+            seen = self.failures_seen
+            before = seen if seen is not None else (yield from self.indexing_failures())
+            probe = [("FT.INFO", self.name)]
+        errors, replies = yield from self._write(
+            [commands for _, commands in encoded], [*(extra or []), *probe]
+        )
+        _checked(replies[: len(extra or [])])
+        info: Any = None
+        if self.check_indexing:
+            info = replies[-1]
+            if isinstance(info, redis.ResponseError):
+                raise search_error(self.name, info)
+            after = int(pairs(info).get("hash_indexing_failures", 0) or 0)
+            self.failures_seen = after
+        report = WriteReport()
+        for (doc_id, _), error in zip(encoded, errors, strict=True):
+            if error is None:
+                report.written.append(doc_id)
+            else:
+                report.failed[doc_id] = f"Redis refused the write: {error}"
+        if report.written and after > before:
+            unindexed = yield from self._unindexed(report.written, pairs(info))
+            report.failed.update(unindexed)
+            report.written = [i for i in report.written if i not in report.failed]
+        return report
+
+    def _unindexed(self, ids: Sequence[str], info: dict[str, Any]) -> Plan[dict[str, str]]:
+        """Which of ``ids`` (just written) the index does not hold, with RediSearch's
+        reason where ``info`` (FT.INFO after the write) names it: it keeps the last
+        error of each field."""
+        reasons: dict[str, str] = {}
+        for raw in info.get("field statistics", []) or []:
+            stats = pairs(raw)
+            errs = pairs(stats.get("Index Errors"))
+            key = text(errs.get("last indexing error key", ""))
+            if key and key != "N/A":
+                reasons[key] = (
+                    f"field '{text(stats.get('attribute'))}': "
+                    f"{text(errs.get('last indexing error'))}"
+                )
+        doc_keys = [self.schema.key(i) for i in ids]
+        replies = yield [("FT.DEBUG", "DOCINFO", self.name, key) for key in doc_keys]
+        missing: dict[str, str] = {}
+        if not replies or all(
+            isinstance(r, redis.ResponseError) and "unknown" in str(r).lower() for r in replies
+        ):
+            # FT.DEBUG is not allowed here (a managed Redis, an ACL): name what FT.INFO names.
+            for doc_id, key in zip(ids, doc_keys, strict=True):
+                if key in reasons:
+                    missing[doc_id] = f"written, but RediSearch failed to index it: {reasons[key]}"
+            return missing
+        for doc_id, key, reply in zip(ids, doc_keys, replies, strict=True):
+            if isinstance(reply, redis.ResponseError) and "not found" in str(reply).lower():
+                why = reasons.get(key, "see FT.INFO's 'Index Errors'")
+                missing[doc_id] = f"written, but RediSearch failed to index it: {why}"
+        return missing
+
+    def write(
+        self, encoded: list[list[Any]], extra: list[Any] | None = None
+    ) -> Plan[list[str | None]]:
+        """Send encoded documents (and ``extra`` commands) in one pipeline, no transaction;
+        per document, None when Redis took every command of it, else Redis's refusal.
+
+        Replies are read command by command, so one refused document neither hides the
+        others' success nor lets its bookkeeping pass for a write; an ``extra`` command
+        refused raises.
+        """
+        errors, replies = yield from self._write(encoded, extra)
+        _checked(replies)
+        return errors
+
+    def _write(
+        self, encoded: list[list[Any]], extra: list[Any] | None
+    ) -> Plan[tuple[list[str | None], list[Any]]]:
+        """Per-document errors, and the ``extra`` commands' replies (errors included)."""
+        commands: list[Command] = [tuple(c) for cs in encoded for c in cs]
+        commands += [tuple(c) for c in extra or []]
+        replies = (yield commands) if commands else []
+        out: list[str | None] = []
+        at = 0
+        for cs in encoded:
+            refused = [r for r in replies[at : at + len(cs)] if isinstance(r, Exception)]
+            out.append(redis_message(refused[0]) if refused else None)
+            at += len(cs)
+        return out, list(replies[at:])
+
+    def update_vectors(
+        self, ids: Sequence[str], vectors: Sequence[Any], *, vector_field: str | None = None
+    ) -> Plan[int]:
+        """Replace only vectors; in split storage no JSON document is rewritten."""
+        vf = self.schema.vector_field(vector_field)
+        if len(ids) != len(vectors):
+            raise ValidationError(f"{len(ids)} ids but {len(vectors)} vectors")
+        checked = [
+            check_vector(v, vf, what=f"vector for '{i}'") for i, v in zip(ids, vectors, strict=True)
+        ]
+        store = self.schema.store
+        for start in range(0, len(ids), self.batch_size):
+            batch = zip(
+                ids[start : start + self.batch_size],
+                checked[start : start + self.batch_size],
+                strict=True,
+            )
+            commands: list[Command] = [
+                tuple(store.vector_command(self.schema.key(str(doc_id)), vf, vec))
+                for doc_id, vec in batch
+            ]
+            _checked((yield commands))
+        return len(ids)
+
+    def get(
+        self, ids: Sequence[str], *, with_vectors: bool = False
+    ) -> Plan[list[dict[str, Any] | None]]:
+        """Documents by id, in order; ``None`` where an id is not stored."""
+        schema, store = self.schema, self.schema.store
+        reads = [store.read_commands(schema, str(doc_id)) for doc_id in ids]
+        commands: list[Command] = [tuple(c) for cs in reads for c in cs]
+        replies = _checked((yield commands)) if commands else []
+        out: list[dict[str, Any] | None] = []
+        at = 0
+        for doc_id, cs in zip(ids, reads, strict=True):
+            doc = store.decode(schema, replies[at : at + len(cs)], with_vectors)
+            at += len(cs)
+            out.append(None if doc is None else {**doc, "id": str(doc_id)})
+        return out
+
+    def delete(self, ids: Sequence[str]) -> Plan[int]:
+        """Delete documents; returns how many ids were stored."""
+        if not ids:
+            return 0
+        schema = self.schema
+        # One DEL per kind of key (a cluster client splits each by slot): a document
+        # counts once whichever of its keys was there.
+        keys_of = [schema.store.keys_of(schema, str(i)) for i in dict.fromkeys(ids)]
+        deleted = []
+        for j in range(len(keys_of[0])):
+            deleted.append(int((yield from _one(("DEL", *[k[j] for k in keys_of])))))
+        return max(deleted)
+
+    # -- searching ---------------------------------------------------------------------
+
+    def knn_args(self, q: KnnQuery) -> Plan[tuple[list[Any], VectorField]]:
+        vf = self.schema.vector_field(q.vector_field)
+        ef = (yield from self.default_ef_runtime()) if q.ef_runtime is None else None
+        return build_knn(self.schema, q, query_blob(q.vector, vf), ef), vf
+
+    def parse(
+        self,
+        reply: Any,
+        vf: VectorField | None,
+        *,
+        scored: bool = False,
+        return_fields: list[str] | None = None,
+    ) -> SearchResult:
+        joined = self.schema.store.joined
+        keep = None
+        if joined and return_fields is not None:
+            keep = return_names(self.schema, tuple(return_fields))
+        return parse_reply(reply, self.schema, vf, with_scores=scored, joined=joined, keep=keep)
+
+    def _searched(self, replies: list[Any]) -> list[Any]:
+        for reply in replies:
+            if isinstance(reply, redis.ResponseError):
+                raise search_error(self.name, reply)
+        return replies
+
+    def query(self, q: KnnQuery) -> Plan[SearchResult]:
+        """A KNN query built by the caller (:class:`redvec.query.KnnQuery`)."""
+        args, vf = yield from self.knn_args(q)
+        (reply,) = self._searched((yield [Search(args)]))
+        return self.parse(reply, vf, return_fields=q.return_fields)
+
+    def search_many(self, queries: Sequence[KnnQuery]) -> Plan[list[SearchResult]]:
+        """Many KNN queries in one pipelined round trip; a bad one is named by position."""
+        built = []
+        for n, q in enumerate(queries):
+            try:
+                built.append((yield from self.knn_args(q)))
+            except ValidationError as e:
+                raise type(e)(f"searches[{n}]: {e}") from None
+        replies = self._searched((yield [Search(args) for args, _ in built])) if built else []
+        return [
+            self.parse(reply, vf, return_fields=q.return_fields)
+            for reply, (_, vf), q in zip(replies, built, queries, strict=True)
+        ]
+
+    def search(
+        self,
+        vector: Any,
+        k: int = 10,
+        *,
+        filter: Filter | str | None = None,
+        vector_field: str | None = None,
+        ef_runtime: int | None = None,
+        hybrid_policy: str | None = None,
+        batch_size: int | None = None,
+        return_fields: list[str] | None = None,
+        offset: int = 0,
+    ) -> Plan[SearchResult]:
+        """KNN: the ``k`` nearest documents to ``vector`` among those matching ``filter``."""
+        q = KnnQuery(
+            vector, k, filter, vector_field, ef_runtime, hybrid_policy, batch_size,
+            return_fields, offset,
+        )  # fmt: skip
+        return (yield from self.query(q))
+
+    def range_query(self, q: RangeQuery) -> Plan[SearchResult]:
+        vf = self.schema.vector_field(q.vector_field)
+        args = build_range(self.schema, q, query_blob(q.vector, vf))
+        (reply,) = self._searched((yield [Search(args)]))
+        return self.parse(reply, vf, return_fields=q.return_fields)
+
+    def range_search(
+        self,
+        vector: Any,
+        radius: float,
+        k: int = 10,
+        *,
+        filter: Filter | str | None = None,
+        vector_field: str | None = None,
+        epsilon: float | None = None,
+        return_fields: list[str] | None = None,
+        offset: int = 0,
+    ) -> Plan[SearchResult]:
+        """Documents within ``radius`` (in the metric's distance) of ``vector``, nearest first."""
+        q = RangeQuery(vector, radius, k, filter, vector_field, epsilon, return_fields, offset)
+        return (yield from self.range_query(q))
+
+    def text_query(self, q: TextQuery) -> Plan[SearchResult]:
+        """BM25 full-text search (RediSearch's scorer); ``score`` is the BM25 score."""
+        (reply,) = self._searched((yield [Search(build_text(self.schema, q), scored=True)]))
+        return self.parse(reply, None, scored=True, return_fields=q.return_fields)
+
+    def text_search(
+        self,
+        text_query: str,
+        k: int = 10,
+        *,
+        filter: Filter | str | None = None,
+        text_field: str | None = None,
+        match_all: bool = False,
+        return_fields: list[str] | None = None,
+        offset: int = 0,
+    ) -> Plan[SearchResult]:
+        """BM25 full-text search (RediSearch's scorer); ``score`` is the BM25 score."""
+        q = TextQuery(text_query, k, filter, text_field, match_all, return_fields, offset)
+        return (yield from self.text_query(q))
+
+    def hybrid_search(
+        self,
+        text_query: str,
+        vector: Any,
+        k: int = 10,
+        *,
+        filter: Filter | str | None = None,
+        text_weight: float = 1.0,
+        vector_weight: float = 1.0,
+        candidates: int | None = None,
+        text_field: str | None = None,
+        vector_field: str | None = None,
+        ef_runtime: int | None = None,
+        rrf_k: int = 60,
+        return_fields: list[str] | None = None,
+    ) -> Plan[SearchResult]:
+        """BM25 and KNN in one round trip, fused by weighted reciprocal rank fusion.
+
+        ``distance`` is the vector distance where the KNN run found the document,
+        else None; ``score`` is the fused RRF score.
+        """
+        plan = yield from self.hybrid_plan(
+            text_query, vector, k, filter=filter, text_weight=text_weight,
+            vector_weight=vector_weight, candidates=candidates, text_field=text_field,
+            vector_field=vector_field, ef_runtime=ef_runtime, rrf_k=rrf_k,
+            return_fields=return_fields,
+        )  # fmt: skip
+        return (yield from self.hybrid(plan))
+
+    def hybrid_plan(
+        self,
+        text_query: str,
+        vector: Any,
+        k: int = 10,
+        *,
+        filter: Filter | str | None = None,
+        text_weight: float = 1.0,
+        vector_weight: float = 1.0,
+        candidates: int | None = None,
+        text_field: str | None = None,
+        vector_field: str | None = None,
+        ef_runtime: int | None = None,
+        rrf_k: int = 60,
+        return_fields: list[str] | None = None,
+    ) -> Plan[HybridPlan]:
+        """The two requests of a hybrid search, checked and built, for any client to send."""
+        for name, w in (("text_weight", text_weight), ("vector_weight", vector_weight)):
+            if not (isinstance(w, int | float) and math.isfinite(w) and w >= 0):
+                raise ValidationError(f"{name} must be a non-negative number, got {w!r}")
+        if not (text_weight or vector_weight):
+            raise ValidationError(
+                "text_weight and vector_weight are both 0: nothing would rank the results; "
+                "give one of them a positive weight"
+            )
+        n = candidates or max(50, 2 * k)
+        text_args = build_text(
+            self.schema,
+            TextQuery(text_query, n, filter, text_field, return_fields=return_fields),
+        )
+        knn_args, vf = yield from self.knn_args(
+            KnnQuery(vector, n, filter, vector_field, ef_runtime, return_fields=return_fields)
+        )
+        return HybridPlan(
+            text_args, knn_args, vf, k, (text_weight, vector_weight), rrf_k, return_fields
+        )
+
+    def hybrid(self, plan: HybridPlan) -> Plan[SearchResult]:
+        """Send a plan from :meth:`hybrid_plan`; fuse its two rankings."""
+        text_reply, knn_reply = self._searched(
+            (yield [Search(plan.text_args, scored=True), Search(plan.knn_args)])
+        )
+        return self.hybrid_fuse(plan, text_reply, knn_reply)
+
+    def hybrid_fuse(self, plan: HybridPlan, text_reply: Any, knn_reply: Any) -> SearchResult:
+        """Fuse a hybrid plan's two replies by weighted reciprocal rank fusion."""
+        keep = plan.return_fields
+        text_hits = self.parse(text_reply, None, scored=True, return_fields=keep).hits
+        knn_hits = self.parse(knn_reply, plan.vector_field, return_fields=keep).hits
+        fused: list[Hit] = rrf_fuse(
+            [text_hits, knn_hits], list(plan.weights), plan.k, rrf_k=plan.rrf_k
+        )
+        return SearchResult(len({h.id for h in text_hits} | {h.id for h in knn_hits}), fused)
+
+
+_PIPELINE_PREFIX = re.compile(r"^Command # \d+ \(.*?\) of pipeline caused error: ", re.DOTALL)
+_BLOB_SIZE = re.compile(r"blob size \((\d+)\) does not match index's expected size \((\d+)\)")
+
+
+def _check_value(doc_id: str, f: Any, value: Any) -> Any:
+    where = f"document '{doc_id}' field '{f.name}'"
+    if value.__class__ is not str:
+        value = plain(value, where)
+    if isinstance(f, TextField):
+        if not isinstance(value, str):
+            raise DocumentError(f"{where}: text must be a string, got {type(value).__name__}")
+    elif isinstance(f, NumericField):
+        # plain() above refused non-finite floats and integers beyond 64 bits.
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise DocumentError(f"{where}: expected a number, got {value!r:.60}")
+    elif isinstance(f, TagField):
+        tags = value if isinstance(value, list) else [value]
+        for tag in tags:
+            if not isinstance(tag, str):
+                raise DocumentError(f"{where}: tags are strings, got {tag!r}")
+            try:
+                check_string(tag, "tag")
+            except FilterError as e:
+                raise DocumentError(f"{where}: {e}") from None
+            if f.separator in tag:
+                raise DocumentError(f"{where}: tag {tag!r} contains the separator {f.separator!r}")
+    elif isinstance(f, GeoField):
+        value = _geo(where, value)
+    return value
+
+
+def _geo(where: str, value: Any) -> str:
+    """A geo value as RediSearch stores it, ``"lon,lat"``, checked: RediSearch accepts any
+    string at write time and then silently fails to index one it cannot read."""
+    if isinstance(value, list | tuple) and len(value) == 2:
+        parts = list(value)
+    elif isinstance(value, str) and value.count(",") == 1:
+        parts = value.split(",")
+    else:
+        raise DocumentError(f"{where}: geo values are 'lon,lat' or [lon, lat], got {value!r:.60}")
+    try:
+        if any(isinstance(p, bool) for p in parts):
+            raise ValueError
+        lon, lat = (float(p) for p in parts)
+    except (TypeError, ValueError):
+        raise DocumentError(
+            f"{where}: geo values are numbers 'lon,lat', got {value!r:.60}"
+        ) from None
+    if not (-180 <= lon <= 180 and -85.05112878 <= lat <= 85.05112878):
+        raise DocumentError(
+            f"{where}: ({lon}, {lat}) is not a valid position: longitude must be within "
+            f"[-180, 180] and latitude within [-85.05112878, 85.05112878]"
+        )
+    return f"{lon!r},{lat!r}"
+
+
+def _batches(items: Iterable[Any], size: int) -> Generator[list[Any], None, None]:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
