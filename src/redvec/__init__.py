@@ -90,6 +90,7 @@ _LAZY = {
     "Text": "redvec.filters",
     "IndexInfo": "redvec.index",
     "SearchIndex": "redvec.index",
+    "AsyncSearchIndex": "redvec.aio",
     "list_indexes": "redvec.index",
     "Hit": "redvec.query",
     "KnnQuery": "redvec.query",
@@ -106,6 +107,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "AsyncSearchIndex",
     "ConfigError",
     "DataDirError",
     "DocumentError",

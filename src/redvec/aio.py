@@ -21,17 +21,11 @@ import redis.asyncio as aredis
 from redis.commands.core import AsyncScript
 
 from redvec._resp import text
+from redvec.catalog import create_plan, open_plan
 from redvec.connection import unavailable
-from redvec.core import (
-    HybridPlan,
-    IndexCore,
-    Pause,
-    Plan,
-    Step,
-    create_plan,
-    open_plan,
-)
+from redvec.core import HybridPlan, IndexCore
 from redvec.index import SearchIndex, queue
+from redvec.plans import Pause, Plan, Step
 from redvec.query import KnnQuery, SearchResult, TextQuery
 from redvec.schema import IndexSchema
 from redvec.storage import SPLIT_SEARCH_SCRIPT

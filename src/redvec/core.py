@@ -1,14 +1,9 @@
 """The I/O-free core of an index: every operation written once, as a plan of round trips.
 
-A plan is a generator. It yields a :data:`Step` (a list of commands to send in one
-round trip, or a :class:`Pause`), receives the replies (a list, Redis's refusals as
-``redis.ResponseError`` values, never raised), and returns the operation's result. It
-never touches a socket, so the same plan runs on a sync client (:class:`SearchIndex`),
-an asyncio client (:class:`redvec.aio.AsyncSearchIndex`) or a cluster router: the
-executors only send what a plan yields and sleep when it pauses. That is redis-py's
-split (commands build their arguments once; clients only execute) carried to
-multi-step operations, and it is why the sync and async indexes cannot drift apart:
-neither holds a rule of its own.
+Each operation is a plan (:mod:`redvec.plans`): it yields the round trips it needs and
+returns its result, so the same plan runs on a sync client (:class:`SearchIndex`), an
+asyncio client (:class:`redvec.aio.AsyncSearchIndex`) or a cluster router. That is why
+the sync and async indexes cannot drift apart: neither holds a rule of its own.
 
 Validation, encoding, request building, reply parsing and error mapping all live here
 or in the modules this one calls (storage, query, schema, vectors).
@@ -16,33 +11,29 @@ or in the modules this one calls (storage, query, schema, vectors).
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
-import re
-import time
 from collections.abc import Generator, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from dataclasses import dataclass, field
+from typing import Any
 
-import numpy as np
 import redis
 
 from redvec import keys
 from redvec._resp import pairs, text
-from redvec.connection import IndexProgress, is_missing_index, progress_of
-from redvec.errors import (
-    DocumentError,
-    FilterError,
-    IndexExistsError,
-    IndexNotFoundError,
-    RedisUnavailableError,
-    RedvecError,
-    SchemaError,
-    ValidationError,
-    VectorError,
+from redvec.connection import progress_of
+from redvec.documents import encode_document
+from redvec.errors import DocumentError, IndexNotFoundError, ValidationError
+from redvec.filters import Filter
+from redvec.plans import (
+    Command,
+    Plan,
+    Search,
+    checked,
+    one,
+    redis_message,
+    search_error,
+    wait_ready,
 )
-from redvec.filters import Filter, check_string
 from redvec.query import (
     Hit,
     KnnQuery,
@@ -56,50 +47,12 @@ from redvec.query import (
     return_names,
     rrf_fuse,
 )
-from redvec.schema import GeoField, IndexSchema, NumericField, TagField, TextField, VectorField
-from redvec.storage import plain
+from redvec.schema import IndexSchema, VectorField
 from redvec.vectors import check_vector, query_blob
 
-__all__ = [
-    "HybridPlan",
-    "IndexCore",
-    "IndexInfo",
-    "Pause",
-    "Plan",
-    "Search",
-    "Step",
-    "WriteError",
-    "WriteReport",
-    "create_plan",
-    "list_plan",
-    "open_plan",
-    "redis_message",
-    "search_error",
-]
+__all__ = ["HybridPlan", "IndexCore", "IndexInfo", "WriteError", "WriteReport"]
 
-T = TypeVar("T")
-META_PREFIX = keys.SCHEMA
 SETTINGS_PREFIX = keys.SETTINGS
-
-
-@dataclass(frozen=True, slots=True)
-class Search:
-    """One FT.SEARCH of the index (split storage sends it inside its join script)."""
-
-    args: list[Any]
-    scored: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Pause:
-    """Wait this many seconds before the next step (polling)."""
-
-    seconds: float
-
-
-Command = tuple[Any, ...] | Search
-Step = list[Command] | Pause
-Plan = Generator[Step, Any, T]
 
 
 @dataclass
@@ -130,8 +83,8 @@ class IndexInfo:
 class WriteReport:
     """What a write did: ids written and indexed, and each failed id with its reason."""
 
-    written: list[str] = dataclasses.field(default_factory=list)
-    failed: dict[str, str] = dataclasses.field(default_factory=dict)
+    written: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
 
 
 class WriteError(DocumentError):
@@ -159,229 +112,6 @@ class HybridPlan:
     weights: tuple[float, float]
     rrf_k: int
     return_fields: list[str] | None = None
-
-
-def redis_message(e: Exception) -> str:
-    """What Redis said, without redis-py's wrapping (``Command # 1 (FT.SEARCH ...) of
-    pipeline caused error:`` repeats the whole request, vector bytes included)."""
-    return _PIPELINE_PREFIX.sub("", str(e)).strip()
-
-
-def search_error(index: str, e: redis.ResponseError) -> RedvecError:
-    """The redvec error for RediSearch's refusal of a request on ``index``: a missing
-    index, a vector of the wrong size, a malformed query; else the refusal as it is."""
-    message = redis_message(e)
-    if is_missing_index(e):
-        return IndexNotFoundError(f"no index named '{index}'")
-    if m := _BLOB_SIZE.search(message):
-        return VectorError(
-            f"the query vector has {int(m[1])} bytes where index '{index}' expects "
-            f"{int(m[2])}: it has another dimension or type than the index's vector field "
-            f"(blob size mismatch)"
-        )
-    return ValidationError(f"Redis refused the query on index '{index}': {message}")
-
-
-def _checked(replies: list[Any]) -> list[Any]:
-    """The replies, or Redis's first refusal raised as it is."""
-    for reply in replies:
-        if isinstance(reply, Exception):
-            raise reply
-    return replies
-
-
-def _one(command: Command) -> Plan[Any]:
-    """One command's reply; a refusal raised."""
-    return _checked((yield [command]))[0]
-
-
-def _stopwords_in(info: dict[str, Any]) -> tuple[str, ...] | None:
-    """The index's own stop-word list as FT.INFO reports it; None for the default list
-    (FT.INFO names the list only when the index was created with one)."""
-    if "stopwords_list" not in info:
-        return None
-    return tuple(sorted(text(w).lower() for w in info["stopwords_list"] or []))
-
-
-def _agrees(stored: IndexSchema, live: IndexSchema) -> bool:
-    """Whether redvec's record of an index still describes the index FT.INFO reports
-    (an index dropped and recreated by hand keeps the old record)."""
-    if stored.prefix != live.prefix or stored.store.key_type != live.store.key_type:
-        return False
-    shape = {f.name: f.kind for f in stored.fields}
-    if shape != {f.name: f.kind for f in live.fields}:
-        return False
-    for vf in live.vector_fields:
-        mine = stored.vector_field(vf.name)
-        if (mine.dims, mine.datatype, mine.distance, mine.algorithm) != (
-            vf.dims,
-            vf.datatype,
-            vf.distance,
-            vf.algorithm,
-        ):
-            return False
-    return True
-
-
-def _schema_from_ft_info(name: str, info: dict[str, Any]) -> IndexSchema:
-    """Describe an index redvec did not create, from what FT.INFO says of it."""
-    definition = pairs(info.get("index_definition"))
-    storage = "json" if text(definition.get("key_type")) == "JSON" else "hash"
-    prefixes = [text(p) for p in definition.get("prefixes", [])]
-    fields: list[Any] = []
-    for raw in info.get("attributes", []):
-        attr = pairs(raw)
-        fname = text(attr.get("attribute"))
-        kind = text(attr.get("type"))
-        if kind == "TEXT":
-            fields.append(TextField(fname, weight=float(attr.get("WEIGHT", 1))))
-        elif kind == "TAG":
-            sep = text(attr.get("SEPARATOR", ",")) or ","
-            fields.append(TagField(fname, separator=sep))
-        elif kind == "NUMERIC":
-            fields.append(NumericField(fname))
-        elif kind == "GEO":
-            fields.append(GeoField(fname))
-        elif kind == "VECTOR":
-            algorithm = text(attr.get("algorithm"))
-            hnsw = algorithm == "HNSW"
-            fields.append(
-                VectorField(
-                    fname,
-                    dims=int(attr["dim"]),
-                    algorithm=algorithm,
-                    datatype=text(attr.get("data_type")),
-                    distance=text(attr.get("distance_metric")),
-                    m=int(attr["M"]) if hnsw and "M" in attr else None,
-                    ef_construction=int(attr["ef_construction"])
-                    if hnsw and "ef_construction" in attr
-                    else None,
-                )
-            )
-    prefix = prefixes[0] if prefixes and prefixes[0] else "__all__:"
-    try:
-        return IndexSchema(
-            name=name,
-            prefix=prefix,
-            storage=storage,  # type: ignore[arg-type]
-            fields=tuple(fields),
-            stopwords=_stopwords_in(info),
-        )
-    except SchemaError as e:
-        raise SchemaError(f"index '{name}' cannot be used by redvec: {e}") from None
-
-
-# -- the index-level plans that need no index yet ------------------------------------
-
-
-def list_plan() -> Plan[list[str]]:
-    return sorted(text(n) for n in (yield from _one(("FT._LIST",))))
-
-
-def open_plan(name: str) -> Plan[tuple[IndexSchema, str | None]]:
-    """The schema of the index ``name`` (or the alias ``name``), and the alias used."""
-    (info_reply,) = yield [("FT.INFO", name)]
-    if isinstance(info_reply, redis.ResponseError):
-        if is_missing_index(info_reply):
-            raise IndexNotFoundError(f"no index named '{name}'")
-        raise info_reply
-    info = pairs(info_reply)
-    real = text(info.get("index_name", name)) or name
-    stored = yield from _one(("GET", META_PREFIX + real))
-    try:
-        live: IndexSchema | None = _schema_from_ft_info(real, info)
-    except SchemaError:
-        if stored is None:
-            raise
-        live = None
-    recorded = None if stored is None else IndexSchema.from_dict(json.loads(stored))
-    if recorded is not None and (live is None or _agrees(recorded, live)):
-        # FT.INFO is the truth about stop words (the index may predate redvec's record).
-        own = live.stopwords if live is not None else _stopwords_in(info)
-        schema = (
-            recorded if own == recorded.stopwords else dataclasses.replace(recorded, stopwords=own)
-        )
-    else:
-        assert live is not None
-        schema = live  # not redvec's, or recreated behind redvec's back: FT.INFO rules
-    return schema, (name if name != real else None)
-
-
-def create_plan(
-    schema: IndexSchema,
-    *,
-    overwrite: bool,
-    successor_of: str | None,
-    shares_prefix_with: Iterable[str],
-    scan_timeout: float,
-) -> Plan[None]:
-    """FT.CREATE, after the overlap checks of :meth:`SearchIndex.create`; then wait for
-    the initial scan."""
-    existing = yield from list_plan()
-    if schema.name in existing:
-        if not overwrite:
-            raise IndexExistsError(
-                f"index '{schema.name}' already exists (use overwrite to replace it; "
-                f"its documents are kept)"
-            )
-        yield from _one(("FT.DROPINDEX", schema.name))
-        existing.remove(schema.name)
-    ours = [p for p in (schema.prefix, schema.document_prefix) if p]
-    allowed = {successor_of, *shares_prefix_with}
-    for other in existing:
-        if other in allowed:
-            continue
-        for theirs in (yield from _prefixes_of(other)):
-            for mine in ours:
-                if mine.startswith(theirs) or theirs.startswith(mine):
-                    raise IndexExistsError(
-                        f"prefix '{mine}' of index '{schema.name}' overlaps prefix "
-                        f"'{theirs}' of existing index '{other}': each would see the "
-                        f"other's documents; choose a prefix that neither starts with"
-                    )
-    args: list[Any] = ["FT.CREATE", schema.name, *schema.definition().args]
-    if schema.stopwords is not None:
-        args += ["STOPWORDS", len(schema.stopwords), *schema.stopwords]
-    args.append("SCHEMA")
-    for f in schema.redis_fields():
-        args += f.redis_args()
-    yield from _one(tuple(args))
-    yield from _one(("SET", META_PREFIX + schema.name, schema.to_json()))
-    yield from _wait_ready(schema.name, scan_timeout)
-
-
-def _prefixes_of(index: str) -> Plan[list[str]]:
-    info_reply, stored = _checked((yield [("FT.INFO", index), ("GET", META_PREFIX + index)]))
-    info = pairs(info_reply)
-    prefixes = [text(p) for p in pairs(info.get("index_definition")).get("prefixes", [])]
-    if stored is not None:
-        doc_prefix = json.loads(stored).get("document_prefix")
-        if doc_prefix:
-            prefixes.append(doc_prefix)
-    return [p for p in prefixes if p]
-
-
-def _wait_ready(name: str, timeout: float, interval: float = 0.05) -> Plan[IndexProgress]:
-    """Until FT.INFO reports the index fully indexed (a loading server rides along)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        (reply,) = yield [("FT.INFO", name)]
-        if isinstance(reply, redis.BusyLoadingError):
-            progress = None
-        elif isinstance(reply, Exception):
-            raise reply
-        else:
-            progress = progress_of(name, pairs(reply))
-        if progress is not None and progress.ready:
-            return progress
-        if time.monotonic() >= deadline:
-            raise RedisUnavailableError(
-                f"indexes not fully indexed after {timeout:.0f}s; see `redvec server status`"
-            )
-        yield Pause(interval)
-
-
-# -- one index -----------------------------------------------------------------------
 
 
 class IndexCore:
@@ -419,18 +149,25 @@ class IndexCore:
             for pattern in self.schema.store.other_patterns(self.schema):
                 cursor: Any = 0
                 while True:
-                    cursor, found = yield from _one(
+                    cursor, found = yield from one(
                         ("SCAN", cursor, "MATCH", pattern, "COUNT", 1000)
                     )
                     if found:
-                        yield from _one(("UNLINK", *found))
+                        yield from one(("UNLINK", *found))
                     if not int(cursor):
                         break
-        yield from _one(("DEL", META_PREFIX + self.name, SETTINGS_PREFIX + self.name))
+        yield from one(("DEL", keys.SCHEMA + self.name, SETTINGS_PREFIX + self.name))
+
+    def _ft_info(self) -> Plan[dict[str, Any]]:
+        """FT.INFO as pairs; a missing index is :class:`IndexNotFoundError`."""
+        (reply,) = yield [("FT.INFO", self.name)]
+        if isinstance(reply, redis.ResponseError):
+            raise search_error(self.name, reply)
+        return pairs(reply)
 
     def info(self) -> Plan[IndexInfo]:
         """Size, progress and memory as FT.INFO reports them, with the schema."""
-        raw = pairs((yield from _one(("FT.INFO", self.name))))
+        raw = yield from self._ft_info()
         progress = progress_of(self.name, raw)
         return IndexInfo(
             name=self.name,
@@ -445,18 +182,18 @@ class IndexCore:
 
     def wait_indexed(self, timeout: float = 600.0) -> Plan[None]:
         """Return once the index is fully indexed; RedisUnavailableError after ``timeout`` s."""
-        yield from _wait_ready(self.name, timeout)
+        yield from wait_ready(self.name, timeout)
 
     def count(self) -> Plan[int]:
         """How many documents the index holds (FT.INFO's num_docs)."""
-        return progress_of(self.name, pairs((yield from _one(("FT.INFO", self.name))))).num_docs
+        return progress_of(self.name, (yield from self._ft_info())).num_docs
 
     # -- settings kept with the index (e.g. a tuned EF_RUNTIME) --------------------------
 
     def settings(self) -> Plan[dict[str, str]]:
         # Read once per handle: a search must not pay a round trip for its defaults.
         if self.cached_settings is None:
-            raw = yield from _one(("HGETALL", SETTINGS_PREFIX + self.name))
+            raw = yield from one(("HGETALL", SETTINGS_PREFIX + self.name))
             self.cached_settings = {text(k): text(v) for k, v in raw.items()}
         return self.cached_settings
 
@@ -466,7 +203,7 @@ class IndexCore:
 
     def set_setting(self, key: str, value: str | int | float) -> Plan[None]:
         """Keep a setting with the index, for every process that opens it."""
-        yield from _one(("HSET", SETTINGS_PREFIX + self.name, key, str(value)))
+        yield from one(("HSET", SETTINGS_PREFIX + self.name, key, str(value)))
         self.cached_settings = None
 
     def default_ef_runtime(self) -> Plan[int | None]:
@@ -480,41 +217,7 @@ class IndexCore:
 
         Raises :class:`DocumentError` naming the document and the problem.
         """
-        if not isinstance(doc, Mapping):
-            raise DocumentError(f"a document is a mapping, got {type(doc).__name__}")
-        raw_id = doc.get(id_field)
-        if raw_id is None or raw_id == "" or isinstance(raw_id, bool | float | dict | list):
-            raise DocumentError(f"document has no usable '{id_field}' (a string or integer)")
-        doc_id = str(raw_id)
-        if id_field != "id" and "id" in doc:
-            raise DocumentError(
-                f"document '{doc_id}' has a field 'id' besides its id field '{id_field}': "
-                f"'id' is reserved for the document id (hits and documents carry it), so it "
-                f"cannot also be a field; rename it"
-            )
-        schema = self.schema
-        values: dict[str, Any] = {}
-        vectors: dict[str, np.ndarray] = {}
-        for f in schema.fields:
-            value = doc.get(f.name)
-            if isinstance(f, VectorField):
-                if value is None:
-                    raise DocumentError(f"document '{doc_id}' has no vector '{f.name}'")
-                try:
-                    vectors[f.name] = check_vector(value, f, what=f"document '{doc_id}' vector")
-                except RedvecError as e:
-                    raise DocumentError(str(e)) from None
-            elif value is not None:
-                values[f.name] = _check_value(doc_id, f, value)
-        store = schema.store
-        raw_ok = store.raw_types
-        extra = {
-            k: v if v.__class__ in raw_ok else plain(v, f"document '{doc_id}' field '{k}'", 1)
-            for k, v in doc.items()
-            if k != id_field and k not in values and k not in vectors
-        }
-        commands: list[Any] = store.encode(schema, doc_id, values, vectors, extra)
-        return doc_id, commands
+        return encode_document(self.schema, doc, id_field)
 
     def upsert(self, docs: Iterable[Mapping[str, Any]], *, id_field: str = "id") -> Plan[int]:
         """Write documents (the same id replaces the whole document), pipelined in
@@ -564,7 +267,7 @@ class IndexCore:
         errors, replies = yield from self._write(
             [commands for _, commands in encoded], [*(extra or []), *probe]
         )
-        _checked(replies[: len(extra or [])])
+        checked(replies[: len(extra or [])])
         info: Any = None
         if self.check_indexing:
             info = replies[-1]
@@ -626,7 +329,7 @@ class IndexCore:
         refused raises.
         """
         errors, replies = yield from self._write(encoded, extra)
-        _checked(replies)
+        checked(replies)
         return errors
 
     def _write(
@@ -651,21 +354,21 @@ class IndexCore:
         vf = self.schema.vector_field(vector_field)
         if len(ids) != len(vectors):
             raise ValidationError(f"{len(ids)} ids but {len(vectors)} vectors")
-        checked = [
+        vetted = [
             check_vector(v, vf, what=f"vector for '{i}'") for i, v in zip(ids, vectors, strict=True)
         ]
         store = self.schema.store
         for start in range(0, len(ids), self.batch_size):
             batch = zip(
                 ids[start : start + self.batch_size],
-                checked[start : start + self.batch_size],
+                vetted[start : start + self.batch_size],
                 strict=True,
             )
             commands: list[Command] = [
                 tuple(store.vector_command(self.schema.key(str(doc_id)), vf, vec))
                 for doc_id, vec in batch
             ]
-            _checked((yield commands))
+            checked((yield commands))
         return len(ids)
 
     def get(
@@ -675,7 +378,7 @@ class IndexCore:
         schema, store = self.schema, self.schema.store
         reads = [store.read_commands(schema, str(doc_id)) for doc_id in ids]
         commands: list[Command] = [tuple(c) for cs in reads for c in cs]
-        replies = _checked((yield commands)) if commands else []
+        replies = checked((yield commands)) if commands else []
         out: list[dict[str, Any] | None] = []
         at = 0
         for doc_id, cs in zip(ids, reads, strict=True):
@@ -694,7 +397,7 @@ class IndexCore:
         keys_of = [schema.store.keys_of(schema, str(i)) for i in dict.fromkeys(ids)]
         deleted = []
         for j in range(len(keys_of[0])):
-            deleted.append(int((yield from _one(("DEL", *[k[j] for k in keys_of])))))
+            deleted.append(int((yield from one(("DEL", *[k[j] for k in keys_of])))))
         return max(deleted)
 
     # -- searching ---------------------------------------------------------------------
@@ -888,62 +591,6 @@ class IndexCore:
             [text_hits, knn_hits], list(plan.weights), plan.k, rrf_k=plan.rrf_k
         )
         return SearchResult(len({h.id for h in text_hits} | {h.id for h in knn_hits}), fused)
-
-
-_PIPELINE_PREFIX = re.compile(r"^Command # \d+ \(.*?\) of pipeline caused error: ", re.DOTALL)
-_BLOB_SIZE = re.compile(r"blob size \((\d+)\) does not match index's expected size \((\d+)\)")
-
-
-def _check_value(doc_id: str, f: Any, value: Any) -> Any:
-    where = f"document '{doc_id}' field '{f.name}'"
-    if value.__class__ is not str:
-        value = plain(value, where)
-    if isinstance(f, TextField):
-        if not isinstance(value, str):
-            raise DocumentError(f"{where}: text must be a string, got {type(value).__name__}")
-    elif isinstance(f, NumericField):
-        # plain() above refused non-finite floats and integers beyond 64 bits.
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise DocumentError(f"{where}: expected a number, got {value!r:.60}")
-    elif isinstance(f, TagField):
-        tags = value if isinstance(value, list) else [value]
-        for tag in tags:
-            if not isinstance(tag, str):
-                raise DocumentError(f"{where}: tags are strings, got {tag!r}")
-            try:
-                check_string(tag, "tag")
-            except FilterError as e:
-                raise DocumentError(f"{where}: {e}") from None
-            if f.separator in tag:
-                raise DocumentError(f"{where}: tag {tag!r} contains the separator {f.separator!r}")
-    elif isinstance(f, GeoField):
-        value = _geo(where, value)
-    return value
-
-
-def _geo(where: str, value: Any) -> str:
-    """A geo value as RediSearch stores it, ``"lon,lat"``, checked: RediSearch accepts any
-    string at write time and then silently fails to index one it cannot read."""
-    if isinstance(value, list | tuple) and len(value) == 2:
-        parts = list(value)
-    elif isinstance(value, str) and value.count(",") == 1:
-        parts = value.split(",")
-    else:
-        raise DocumentError(f"{where}: geo values are 'lon,lat' or [lon, lat], got {value!r:.60}")
-    try:
-        if any(isinstance(p, bool) for p in parts):
-            raise ValueError
-        lon, lat = (float(p) for p in parts)
-    except (TypeError, ValueError):
-        raise DocumentError(
-            f"{where}: geo values are numbers 'lon,lat', got {value!r:.60}"
-        ) from None
-    if not (-180 <= lon <= 180 and -85.05112878 <= lat <= 85.05112878):
-        raise DocumentError(
-            f"{where}: ({lon}, {lat}) is not a valid position: longitude must be within "
-            f"[-180, 180] and latitude within [-85.05112878, 85.05112878]"
-        )
-    return f"{lon!r},{lat!r}"
 
 
 def _batches(items: Iterable[Any], size: int) -> Generator[list[Any], None, None]:

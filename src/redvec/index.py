@@ -21,22 +21,10 @@ import numpy as np
 import redis
 
 from redvec._resp import text
+from redvec.catalog import create_plan, open_plan
 from redvec.connection import unavailable
-from redvec.core import (
-    HybridPlan,
-    IndexCore,
-    IndexInfo,
-    Pause,
-    Plan,
-    Search,
-    Step,
-    WriteError,
-    WriteReport,
-    create_plan,
-    open_plan,
-    redis_message,
-    search_error,
-)
+from redvec.core import HybridPlan, IndexCore, IndexInfo, WriteError, WriteReport
+from redvec.plans import Pause, Plan, Search, Step, redis_message, search_error
 from redvec.query import KnnQuery, SearchResult
 from redvec.schema import IndexSchema
 from redvec.storage import SPLIT_SEARCH_SCRIPT, plain
