@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from redvec.cluster import LocalCluster
 from redvec.server import EmbeddedServer
 
 from .embedding_server import EmbeddingServer
@@ -43,6 +44,13 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedS
 @pytest.fixture(scope="session")
 def redis_url(redis_server: EmbeddedServer) -> str:
     return redis_server.url
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """Three embedded masters joined into a real Redis Cluster (started once, on first use)."""
+    with LocalCluster(tmp_path_factory.mktemp("cluster"), 3, appendonly=False) as c:
+        yield c
 
 
 @pytest.fixture()

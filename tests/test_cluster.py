@@ -56,12 +56,6 @@ def docs(n: int = N, seed: int = 0) -> tuple[list[dict[str, object]], np.ndarray
     ], vectors
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    with LocalCluster(tmp_path_factory.mktemp("cluster"), 3, appendonly=False) as c:
-        yield c
-
-
 @pytest.fixture()
 def rc(cluster: LocalCluster) -> Iterator[RedisCluster]:
     client = cluster.client()

@@ -1,5 +1,5 @@
-"""SearchIndex and AsyncSearchIndex run the same plans: same calls, same answers, same
-errors, in every storage mode."""
+"""SearchIndex and AsyncSearchIndex run the same plans, and ClusterIndex offers the same
+surface over a 3-shard cluster: same calls, same answers, same errors."""
 
 from __future__ import annotations
 
@@ -13,8 +13,11 @@ import redis
 import redis.asyncio as aredis
 
 from redvec import AsyncSearchIndex, SearchIndex
+from redvec.cluster import ClusterIndex, LocalCluster
 from redvec.errors import IndexNotFoundError, VectorError
+from redvec.query import KnnQuery, SearchResult
 from redvec.schema import IndexSchema, NumericField, TagField, TextField, VectorField
+from redvec.surface import AsyncVectorIndex, VectorIndex
 
 
 def _schema(storage: str) -> IndexSchema:
@@ -76,3 +79,103 @@ def test_sync_and_async_give_the_same_answers(r: redis.Redis, redis_url: str, st
     assert answers[6] == sync.delete(["d25", "nope"]) == 1
     with pytest.raises(VectorError, match="dimension"):
         sync.search([1.0, 2.0], 3)
+
+
+def _mixed(storage: str) -> IndexSchema:
+    return IndexSchema(
+        "cong:three", "cong3:", (TagField("tag"), NumericField("n"), TextField("body"),
+        VectorField("vec", dims=8, algorithm="FLAT", distance="L2")), storage=storage,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("storage", ["hash", "json"])
+def test_one_node_async_and_a_three_shard_cluster_answer_alike(
+    r: redis.Redis, redis_url: str, cluster: LocalCluster, storage: str
+) -> None:
+    """The shared surface (redvec.surface.VectorIndex): the same calls on one node, on
+    one node from asyncio and on a 3-shard cluster give the same answers and errors."""
+    schema = _mixed(storage)
+    rng = np.random.default_rng(3)
+    docs = [
+        {"id": f"d{i}", "tag": "abc"[i % 3], "n": i, "body": f"item {i}",
+         "vec": rng.standard_normal(8).astype(np.float32)}
+        for i in range(300)
+    ]  # fmt: skip
+    queries = rng.standard_normal((6, 8)).astype(np.float32)
+    rc = cluster.client()
+    rc.flushall()
+
+    def calls(idx: VectorIndex) -> list[Any]:
+        assert idx.upsert(docs) == 300
+        idx.wait_indexed()
+        knn = [KnnQuery(q, 7, filter="tag:b n>=40", return_fields=["n", "tag"]) for q in queries]
+        out: list[Any] = [
+            idx.count(),
+            [_answer(idx.search(q, 10)) for q in queries],
+            [_answer(idx.search(q, 5, offset=4, return_fields=["body"])) for q in queries],
+            [_answer(res) for res in idx.search_many(knn)],
+            _answer(idx.range_search(queries[0], 7.0, 20, filter="tag:a")),
+            idx.get(["d4", "nope", "d299"]),
+            idx.delete(["d4", "nope", "d5"]),
+        ]
+        idx.wait_indexed()
+        out.append(idx.count())
+        with pytest.raises(VectorError, match="dimension"):
+            idx.search([1.0, 2.0], 3)
+        with pytest.raises(VectorError, match="searches\\[1\\]"):
+            idx.search_many([knn[0], KnnQuery([1.0], 3)])
+        return out
+
+    async def from_asyncio() -> list[Any]:
+        client = aredis.Redis.from_url(redis_url, protocol=2)
+        try:
+            idx: AsyncVectorIndex = await AsyncSearchIndex.create(
+                client, dataclasses.replace(schema, name="cong:three:aio", prefix="cong3a:")
+            )
+            knn = [
+                KnnQuery(q, 7, filter="tag:b n>=40", return_fields=["n", "tag"]) for q in queries
+            ]
+            assert await idx.upsert(docs) == 300
+            await idx.wait_indexed()
+            out: list[Any] = [
+                await idx.count(),
+                [_answer(await idx.search(q, 10)) for q in queries],
+                [
+                    _answer(await idx.search(q, 5, offset=4, return_fields=["body"]))
+                    for q in queries
+                ],
+                [_answer(res) for res in await idx.search_many(knn)],
+                _answer(await idx.range_search(queries[0], 7.0, 20, filter="tag:a")),
+                await idx.get(["d4", "nope", "d299"]),
+                await idx.delete(["d4", "nope", "d5"]),
+            ]
+            await idx.wait_indexed()
+            out.append(await idx.count())
+            with pytest.raises(VectorError, match="dimension"):
+                await idx.search([1.0, 2.0], 3)
+            return out
+        finally:
+            await client.aclose()
+
+    try:
+        one = SearchIndex.create(r, schema)
+        spread = ClusterIndex.create(rc, schema)
+        assert isinstance(one, VectorIndex) and isinstance(spread, VectorIndex)
+        assert len(spread.shards) == 3
+        want = calls(one)
+        assert want[0] == 300 and want[6] == 2 and want[7] == 298
+        assert len(want[4][1]) > 3  # the range query found something to compare
+        assert calls(spread) == want
+        assert all(s.count() > 0 for s in spread.shards)  # every shard held a share
+        assert asyncio.run(from_asyncio()) == want
+        with pytest.raises(IndexNotFoundError):
+            SearchIndex.open(r, "cong:none")
+        with pytest.raises(IndexNotFoundError):
+            ClusterIndex.open(rc, "cong:none")
+    finally:
+        rc.close()
+
+
+def _answer(res: SearchResult) -> tuple[int, list[tuple[str, float, dict[str, Any]]]]:
+    """A result as comparable data: total, and (id, distance to 4 places, fields)."""
+    return res.total, [(h.id, round(float(h.distance or 0.0), 4), h.fields) for h in res.hits]

@@ -39,10 +39,12 @@ if TYPE_CHECKING:
         ValidationError,
         VectorError,
     )
+    from redvec.aio import AsyncSearchIndex
+    from redvec.cluster import ClusterIndex
     from redvec.exact import exact_knn
     from redvec.filters import Filter, Geo, Num, Tag, Text
     from redvec.index import IndexInfo, SearchIndex, list_indexes
-    from redvec.query import Hit, KnnQuery, SearchResult
+    from redvec.query import Hit, KnnQuery, RangeQuery, SearchResult, TextQuery
     from redvec.schema import (
         GeoField,
         IndexSchema,
@@ -54,6 +56,7 @@ if TYPE_CHECKING:
     )
     from redvec.server import EmbeddedServer
     from redvec.settings import Settings
+    from redvec.surface import AsyncVectorIndex, VectorIndex
 
 __version__ = "0.1.0"
 
@@ -91,6 +94,11 @@ _LAZY = {
     "IndexInfo": "redvec.index",
     "SearchIndex": "redvec.index",
     "AsyncSearchIndex": "redvec.aio",
+    "ClusterIndex": "redvec.cluster",
+    "VectorIndex": "redvec.surface",
+    "AsyncVectorIndex": "redvec.surface",
+    "RangeQuery": "redvec.query",
+    "TextQuery": "redvec.query",
     "list_indexes": "redvec.index",
     "Hit": "redvec.query",
     "KnnQuery": "redvec.query",
@@ -108,6 +116,8 @@ _LAZY = {
 
 __all__ = [
     "AsyncSearchIndex",
+    "AsyncVectorIndex",
+    "ClusterIndex",
     "ConfigError",
     "DataDirError",
     "DocumentError",
@@ -129,6 +139,7 @@ __all__ = [
     "NumericField",
     "PortInUseError",
     "PythonVersionError",
+    "RangeQuery",
     "RedisUnavailableError",
     "RedvecError",
     "SchemaError",
@@ -142,12 +153,14 @@ __all__ = [
     "TenantNotFoundError",
     "Text",
     "TextField",
+    "TextQuery",
     "TopologyChangedError",
     "UnknownItemError",
     "UnknownUserError",
     "ValidationError",
     "VectorError",
     "VectorField",
+    "VectorIndex",
     "__version__",
     "connect",
     "exact_knn",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
-from typing import Any, Concatenate, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, cast
 
 import numpy as np
 import redis
@@ -29,6 +29,7 @@ from redvec.plans import Pause, Plan, Step
 from redvec.query import KnnQuery, SearchResult, TextQuery
 from redvec.schema import IndexSchema
 from redvec.storage import SPLIT_SEARCH_SCRIPT
+from redvec.surface import AsyncVectorIndex
 
 __all__ = ["AsyncSearch", "AsyncSearchIndex"]
 
@@ -216,6 +217,7 @@ class AsyncSearchIndex:
     query = _async(IndexCore.query)
     search_many = _async(IndexCore.search_many)
     range_search = _async(IndexCore.range_search)
+    range_query = _async(IndexCore.range_query)
     text_search = _async(IndexCore.text_search)
     text_query = _async(IndexCore.text_query)
     hybrid_search = _async(IndexCore.hybrid_search)
@@ -245,3 +247,9 @@ class AsyncSearch:
     async def hybrid(self, plan: HybridPlan) -> SearchResult:
         """Send a plan from :meth:`SearchIndex.hybrid_plan`; fuse its two rankings."""
         return await self.aio.hybrid(plan)
+
+
+if TYPE_CHECKING:  # mypy holds the class to the shared surface
+
+    def _conforms(index: AsyncSearchIndex) -> AsyncVectorIndex:
+        return index

@@ -22,12 +22,12 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import redis
 from redis.cluster import RedisCluster
@@ -47,10 +47,12 @@ from redvec.errors import (
     ServerError,
     TopologyChangedError,
 )
+from redvec.filters import Filter
 from redvec.index import SearchIndex, list_indexes
-from redvec.query import Hit, KnnQuery, SearchResult
+from redvec.query import Hit, KnnQuery, RangeQuery, SearchResult
 from redvec.schema import IndexSchema
 from redvec.server import EmbeddedServer, find_free_port, port_in_use, read_state
+from redvec.surface import VectorIndex
 from redvec.tenants import tenant_of
 
 __all__ = [
@@ -552,9 +554,26 @@ class ClusterIndex:
 
     # -- searching -----------------------------------------------------------------------
 
-    def search(self, vector: Any, k: int = 10, **kwargs: Any) -> SearchResult:
-        """KNN over the whole cluster; the same arguments as :meth:`SearchIndex.search`."""
-        return self.query(KnnQuery(vector, k, **kwargs))
+    def search(
+        self,
+        vector: Any,
+        k: int = 10,
+        *,
+        filter: Filter | str | None = None,
+        vector_field: str | None = None,
+        ef_runtime: int | None = None,
+        hybrid_policy: str | None = None,
+        batch_size: int | None = None,
+        return_fields: list[str] | None = None,
+        offset: int = 0,
+    ) -> SearchResult:
+        """KNN over the whole cluster; the same arguments and answer as
+        :meth:`SearchIndex.search` on one node holding every document."""
+        q = KnnQuery(
+            vector, k, filter, vector_field, ef_runtime, hybrid_policy, batch_size,
+            return_fields, offset,
+        )  # fmt: skip
+        return self.query(q)
 
     def query(self, q: KnnQuery) -> SearchResult:
         """Fan out (or go to the tenant's shard), merge by distance, then fetch fields.
@@ -564,16 +583,56 @@ class ClusterIndex:
         is asked for ids and distances only, and the fields of the final page are read
         through the cluster client afterwards: k documents, not k per shard.
         """
+        return self.search_many([q])[0]
+
+    def search_many(self, queries: Sequence[KnnQuery]) -> list[SearchResult]:
+        """Many KNN queries: one pipelined round trip per shard, in parallel, then one
+        read of the pages' fields per shard; a bad query is named by its position."""
         self.check_topology()
         if self.mode == "coordinated":
-            return self._shards[0].query(q)
+            return self._shards[0].search_many(queries)
         # Each shard returns its own top offset+k; the global page is cut from the merge.
+        per_shard = [replace(q, k=q.offset + q.k, offset=0, return_fields=[]) for q in queries]
+        replies = self._fan_out(lambda s: s.search_many(per_shard))
+        # A KNN's total is how many neighbours it found: at most offset + k, as on one node.
+        return self._merged(queries, replies, lambda q, total: min(total, q.offset + q.k))
+
+    def range_search(
+        self,
+        vector: Any,
+        radius: float,
+        k: int = 10,
+        *,
+        filter: Filter | str | None = None,
+        vector_field: str | None = None,
+        epsilon: float | None = None,
+        return_fields: list[str] | None = None,
+        offset: int = 0,
+    ) -> SearchResult:
+        """Documents within ``radius`` of ``vector`` anywhere in the cluster, nearest
+        first; as :meth:`SearchIndex.range_search` on one node."""
+        return self.range_query(
+            RangeQuery(vector, radius, k, filter, vector_field, epsilon, return_fields, offset)
+        )
+
+    def range_query(self, q: RangeQuery) -> SearchResult:
+        """A range query on every shard, merged by distance; ``total`` counts every
+        match in the cluster (each document lives on exactly one shard)."""
+        self.check_topology()
+        if self.mode == "coordinated":
+            return self._shards[0].range_query(q)
         per_shard = replace(q, k=q.offset + q.k, offset=0, return_fields=[])
+        replies = self._fan_out(lambda s: [s.range_query(per_shard)])
+        return self._merged([q], replies, lambda _q, total: total)[0]
+
+    def _fan_out(
+        self, ask: Callable[[SearchIndex], list[SearchResult]]
+    ) -> list[list[SearchResult]]:
+        """``ask`` every shard, in parallel; a moved slot is named as such."""
         try:
             if len(self._shards) == 1:
-                results = [self._shards[0].query(per_shard)]
-            else:
-                results = list(self._pool.map(lambda s: s.query(per_shard), self._shards))
+                return [ask(self._shards[0])]
+            return list(self._pool.map(ask, self._shards))
         except redis.ResponseError as e:
             if str(e).startswith("MOVED"):
                 raise TopologyChangedError(
@@ -581,26 +640,59 @@ class ClusterIndex:
                     f"run `redvec cluster replan {self.name}`"
                 ) from None
             raise
-        ranked = sorted(
-            ((h, i) for i, r in enumerate(results) for h in r.hits),
-            key=lambda p: (p[0].distance if p[0].distance is not None else float("inf"), p[0].id),
-        )[q.offset : q.offset + q.k]
-        hits = [h for h, _ in ranked]
-        if q.return_fields != [] and hits:
-            hits = self._with_fields(ranked, q.return_fields)
-        # A KNN's total is how many neighbours it found: at most offset + k, as on one node.
-        return SearchResult(min(sum(r.total for r in results), per_shard.k), hits)
 
-    def _with_fields(self, ranked: list[tuple[Hit, int]], wanted: list[str] | None) -> list[Hit]:
-        """Read the page's documents from the shards that found them (a document lives on
-        the master whose index returned it), one plain pipeline per shard, in parallel;
-        redis-py's cluster pipeline cost 4x more per search here."""
-        names = (
-            [f.name for f in self.schema.fields if f.kind != "vector"] if wanted is None else wanted
+    def _merged(
+        self,
+        queries: Sequence[KnnQuery | RangeQuery],
+        replies: list[list[SearchResult]],
+        total: Callable[[Any, int], int],
+    ) -> list[SearchResult]:
+        """Per query: the shards' hits merged by (distance, id), the page cut, its
+        fields read from the shards that found them."""
+        pages: list[list[tuple[Hit, int]]] = []
+        for n, q in enumerate(queries):
+            ranked = sorted(
+                ((h, i) for i, shard in enumerate(replies) for h in shard[n].hits),
+                key=lambda p: (
+                    p[0].distance if p[0].distance is not None else float("inf"),
+                    p[0].id,
+                ),
+            )
+            pages.append(ranked[q.offset : q.offset + q.k])
+        docs = self._documents(
+            [
+                (i, h.id)
+                for q, page in zip(queries, pages, strict=True)
+                if q.return_fields != []
+                for h, i in page
+            ]
         )
+        out = []
+        for n, (q, page) in enumerate(zip(queries, pages, strict=True)):
+            hits = [h for h, _ in page]
+            if q.return_fields != []:
+                names = (
+                    [f.name for f in self.schema.fields if f.kind != "vector"]
+                    if q.return_fields is None
+                    else q.return_fields
+                )
+                hits = []
+                for h, i in page:
+                    doc = docs.get((i, h.id))
+                    fields = {f: doc[f] for f in names if f in doc} if doc else {}
+                    hits.append(Hit(h.id, h.distance, h.score, fields))
+            out.append(SearchResult(total(q, sum(shard[n].total for shard in replies)), hits))
+        return out
+
+    def _documents(self, wanted: list[tuple[int, str]]) -> dict[tuple[int, str], Any]:
+        """Read documents from the shards that found them (a document lives on the
+        master whose index returned it), one plain pipeline per shard, in parallel;
+        redis-py's cluster pipeline cost 4x more per search here."""
         by_shard: dict[int, list[str]] = {}
-        for h, i in ranked:
-            by_shard.setdefault(i, []).append(h.id)
+        for i, doc_id in dict.fromkeys(wanted):
+            by_shard.setdefault(i, []).append(doc_id)
+        if not by_shard:
+            return {}
         fetched = dict(
             zip(
                 by_shard,
@@ -608,20 +700,11 @@ class ClusterIndex:
                 strict=True,
             )
         )
-        docs = {
+        return {
             (i, doc_id): doc
             for i, ids in by_shard.items()
             for doc_id, doc in zip(ids, fetched[i], strict=True)
         }
-        out = []
-        for h, i in ranked:
-            doc = docs[(i, h.id)]
-            out.append(
-                Hit(
-                    h.id, h.distance, h.score, {n: doc[n] for n in names if n in doc} if doc else {}
-                )
-            )
-        return out
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)
@@ -639,3 +722,9 @@ def _mode_for(client: RedisCluster, schema: IndexSchema) -> Mode:
                 )
         return "tenant"
     return "coordinated" if is_coordinated(client) else "sharded"
+
+
+if TYPE_CHECKING:  # mypy holds the class to the shared surface
+
+    def _conforms(index: ClusterIndex) -> VectorIndex:
+        return index

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, Concatenate, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, cast
 
 import numpy as np
 import redis
@@ -28,6 +28,7 @@ from redvec.plans import Pause, Plan, Search, Step, redis_message, search_error
 from redvec.query import KnnQuery, SearchResult
 from redvec.schema import IndexSchema
 from redvec.storage import SPLIT_SEARCH_SCRIPT, plain
+from redvec.surface import VectorIndex
 
 __all__ = [
     "HybridPlan",
@@ -286,6 +287,8 @@ class SearchIndex:
     query = _sync(IndexCore.query)
     search_many = _sync(IndexCore.search_many)
     range_search = _sync(IndexCore.range_search)
+    range_query = _sync(IndexCore.range_query)
+    text_query = _sync(IndexCore.text_query)
     text_search = _sync(IndexCore.text_search)
     hybrid_search = _sync(IndexCore.hybrid_search)
     hybrid_plan = _sync(IndexCore.hybrid_plan)
@@ -306,3 +309,9 @@ class SearchIndex:
 
 # open() knows no schema yet: its plan sends only plain commands.
 _NO_SCHEMA = cast(IndexSchema, None)
+
+
+if TYPE_CHECKING:  # mypy holds the class to the shared surface
+
+    def _conforms(index: SearchIndex) -> VectorIndex:
+        return index
