@@ -14,6 +14,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from redvec.aio import AsyncSearchIndex
+    from redvec.cluster import ClusterIndex
     from redvec.connection import connect, wait_ready
     from redvec.errors import (
         ConfigError,
@@ -39,8 +41,6 @@ if TYPE_CHECKING:
         ValidationError,
         VectorError,
     )
-    from redvec.aio import AsyncSearchIndex
-    from redvec.cluster import ClusterIndex
     from redvec.exact import exact_knn
     from redvec.filters import Filter, Geo, Num, Tag, Text
     from redvec.index import IndexInfo, SearchIndex, list_indexes

@@ -3,7 +3,7 @@ vectors, the metadata that rides along; Redis is not involved."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -14,7 +14,27 @@ from redvec.schema import GeoField, IndexSchema, NumericField, TagField, TextFie
 from redvec.storage import plain
 from redvec.vectors import check_vector
 
-__all__ = ["encode_document"]
+__all__ = ["document_id", "encode_document", "text_to_embed"]
+
+
+def document_id(doc: Mapping[str, Any], id_field: str = "id") -> str | None:
+    """The document's id as stored, or None when it has no usable one.
+
+    A usable id is a non-empty string or an integer: a float would store as a different
+    string than the user wrote (``1.0``), a bool or a container is never meant as one.
+    """
+    raw = doc.get(id_field)
+    if raw is None or raw == "" or isinstance(raw, bool | float | dict | list):
+        return None
+    return str(raw)
+
+
+def text_to_embed(parts: Iterable[Any]) -> str:
+    """The text a document is embedded from: its text fields' non-blank strings, in the
+    given field order, separated by a blank line ("" when there is none). Ingest, the
+    HTTP upsert and re-embed all use it, so a document embeds to the same vector
+    whichever way it was written."""
+    return "\n\n".join(p for p in parts if isinstance(p, str) and p.strip())
 
 
 def encode_document(
@@ -26,10 +46,9 @@ def encode_document(
     """
     if not isinstance(doc, Mapping):
         raise DocumentError(f"a document is a mapping, got {type(doc).__name__}")
-    raw_id = doc.get(id_field)
-    if raw_id is None or raw_id == "" or isinstance(raw_id, bool | float | dict | list):
+    doc_id = document_id(doc, id_field)
+    if doc_id is None:
         raise DocumentError(f"document has no usable '{id_field}' (a string or integer)")
-    doc_id = str(raw_id)
     if id_field != "id" and "id" in doc:
         raise DocumentError(
             f"document '{doc_id}' has a field 'id' besides its id field '{id_field}': "

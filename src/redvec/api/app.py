@@ -60,9 +60,9 @@ from redvec.api.models import (
 )
 from redvec.api.service import Service, ServiceConfig
 from redvec.connection import REQUIRED_MODULES, index_progress, is_missing_index, loaded_modules
+from redvec.documents import document_id
 from redvec.errors import (
     ConfigError,
-    DocumentError,
     IndexNotFoundError,
     ValidationError,
     VectorError,
@@ -70,10 +70,10 @@ from redvec.errors import (
 from redvec.filters import filter_from_json
 from redvec.index import SearchIndex, list_indexes
 from redvec.ingest.worker import enqueue
-from redvec.providers import remembered_text_fields
-from redvec.query import KnnQuery, SearchMode, SearchResult, TextQuery, resolve_mode
+from redvec.query import KnnQuery, SearchMode, SearchResult
 from redvec.schema import IndexSchema
 from redvec.tenants import create_tenant, drop_tenant, list_tenants, tenant_of
+from redvec.usecases import DocumentsRefused, SearchSpec, search_by_text_async, upsert_documents
 
 __all__ = ["create_app", "create_app_from_env", "stream_for"]
 
@@ -161,21 +161,21 @@ def _knn(req: SearchRequest, idx: SearchIndex, vector: Any) -> KnnQuery:
     )
 
 
-def _mode_of(data: SearchRequest, idx: SearchIndex, vector: Any) -> SearchMode:
-    """The request's mode by the library's one rule (:func:`redvec.query.resolve_mode`)."""
+def _spec(data: SearchRequest, idx: SearchIndex, vector: Any) -> SearchSpec:
+    """The request as the library's :class:`redvec.usecases.SearchSpec`."""
     asked = data.mode
-    if data.hybrid is not None:
+    h = data.hybrid
+    if h is not None:
         if asked not in (None, "hybrid"):
             raise ValidationError(f"'hybrid' weights apply to mode hybrid, not {asked}")
         asked = "hybrid"
-    return resolve_mode(
-        asked,
-        index=idx.name,
-        has_text=data.text is not None,
-        has_vector=vector is not None,
-        can_embed=idx.get_setting("provider") is not None,
-        ef_runtime=data.ef_runtime,
-    )
+    h = h or HybridWeights()
+    return SearchSpec(
+        data.text, vector, asked, data.k,
+        filter_from_json(data.filter, idx.schema) if data.filter is not None else None,
+        data.ef_runtime, data.return_fields, data.offset, h.text_weight, h.vector_weight,
+        h.candidates,
+    )  # fmt: skip
 
 
 async def _search(
@@ -201,43 +201,14 @@ async def _search(
 
 async def _search_once(svc: Service, name: str, data: SearchRequest) -> SearchResponse:
     start = time.perf_counter()
-    m = svc.metrics
     idx, asearch = svc.index(name)
-    vector = _vector_of(data)
-    mode = _mode_of(data, idx, vector)
-    if mode is SearchMode.BM25:
-        flt = filter_from_json(data.filter, idx.schema) if data.filter is not None else None
-        tq = TextQuery(data.text or "", data.k, flt, None, False, data.return_fields, data.offset)
-        with m.timed_redis("text"):
-            result = await asearch.text(tq)
-        return _response(result, start, mode)
-    if mode is SearchMode.HYBRID and data.offset:
-        raise ValidationError("'offset' is not supported with mode hybrid")
-    if vector is None:
-        assert data.text is not None
-        vector = (await _embed(svc, idx, [data.text]))[0]
-    if mode is SearchMode.HYBRID:
-        assert data.text is not None
-        h = data.hybrid or HybridWeights()
-        flt = filter_from_json(data.filter, idx.schema) if data.filter is not None else None
-        plan = idx.hybrid_plan(
-            data.text,
-            vector,
-            data.k,
-            filter=flt,
-            text_weight=h.text_weight,
-            vector_weight=h.vector_weight,
-            candidates=max(h.candidates, data.k) if h.candidates else None,
-            ef_runtime=data.ef_runtime,
-            return_fields=data.return_fields,
-        )
-        with m.timed_redis("hybrid"):
-            result = await asearch.hybrid(plan)
-        return _response(result, start, mode)
-    q = _knn(data, idx, vector)
-    with m.timed_redis("search"):
-        result = await asearch.query(q)
-    return _response(result, start, mode)
+    spec = _spec(data, idx, _vector_of(data))
+
+    async def embed(texts: list[str]) -> Any:
+        return await _embed(svc, idx, texts)
+
+    done = await search_by_text_async(asearch.aio, spec, embed=embed, timed=svc.metrics.timed_redis)
+    return _response(done.result, start, done.mode)
 
 
 def _routes(svc: Service) -> list[Any]:
@@ -311,89 +282,35 @@ def _routes(svc: Service) -> list[Any]:
         svc.authorize(request, "write", name)
         try:
             return upsert_once(name, data)
-        except ApiError as e:
-            if "has dimension" not in e.message or not svc.stale(name):
+        except DocumentsRefused as e:
+            if "has dimension" not in str(e) or not svc.stale(name):
                 raise
             return upsert_once(name, data)  # the index was recreated: its schema, afresh
 
     def upsert_once(name: str, data: DocumentsRequest) -> UpsertResponse:
         start = time.perf_counter()
         idx, _ = svc.index(name)
-        docs = [dict(d) for d in data.documents]
-        vf = idx.schema.vector_field()
-        need = [n for n, d in enumerate(docs) if d.get(vf.name) is None]
-        if need:
-            embedder = svc.embedder(idx, "documents")
-            if embedder is None:
-                m.rejected.labels(name).inc(len(need))
-                raise DocumentError(
-                    f"document '{docs[need[0]].get('id')}' has no vector '{vf.name}' and index "
-                    f"'{name}' has no embedding provider recorded to make one; send vectors "
-                    f"(nothing was written)"
-                )
-            fields = remembered_text_fields(idx)
-            texts = []
-            for n in need:
-                parts = [docs[n].get(f) for f in fields]
-                texts_ok = [p for p in parts if isinstance(p, str) and p.strip()]
-                if not texts_ok:
-                    m.rejected.labels(name).inc(1)
-                    raise DocumentError(
-                        f"document '{docs[n].get('id')}' has no vector '{vf.name}' and no text "
-                        f"in {', '.join(fields)} to embed (nothing was written)"
-                    )
-                texts.append("\n\n".join(texts_ok))
-            with m.timed_embedding("document"):
-                vectors = embedder.embed(texts)
-            for n, vec in zip(need, vectors, strict=True):
-                docs[n][vf.name] = vec
-            m.embedded.labels(name).inc(len(need))
-        encoded, problems = [], []
-        first_at: dict[str, int] = {}
-        for n, doc in enumerate(docs):
-            try:
-                doc_id, commands = idx.encode(doc)
-            except DocumentError as e:
-                problems.append({"index": n, "id": doc.get("id"), "message": str(e)})
-                continue
-            if doc_id in first_at:
-                problems.append(
-                    {
-                        "index": n,
-                        "id": doc_id,
-                        "message": f"documents[{n}] repeats id '{doc_id}' of "
-                        f"documents[{first_at[doc_id]}]: send each document once",
-                    }
-                )
-                continue
-            first_at[doc_id] = n
-            encoded.append((doc_id, commands))
-        if problems:
-            m.rejected.labels(name).inc(len(problems))
+        try:
+            done = upsert_documents(
+                idx, data.documents, embedder=svc.embedder(idx, "documents"),
+                timed=m.timed_redis, embed_timed=m.timed_embedding,
+            )  # fmt: skip
+        except DocumentsRefused as e:
+            m.rejected.labels(name).inc(e.refused)
+            raise
+        m.embedded.labels(name).inc(done.embedded)
+        m.written.labels(name).inc(len(done.written))
+        if done.failed:
+            m.rejected.labels(name).inc(len(done.failed))
+            first, reason = next(iter(done.failed.items()))
             raise ApiError(
                 422,
-                f"{problems[0]['message']} ({len(problems)} of {len(docs)} documents refused; "
-                f"nothing was written)",
-                "invalid_document",
-            )
-        written: list[str] = []
-        failed: dict[str, str] = {}
-        with m.timed_redis("upsert"):
-            for lo in range(0, len(encoded), idx.batch_size):
-                report = idx.write_documents(encoded[lo : lo + idx.batch_size])
-                written += report.written
-                failed.update(report.failed)
-        m.written.labels(name).inc(len(written))
-        if failed:
-            m.rejected.labels(name).inc(len(failed))
-            first, reason = next(iter(failed.items()))
-            raise ApiError(
-                422,
-                f"document '{first}': {reason} ({len(failed)} of {len(encoded)} documents "
-                f"not stored or not indexed; the other {len(written)} were written)",
+                f"document '{first}': {reason} ({len(done.failed)} of "
+                f"{len(done.written) + len(done.failed)} documents not stored or not indexed; "
+                f"the other {len(done.written)} were written)",
                 "document_not_written",
             )
-        return UpsertResponse(len(written), written, len(need), _ms(start))
+        return UpsertResponse(len(done.written), done.written, done.embedded, _ms(start))
 
     @post(
         "/v1/indexes/{name:str}/documents:enqueue",
@@ -409,8 +326,7 @@ def _routes(svc: Service) -> list[Any]:
         svc.index(name)  # 404 for an unknown index, before anything is queued
         stream = stream_for(name)
         for n, doc in enumerate(data.documents):
-            doc_id = doc.get("id")
-            if doc_id is None or doc_id == "" or isinstance(doc_id, bool | float | dict | list):
+            if document_id(doc) is None:
                 m.rejected.labels(name).inc(1)
                 raise ApiError(
                     422,

@@ -54,38 +54,17 @@ def search(
     url: UrlOpt = None,
 ) -> None:
     """KNN with --vector-file, full-text with --text, hybrid (RRF) with both."""
-    from redvec.providers import query_embedder
-    from redvec.query import resolve_mode
+    from redvec.usecases import SearchSpec, search_by_text
 
     if vector_file is None and text_query is None:
         raise ValidationError("give --vector-file (KNN), --text (full-text), or both (hybrid)")
     idx = SearchIndex.open(connect(url), index)
     vector = load_vector(vector_file) if vector_file is not None else None
-    chosen = resolve_mode(
-        mode,
-        index=index,
-        has_text=text_query is not None,
-        has_vector=vector is not None,
-        can_embed=idx.get_setting("provider") is not None,
-        ef_runtime=ef_runtime,
-    )
-    if chosen is SearchMode.BM25:
-        assert text_query is not None
-        result = idx.text_search(text_query, k, filter=filter_expr)
-    else:
-        if vector is None:
-            embedder = query_embedder(idx)
-            assert embedder is not None and text_query is not None  # resolve_mode checked
-            vector = embedder.embed([text_query])[0]
-        if chosen is SearchMode.HYBRID:
-            assert text_query is not None
-            result = idx.hybrid_search(
-                text_query, vector, k, filter=filter_expr, ef_runtime=ef_runtime
-            )
-        else:
-            result = idx.search(vector, k, filter=filter_expr, ef_runtime=ef_runtime)
-    if not as_json and mode is None and chosen is SearchMode.BM25:
+    spec = SearchSpec(text_query, vector, mode, k, filter_expr, ef_runtime)
+    done = search_by_text(idx, spec)
+    if not as_json and done.chosen and done.mode is SearchMode.BM25:
         err.print(
             f"mode bm25: index '{index}' has no embedding provider recorded (--mode to choose)"
         )
+    result = done.result
     print_hits(result.hits, as_json)

@@ -25,6 +25,7 @@ import redis
 
 from redvec import keys
 from redvec._resp import text
+from redvec.documents import document_id, text_to_embed
 from redvec.embeddings.base import Embedder, check_dims
 from redvec.embeddings.cache import CachedEmbedder
 from redvec.errors import RedisTimeoutError, RedisUnavailableError, RedvecError
@@ -149,12 +150,11 @@ class Ingestor:
             self._reject(record, record.error or "empty record")
             return None
         data = record.data
-        raw_id = data.get(self.fields.id_field)
-        if raw_id is None or raw_id == "" or isinstance(raw_id, bool | dict | list | float):
+        doc_id = document_id(data, self.fields.id_field)
+        if doc_id is None:
             self.unreadable += 1
             self._reject(record, f"missing or unusable id field '{self.fields.id_field}'")
             return None
-        doc_id = str(raw_id)
         where = record.source if record.line is None else f"{record.source}:{record.line}"
         first = self.seen.get(doc_id)
         if first is not None:
@@ -196,13 +196,12 @@ class Ingestor:
         }
         # Chunking splits the last text field (the body); the others (a title, say) stay
         # whole on every chunk and lead each chunk's embedded text.
-        head = "\n\n".join(p for p in parts[:-1] if p.strip())
         body = parts[-1]
         if self.chunk_size:
             pieces = chunk_text(body, self.chunk_size, self.chunk_overlap)
         else:
             pieces = [body]
-        texts = [f"{head}\n\n{p}" if head and p else head or p for p in pieces or [""]]
+        texts = [text_to_embed([*parts[:-1], p]) for p in pieces or [""]]
         digest = hashlib.sha256(
             json.dumps(
                 [base, self.embedder.name, self.chunk_size, self.chunk_overlap],

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from redvec import keys
 from redvec._resp import text
+from redvec.documents import text_to_embed
 from redvec.embeddings.base import Embedder, check_dims
 from redvec.embeddings.cache import CachedEmbedder
 from redvec.index import SearchIndex
@@ -55,7 +56,7 @@ def reembed(
         pairs = []
         for doc_id, doc in zip(todo, docs, strict=True):
             parts = [doc.get(f) for f in text_fields] if doc else []
-            body = "\n\n".join(p for p in parts if isinstance(p, str) and p.strip())
+            body = text_to_embed(parts)
             if body:
                 pairs.append((doc_id, body))
             else:
