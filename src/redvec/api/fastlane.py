@@ -9,11 +9,11 @@ other route, the OpenAPI document and the handler for this route stay Litestar's
 
 The lane only answers what it can answer exactly as the handler would: a body that
 decodes into a :class:`SearchRequest` is searched by the same function the handler
-calls (``app._search``), and any exception it raises gets the same status, code,
-message and headers as the app's exception handler gives. Everything else (a body
-that is not JSON or does not validate, one over the size limit or with a content type
-other than JSON) goes to the Litestar handler with the body replayed, so those answers
-are Litestar's own.
+calls (:func:`redvec.api.searching.answer_search`), and any exception it raises gets
+the same status, code, message and headers as the app's exception handler gives.
+Everything else (a body that is not JSON or does not validate, one over the size
+limit or with a content type other than JSON) goes to the Litestar handler with the
+body replayed, so those answers are Litestar's own.
 """
 
 from __future__ import annotations
