@@ -54,6 +54,7 @@ from redvec.schema import IndexSchema
 from redvec.server import EmbeddedServer, find_free_port, port_in_use, read_state
 from redvec.surface import VectorIndex
 from redvec.tenants import tenant_of
+from redvec.waiting import poll_until
 
 __all__ = [
     "ClusterIndex",
@@ -154,20 +155,17 @@ class LocalCluster:
         return self
 
     def _wait_ok(self, clients: list[redis.Redis]) -> None:
-        deadline = time.monotonic() + self.startup_timeout
-        while True:
+        def joined() -> bool | None:
             states = [text(c.execute_command("CLUSTER", "INFO")) for c in clients]
             known = [len(c.execute_command("CLUSTER", "NODES").splitlines()) for c in clients]
-            if all("cluster_state:ok" in s for s in states) and all(
-                k == len(clients) for k in known
-            ):
-                return
-            if time.monotonic() > deadline:
-                raise ServerError(
-                    f"the cluster did not reach cluster_state:ok within "
-                    f"{self.startup_timeout:.0f}s; see {self.data_dir}/node-*/redis.log"
-                )
-            time.sleep(0.05)
+            ok = all("cluster_state:ok" in s for s in states)
+            return True if ok and all(k == len(clients) for k in known) else None
+
+        if poll_until(joined, timeout=self.startup_timeout, interval=0.05) is None:
+            raise ServerError(
+                f"the cluster did not reach cluster_state:ok within "
+                f"{self.startup_timeout:.0f}s; see {self.data_dir}/node-*/redis.log"
+            )
 
     def _write_state(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -270,18 +268,23 @@ def masters(client: RedisCluster, *, settle: float = 5.0) -> list[Shard]:
     any one node's view could send a shard's search to the wrong node, so this waits
     up to ``settle`` seconds for one view and raises if the nodes still disagree.
     """
-    deadline = time.monotonic() + settle
-    while True:
+    first = True
+
+    def agreed() -> list[Shard] | None:
+        nonlocal first
+        if not first:
+            client.nodes_manager.initialize()
+        first = False
         views = {tuple(_view(client.get_redis_connection(n))) for n in client.get_primaries()}
-        if len(views) == 1:
-            return list(views.pop())
-        if time.monotonic() > deadline:
-            raise TopologyChangedError(
-                "the cluster's masters disagree about who owns which slots "
-                "(a resharding or failover in progress); retry when it has settled"
-            )
-        time.sleep(0.1)
-        client.nodes_manager.initialize()
+        return list(views.pop()) if len(views) == 1 else None
+
+    shards = poll_until(agreed, timeout=settle, interval=0.1)
+    if shards is None:
+        raise TopologyChangedError(
+            "the cluster's masters disagree about who owns which slots "
+            "(a resharding or failover in progress); retry when it has settled"
+        )
+    return shards
 
 
 def _view(node: redis.Redis) -> list[Shard]:

@@ -19,7 +19,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
@@ -289,19 +288,18 @@ class EmbeddedServer:
 
     def _wait_started(self, log_offset: int) -> None:
         assert self._proc is not None
-        deadline = time.monotonic() + self.startup_timeout
+        proc = self._proc
         client = self.client()
-        while True:
-            if self._proc.poll() is not None:
-                stderr = (
-                    self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
-                )
+
+        def started() -> bool | None:
+            if proc.poll() is not None:
+                stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
                 log = self._log_tail(log_offset) + stderr
                 if "Address already in use" in log:
                     raise PortInUseError(f"port {self.port} on {self.host} is already in use")
                 last = [ln for ln in log.splitlines() if ln.strip()][-3:]
                 raise ServerError(
-                    f"redis-server exited with code {self._proc.returncode} while starting: "
+                    f"redis-server exited with code {proc.returncode} while starting: "
                     + (" | ".join(last) or f"see {self.log_path}")
                 )
             try:
@@ -312,21 +310,19 @@ class EmbeddedServer:
                         for entry in client.execute_command("MODULE", "LIST")
                     )
                 }
-                if {"search", "ReJSON"} <= modules.keys():
-                    return
-                raise ServerError(
-                    f"redis-server started without the search and JSON modules: {sorted(modules)}"
-                )
-            except redis.BusyLoadingError:
-                pass  # loading an RDB: the process is alive and will answer
             except (redis.ConnectionError, redis.TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                raise ServerError(
-                    f"redis-server did not answer within {self.startup_timeout:.0f}s; "
-                    f"see {self.log_path}"
-                )
-            time.sleep(0.05)
+                return None  # not listening yet, or loading an RDB (BusyLoadingError)
+            if {"search", "ReJSON"} <= modules.keys():
+                return True
+            raise ServerError(
+                f"redis-server started without the search and JSON modules: {sorted(modules)}"
+            )
+
+        if poll_until(started, timeout=self.startup_timeout, interval=0.05) is None:
+            raise ServerError(
+                f"redis-server did not answer within {self.startup_timeout:.0f}s; "
+                f"see {self.log_path}"
+            )
 
     def _write_state(self) -> None:
         assert self.pid is not None and self.port is not None
