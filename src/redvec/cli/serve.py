@@ -50,7 +50,7 @@ def serve(
     ] = "granian",
 ) -> None:
     """Serve the HTTP API (/v1/...), the search page at /, /healthz, /readyz, /metrics."""
-    import os
+    import dataclasses
 
     if server not in ("granian", "uvicorn"):
         raise ConfigError(f"--server must be granian or uvicorn, got {server!r}")
@@ -80,14 +80,14 @@ def serve(
         no_auth,
     )
     resolved = resolve_url(url, settings)
-    os.environ["REDIS_URL"] = resolved
-    os.environ.pop("REDVEC_API_KEYS_FILE", None)
-    if keys is None:
-        os.environ.pop("REDVEC_API_KEYS", None)
-    else:
-        os.environ["REDVEC_API_KEYS"] = keys.to_json()
-    if max_body is not None:
-        os.environ["REDVEC_MAX_BODY_BYTES"] = str(max_body)
+    # The workers rebuild the service from these (the key file is read once, here).
+    dataclasses.replace(
+        settings,
+        redis_url=resolved,
+        api_keys_file=None,
+        api_keys=None if keys is None else keys.to_json(),
+        max_body_bytes=settings.max_body_bytes if max_body is None else max_body,
+    ).export()
     try:
         connect(resolved)
     except RedvecError as e:

@@ -6,11 +6,11 @@ stores as ``search_document``; pass ``input_type="search_query"`` for a query em
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from redvec.embeddings._http import HttpEmbedder
 from redvec.embeddings.base import EmbeddingError
+from redvec.settings import Settings
 
 __all__ = ["CohereEmbedder"]
 
@@ -29,10 +29,11 @@ class CohereEmbedder(HttpEmbedder):
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("batch_size", 96)  # Cohere's limit per request
+        env = Settings.from_env()
         super().__init__(
             model=model,
-            base_url=base_url or os.environ.get("CO_API_URL") or "https://api.cohere.com",
-            api_key=api_key or os.environ.get("CO_API_KEY"),
+            base_url=base_url or env.cohere_base_url or "https://api.cohere.com",
+            api_key=api_key or env.cohere_api_key,
             dims=dims,
             **kwargs,
         )

@@ -7,11 +7,11 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from redvec.embeddings._http import HttpEmbedder
 from redvec.embeddings.base import EmbeddingError
+from redvec.settings import Settings
 
 __all__ = ["OpenAIEmbedder"]
 
@@ -29,10 +29,11 @@ class OpenAIEmbedder(HttpEmbedder):
         send_dimensions: bool = False,
         **kwargs: Any,
     ) -> None:
+        env = Settings.from_env()
         super().__init__(
             model=model,
-            base_url=base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1",
-            api_key=api_key or os.environ.get("OPENAI_API_KEY"),
+            base_url=base_url or env.openai_base_url or "https://api.openai.com/v1",
+            api_key=api_key or env.openai_api_key,
             dims=dims,
             **kwargs,
         )
