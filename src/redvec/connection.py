@@ -12,7 +12,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
@@ -28,10 +28,14 @@ from redvec.server import read_state
 from redvec.settings import Settings
 from redvec.waiting import poll_until
 
+if TYPE_CHECKING:
+    from redis.cluster import RedisCluster
+
 __all__ = [
     "IndexProgress",
     "ServerReport",
     "connect",
+    "connect_cluster",
     "index_progress",
     "inspect_server",
     "is_missing_index",
@@ -335,3 +339,18 @@ def inspect_server(client: redis.Redis, url: str) -> ServerReport:
         used_memory_human=str(info.get("used_memory_human")),
         indexes=indexes,
     )
+
+
+def connect_cluster(url: str) -> RedisCluster:
+    """A RESP2 cluster client from any node's URL."""
+    try:
+        client: RedisCluster = redis_client(url, cluster=True)
+    except (redis.ConnectionError, redis.TimeoutError) as e:
+        raise RedisUnavailableError(
+            f"cannot reach Redis Cluster at {redact_url(url)}: {e}"
+        ) from None
+    except redis.RedisClusterException as e:
+        raise RedisUnavailableError(
+            f"{redact_url(url)} is not a usable Redis Cluster: {e}"
+        ) from None
+    return client

@@ -18,14 +18,10 @@ from redvec.cli.common import (
     print_json,
     server_app,
 )
-from redvec.cluster import (
-    LocalCluster,
-    connect_cluster,
-    masters,
-    read_cluster_state,
-)
-from redvec.connection import connect, inspect_server, redact_url, resolve_url
+from redvec.cluster import masters
+from redvec.connection import connect, connect_cluster, inspect_server, redact_url, resolve_url
 from redvec.errors import ConfigError
+from redvec.local_cluster import LocalCluster, read_cluster_state
 from redvec.server import EmbeddedServer, read_state
 from redvec.settings import Settings
 
