@@ -1,4 +1,4 @@
-"""Redis Cluster: a local cluster of embedded masters, and indexes that span its shards.
+"""Indexes that span the shards of a Redis Cluster.
 
 The RediSearch we embed (2.10, OSS) has no cluster coordinator: FT.* treat the index
 name as a key, so an index lives on the one shard that owns its name's slot and sees
@@ -15,6 +15,10 @@ Managed clusters whose search module *does* coordinate (Redis Enterprise, Redis 
 cluster mode with the coordinator) take one index name and fan out themselves;
 :func:`is_coordinated` tells the two apart from ``COMMAND INFO FT.SEARCH``: without a
 coordinator the index name is the command's first key, with one FT.SEARCH is keyless.
+
+Why this file is over 500 lines: :class:`ClusterIndex` is one object (its shard plan,
+topology checks, fan-out and merge share state); the local cluster that tests and
+`redvec server start --cluster` run is :mod:`redvec.local_cluster`.
 """
 
 from __future__ import annotations

@@ -7,6 +7,10 @@ the sync and async indexes cannot drift apart: neither holds a rule of its own.
 
 Validation, encoding, request building, reply parsing and error mapping all live here
 or in the modules this one calls (storage, query, schema, vectors).
+
+Why this file is over 500 lines: :class:`IndexCore` is the one class every index
+operation lives in, which is what keeps the executors free of rules; what stands alone
+is already elsewhere (plans, catalog, documents, storage, query).
 """
 
 from __future__ import annotations

@@ -5,6 +5,10 @@ form of the CLI (``category:finance price>=10``) or from the JSON form of the HT
 API; all three become the same tree, checked against the index schema and rendered
 with every user value escaped. Tag values escape every ASCII punctuation and space;
 text values are reduced to word tokens, so no input can change the query's shape.
+
+Why this file is over 500 lines: the filter tree, its three front doors (Python, the
+string form, JSON) and the one renderer that escapes every value are one safety
+contract; apart, a parser could produce a node the escaper does not know.
 """
 
 from __future__ import annotations

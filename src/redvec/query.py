@@ -7,6 +7,11 @@ and KNN do not parse). Vectors travel as ``PARAMS``; filters are rendered by
 Distances are RediSearch's (lower is closer). Scores are "higher is better":
 COSINE ``1 - distance`` (the cosine similarity), IP ``1 - distance`` (the inner
 product), L2 ``1 / (1 + distance)`` (RediSearch's L2 distance is squared).
+
+Why this file is over 500 lines: the builders and parsers of every search shape (KNN,
+range, text, hybrid, batched) share the KNN clause, the filter rendering, the RETURN
+clause and the reply decoder; kept together, one shape cannot render a filter or decode
+a field differently from another.
 """
 
 from __future__ import annotations

@@ -23,6 +23,10 @@ Keys, for a recommender named ``rec``::
 Indexes ``rec_users`` and ``rec_items`` (HNSW, COSINE). Scores: a neighbour's
 similarity is ``1 - cosine distance``; an item's score is the sum of the similarities
 of the neighbours who have it.
+
+Why this file is over 500 lines: one class over the key layout above, shared by the
+batch build, stream updates and every query method; the evaluation protocols and the
+MovieLens loader are their own modules.
 """
 
 from __future__ import annotations
