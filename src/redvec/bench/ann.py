@@ -29,6 +29,7 @@ from redvec.bench.datasets import Dataset
 from redvec.errors import ConfigError
 from redvec.exact import exact_knn
 from redvec.index import SearchIndex, list_indexes
+from redvec.lists import positive_ints
 from redvec.query import KnnQuery
 from redvec.schema import IndexSchema, VectorField
 
@@ -76,14 +77,7 @@ def parse_build(specs: Sequence[str]) -> list[tuple[int, int]]:
         key = key.strip().upper()
         if not sep or key not in grid:
             raise ConfigError(f"--build takes M=a,b or EF_CONSTRUCTION=a,b; got {spec!r}")
-        try:
-            grid[key] = [int(v) for v in values.split(",") if v.strip()]
-        except ValueError:
-            raise ConfigError(
-                f"--build {key}: integers separated by commas, got {values!r}"
-            ) from None
-        if not grid[key] or min(grid[key]) < 1:
-            raise ConfigError(f"--build {key}: positive integers, got {values!r}")
+        grid[key] = positive_ints(values, f"--build {key}", ConfigError)
     return list(itertools.product(grid["M"], grid["EF_CONSTRUCTION"]))
 
 

@@ -20,21 +20,12 @@ from redvec.cli.common import (
 )
 from redvec.connection import connect
 from redvec.errors import ValidationError
+from redvec.lists import comma_list, positive_ints
 
 bench_app = typer.Typer(
     help="Benchmarks: recall vs speed, retrieval quality.", no_args_is_help=True
 )
 app.add_typer(bench_app, name="bench")
-
-
-def _ints(text: str, what: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise ValidationError(f"{what}: integers separated by commas, got {text!r}") from None
-    if not values or min(values) < 1:
-        raise ValidationError(f"{what}: positive integers, got {text!r}")
-    return values
 
 
 @bench_app.command("ann")
@@ -69,9 +60,9 @@ def bench_ann(
     from redvec.bench.datasets import load_dataset
 
     builds = parse_build(build or [])
-    efs = _ints(ef_runtime, "--ef-runtime")
-    threads = _ints(concurrency, "--concurrency")
-    n_dim = _ints(synthetic, "--synthetic")
+    efs = positive_ints(ef_runtime, "--ef-runtime")
+    threads = positive_ints(concurrency, "--concurrency")
+    n_dim = positive_ints(synthetic, "--synthetic")
     if len(n_dim) != 2:
         raise ValidationError(f"--synthetic is N,DIM, got {synthetic!r}")
     data = load_dataset(
@@ -118,7 +109,7 @@ def bench_retrieval(
     data = read_beir(beir)
     report = run_retrieval(
         connect(url), data, embedder,
-        modes=tuple(m.strip() for m in mode.split(",") if m.strip()),
+        modes=tuple(comma_list(mode)),
         target_recall=target_recall, progress=lambda m: err.print(m, markup=False),
     )  # fmt: skip
     lines = [

@@ -204,9 +204,10 @@ def eval_recommend(
             raise ValidationError("--positives applies to --folds or --protocol")
         _eval_split(movielens, split, neighbours, ef_runtime, factors, out_file, url)
         return
+    from redvec.lists import comma_list
     from redvec.recommend.crossval import FOLDS, agreement, evaluate_folds
 
-    chosen = tuple(f.strip() for f in folds.split(",") if f.strip()) if folds else FOLDS
+    chosen = tuple(comma_list(folds)) if folds else FOLDS
     report = evaluate_folds(
         connect(url), movielens, folds=chosen, positive=_positive(positives or "all"),
         neighbours=neighbours, ef_runtime=ef_runtime, factors=factors,
