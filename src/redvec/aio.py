@@ -38,7 +38,7 @@ _T = TypeVar("_T")
 
 
 async def _run_async(
-    client: Any, schema: IndexSchema, index: str, script: Any, plan: Plan[_T]
+    client: Any, schema: IndexSchema | None, index: str, script: Any, plan: Plan[_T]
 ) -> _T:
     """Drive ``plan`` to its result on an asyncio client (as :func:`redvec.index` does
     on a sync one): the same steps, awaited."""
@@ -126,7 +126,7 @@ class AsyncSearchIndex:
     async def open(cls, client: aredis.Redis, name: str, **kwargs: Any) -> AsyncSearchIndex:
         """As :meth:`SearchIndex.open`."""
         plan = open_plan(name)
-        schema, alias = await _run_async(client, cast(IndexSchema, None), name, None, plan)
+        schema, alias = await _run_async(client, None, name, None, plan)
         idx = cls(client, schema, **kwargs)
         idx.core.alias = alias
         return idx

@@ -51,13 +51,15 @@ def list_indexes(client: redis.Redis) -> list[str]:
     return sorted(text(n) for n in client.execute_command("FT._LIST"))
 
 
-def queue(target: Any, command: Any, schema: IndexSchema, index: str, script: Any) -> Any:
+def queue(target: Any, command: Any, schema: IndexSchema | None, index: str, script: Any) -> Any:
     """Send (or, on a pipeline, queue) one command of a plan on ``target``, sync or async.
 
     DEL and UNLINK go through the client's own method, which a cluster client splits by
     slot; a :class:`redvec.core.Search` goes through the storage mode (split storage
     sends it inside its join ``script``)."""
     if isinstance(command, Search):
+        if schema is None:
+            raise TypeError("a plan run without a schema sent a search")
         return schema.store.send_search(
             target, schema, index, command.args, scored=command.scored, script=script
         )
@@ -69,7 +71,9 @@ def queue(target: Any, command: Any, schema: IndexSchema, index: str, script: An
     return target.execute_command(*command)
 
 
-def _run_sync(client: Any, schema: IndexSchema, index: str, script: Any, plan: Plan[_T]) -> _T:
+def _run_sync(
+    client: Any, schema: IndexSchema | None, index: str, script: Any, plan: Plan[_T]
+) -> _T:
     """Drive ``plan`` to its result on a sync client; a lost connection leaves as
     :class:`RedisUnavailableError`, so ``except RedvecError`` catches everything."""
 
@@ -178,7 +182,7 @@ class SearchIndex:
         """The index ``name``, or the index the alias ``name`` points to: opening an
         alias gives exactly what opening its index gives (schema, storage mode, stop
         words, settings such as a tuned EF_RUNTIME); ``alias`` records the name used."""
-        schema, alias = _run_sync(client, _NO_SCHEMA, name, None, open_plan(name))
+        schema, alias = _run_sync(client, None, name, None, open_plan(name))
         idx = cls(client, schema, **kwargs)
         idx.alias = alias
         return idx
@@ -305,10 +309,6 @@ class SearchIndex:
     def parse(self, reply: Any, vf: Any, *, return_fields: list[str] | None = None) -> SearchResult:
         """A KNN reply as a :class:`SearchResult`."""
         return self.core.parse(reply, vf, return_fields=return_fields)
-
-
-# open() knows no schema yet: its plan sends only plain commands.
-_NO_SCHEMA = cast(IndexSchema, None)
 
 
 if TYPE_CHECKING:  # mypy holds the class to the shared surface
