@@ -192,3 +192,13 @@ def test_an_app_that_catches_redvec_error_also_catches_redis_going_away(
             call()
         assert isinstance(caught.value, RedisUnavailableError), name
         assert str(caught.value).startswith("cannot reach Redis: "), (name, str(caught.value))
+
+
+def test_a_user_tunes_the_write_batch_of_an_open_index(r: redis.Redis) -> None:
+    """`idx.batch_size = n` on an open index (benchmarks/ingest.py does it) sizes the
+    pipelines of the next writes; the one-core refactor had made it read-only."""
+    idx = SearchIndex.create(r, _schema("hash"))
+    idx.batch_size = 7
+    assert idx.batch_size == 7 == idx.core.batch_size
+    assert idx.upsert([_doc(i) for i in range(21)]) == 21
+    assert idx.count() == 21

@@ -173,7 +173,12 @@ class SearchIndex:
 
     @property
     def batch_size(self) -> int:
+        """How many documents one pipelined write carries (settable at any time)."""
         return self.core.batch_size
+
+    @batch_size.setter
+    def batch_size(self, value: int) -> None:
+        self.core.batch_size = value
 
     # -- lifecycle -----------------------------------------------------------------
 
