@@ -53,3 +53,29 @@ def test_only_settings_reads_the_environment() -> None:
         and ("os.environ" in path.read_text() or "os.getenv" in path.read_text())
     ]
     assert offenders == []
+
+
+def _is_setter(node: ast.AST) -> bool:
+    decorators = getattr(node, "decorator_list", [])
+    return any(isinstance(d, ast.Attribute) and d.attr == "setter" for d in decorators)
+
+
+def test_every_public_name_says_what_it_promises() -> None:
+    """Every public class, function and method has a docstring (a property's setter
+    shares its getter's)."""
+    missing: list[str] = []
+
+    def walk(nodes: list[ast.stmt], path: Path, prefix: str) -> None:
+        for node in nodes:
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                continue
+            if node.name.startswith("_") or _is_setter(node):
+                continue
+            if ast.get_docstring(node) is None:
+                missing.append(f"{path.relative_to(SRC)}:{node.lineno} {prefix}{node.name}")
+            if isinstance(node, ast.ClassDef):
+                walk(node.body, path, f"{prefix}{node.name}.")
+
+    for path in SRC.rglob("*.py"):
+        walk(ast.parse(path.read_text()).body, path, "")
+    assert missing == []

@@ -8,6 +8,8 @@ import sys
 
 
 def main() -> None:
+    """The `redvec` console script: installs the Ctrl-C handler before anything is imported,
+    then runs the command line (exit code 130 on Ctrl-C, never a traceback)."""
     try:
         from redvec.cli import main as run
     except KeyboardInterrupt:

@@ -37,12 +37,19 @@ _NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 
 @dataclass(frozen=True)
 class AclUser:
+    """A Redis ACL user redvec manages: its name, its role (reader, writer or admin) and the
+    rules sent with ``ACL SETUSER``."""
+
     name: str
     role: str
     rules: list[str]
 
 
 def rules_for(role: str, prefixes: list[str], index_pattern: str) -> list[str]:
+    """The ACL rules of ``role`` (reader, writer, admin) over the key ``prefixes`` (each ending
+    in ':') and the indexes ``index_pattern`` matches: readers get read commands on those
+    keys only, writers write commands too, admins everything. :class:`ConfigError` for an
+    unknown role or a malformed prefix."""
     if role not in ROLES:
         raise ConfigError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
     if role == "admin":

@@ -106,18 +106,22 @@ class AsyncSearchIndex:
 
     @property
     def schema(self) -> IndexSchema:
+        """The index's schema (fields, storage mode, vector parameters)."""
         return self.core.schema
 
     @property
     def name(self) -> str:
+        """The index's own name (an alias it was opened through is ``alias``)."""
         return self.core.name
 
     @property
     def search_name(self) -> str:
+        """Where searches are sent: the alias when opened through one (follows a reindex)."""
         return self.core.search_name
 
     @property
     def alias(self) -> str | None:
+        """The alias this index was opened through, if any."""
         return self.core.alias
 
     @property
@@ -127,6 +131,7 @@ class AsyncSearchIndex:
 
     @batch_size.setter
     def batch_size(self, value: int) -> None:
+        """How many documents one pipelined write carries (settable at any time)."""
         self.core.batch_size = value
 
     # -- lifecycle -----------------------------------------------------------------
@@ -243,6 +248,7 @@ class AsyncSearch:
         self.aio = AsyncSearchIndex(client, index.schema, core=index.core)
 
     async def query(self, q: KnnQuery) -> SearchResult:
+        """One KNN query, as :meth:`AsyncSearchIndex.query` answers it."""
         return await self.aio.query(q)
 
     async def query_many(self, queries: Sequence[KnnQuery]) -> list[SearchResult]:

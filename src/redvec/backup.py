@@ -59,6 +59,9 @@ _TYPES = ("hash", "json", "string", "set", "list", "zset", "stream")
 
 @dataclass(frozen=True)
 class BackupSummary:
+    """What a backup wrote or a restore read: the file, how many indexes, document keys,
+    aliases and other redvec keys, and whether an RDB copy was made."""
+
     path: Path
     indexes: int
     keys: int  # document keys: under the indexes' prefixes

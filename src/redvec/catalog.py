@@ -99,6 +99,7 @@ def _schema_from_ft_info(name: str, info: dict[str, Any]) -> IndexSchema:
 
 
 def list_plan() -> Plan[list[str]]:
+    """The plan of FT._LIST: the index names, sorted."""
     return sorted(text(n) for n in (yield from one(("FT._LIST",))))
 
 

@@ -80,10 +80,12 @@ class Shard:
     slots: tuple[tuple[int, int], ...]
 
     def owns(self, slot: int) -> bool:
+        """Whether ``slot`` is one of this master's."""
         return any(lo <= slot <= hi for lo, hi in self.slots)
 
     @property
     def address(self) -> str:
+        """``host:port`` of the master."""
         return f"{self.host}:{self.port}"
 
 
@@ -181,9 +183,11 @@ class ClusterIndex:
 
     @property
     def name(self) -> str:
+        """The logical index's name."""
         return self.schema.name
 
     def shard_name(self, tag: str) -> str:
+        """The name of the physical index on the shard of hash tag ``tag``."""
         return f"{self.schema.name}:{{{tag}}}"
 
     def _node_client(self, slot: int, shards: Sequence[Shard] | None = None) -> redis.Redis:
@@ -250,6 +254,7 @@ class ClusterIndex:
 
     @property
     def shards(self) -> list[SearchIndex]:
+        """The physical indexes, one per shard (one for a tenant or a coordinated cluster)."""
         return list(self._shards)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -284,6 +289,8 @@ class ClusterIndex:
 
     @classmethod
     def open(cls, client: RedisCluster, name: str, **kwargs: Any) -> ClusterIndex:
+        """The cluster index ``name``: a sharded one from its stored plan, a tenant's from its
+        shard; :class:`IndexNotFoundError` when there is none."""
         raw = client.get(PLAN_PREFIX + name)
         if raw is not None:
             plan = json.loads(raw)
@@ -351,10 +358,12 @@ class ClusterIndex:
         return created
 
     def wait_indexed(self, timeout: float = 600.0) -> None:
+        """Return once every shard's index is fully indexed."""
         for shard in self._shards:
             shard.wait_indexed(timeout)
 
     def count(self) -> int:
+        """Documents across every shard."""
         return sum(shard.count() for shard in self._shards)
 
     # -- documents (routed by key slot) ---------------------------------------------------
@@ -376,9 +385,11 @@ class ClusterIndex:
         return sum(shard.indexing_failures() for shard in self._shards)
 
     def get(self, ids: Sequence[str], *, with_vectors: bool = False) -> list[dict[str, Any] | None]:
+        """Documents by id, routed by key slot; None where an id is not stored."""
         return self.writer.get(ids, with_vectors=with_vectors)
 
     def delete(self, ids: Sequence[str]) -> int:
+        """Delete documents by id across slots; returns how many were stored."""
         return self.writer.delete(ids)  # redis-py splits a multi-key DEL across slots
 
     # -- searching -----------------------------------------------------------------------
@@ -536,6 +547,7 @@ class ClusterIndex:
         }
 
     def close(self) -> None:
+        """Stop the fan-out threads."""
         self._pool.shutdown(wait=False)
 
 

@@ -260,6 +260,8 @@ def _probe(
 
 @dataclass(frozen=True)
 class IndexProgress:
+    """How far an index is: whether it is indexing, the share indexed, documents, failures."""
+
     name: str
     num_docs: int
     percent_indexed: float
@@ -268,10 +270,12 @@ class IndexProgress:
 
     @property
     def ready(self) -> bool:
+        """Fully indexed: not indexing and the share indexed is 1."""
         return self.percent_indexed >= 1.0 and not self.indexing
 
 
 def index_progress(client: redis.Redis, name: str) -> IndexProgress:
+    """The index's progress from FT.INFO; :class:`IndexNotFoundError` when there is none."""
     return progress_of(name, pairs(client.execute_command("FT.INFO", name)))
 
 
@@ -327,6 +331,8 @@ def _module_version(ver: int) -> str:
 
 
 def inspect_server(client: redis.Redis, url: str) -> ServerReport:
+    """What ``redvec server status`` reports of the Redis at ``url``: its version, modules,
+    memory in use, and each index's progress."""
     info = client.info()
     modules = {name: _module_version(ver) for name, ver in loaded_modules(client).items()}
     indexes = []

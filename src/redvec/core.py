@@ -61,6 +61,9 @@ SETTINGS_PREFIX = keys.SETTINGS
 
 @dataclass
 class IndexInfo:
+    """An index's description for people and for ``GET /v1/indexes/{name}``: schema, storage,
+    documents, indexing state, failures, memory."""
+
     name: str
     num_docs: int
     percent_indexed: float
@@ -71,6 +74,7 @@ class IndexInfo:
     schema: IndexSchema
 
     def to_dict(self) -> dict[str, Any]:
+        """The description as JSON-ready data."""
         return {
             "name": self.name,
             "num_docs": self.num_docs,
@@ -109,6 +113,8 @@ class WriteError(DocumentError):
 
 @dataclass(frozen=True, slots=True)
 class HybridPlan:
+    """A hybrid search's two requests (BM25 and KNN) and how to fuse their rankings."""
+
     text_args: list[Any]
     knn_args: list[Any]
     vector_field: VectorField
@@ -135,10 +141,12 @@ class IndexCore:
 
     @property
     def name(self) -> str:
+        """The index's own name."""
         return self.schema.name
 
     @property
     def search_name(self) -> str:
+        """Where searches go: the alias when opened through one, else the name."""
         return self.alias or self.schema.name
 
     # -- lifecycle -----------------------------------------------------------------
@@ -196,6 +204,7 @@ class IndexCore:
 
     def settings(self) -> Plan[dict[str, str]]:
         # Read once per handle: a search must not pay a round trip for its defaults.
+        """The settings kept with the index (read once, then cached until ``refresh``)."""
         if self.cached_settings is None:
             raw = yield from one(("HGETALL", SETTINGS_PREFIX + self.name))
             self.cached_settings = {text(k): text(v) for k, v in raw.items()}
@@ -211,6 +220,7 @@ class IndexCore:
         self.cached_settings = None
 
     def default_ef_runtime(self) -> Plan[int | None]:
+        """The EF_RUNTIME recorded with the index (a tuned one), or None."""
         value = yield from self.get_setting("ef_runtime")
         return int(value) if value is not None else None
 
@@ -407,6 +417,8 @@ class IndexCore:
     # -- searching ---------------------------------------------------------------------
 
     def knn_args(self, q: KnnQuery) -> Plan[tuple[list[Any], VectorField]]:
+        """The FT.SEARCH arguments of a KNN query (the recorded EF_RUNTIME applied) and its
+        vector field."""
         vf = self.schema.vector_field(q.vector_field)
         ef = (yield from self.default_ef_runtime()) if q.ef_runtime is None else None
         return build_knn(self.schema, q, query_blob(q.vector, vf), ef), vf
@@ -419,6 +431,7 @@ class IndexCore:
         scored: bool = False,
         return_fields: list[str] | None = None,
     ) -> SearchResult:
+        """A search reply as a :class:`SearchResult`, decoded by the schema and storage mode."""
         joined = self.schema.store.joined
         keep = None
         if joined and return_fields is not None:
@@ -472,6 +485,7 @@ class IndexCore:
         return (yield from self.query(q))
 
     def range_query(self, q: RangeQuery) -> Plan[SearchResult]:
+        """A range query built by the caller (:class:`redvec.query.RangeQuery`)."""
         vf = self.schema.vector_field(q.vector_field)
         args = build_range(self.schema, q, query_blob(q.vector, vf))
         (reply,) = self._searched((yield [Search(args)]))

@@ -73,6 +73,8 @@ class RedvecError(Exception):
 
 
 class ConfigError(RedvecError):
+    """A setting or argument that cannot work (HTTP 422)."""
+
     status, code = 422, "invalid_request"
 
 
@@ -83,26 +85,38 @@ class EmbeddingError(ConfigError):
 
 
 class ServerError(RedvecError):
+    """The embedded server could not start or stop."""
+
     pass
 
 
 class PythonVersionError(ServerError):
+    """The embedded server needs CPython 3.11 (its wheel ships no other)."""
+
     pass
 
 
 class PortInUseError(ServerError):
+    """The port is taken by another process."""
+
     pass
 
 
 class DataDirError(ServerError):
+    """The data directory cannot be used (not writable, or another server's)."""
+
     pass
 
 
 class NotRunningError(ServerError):
+    """Nothing runs where a server was expected."""
+
     pass
 
 
 class RedisUnavailableError(RedvecError):
+    """Redis cannot be reached: down, refused, or the connection lost (HTTP 503)."""
+
     status, code = 503, "redis_unavailable"
 
 
@@ -111,52 +125,79 @@ class RedisTimeoutError(RedisUnavailableError):
 
 
 class ModuleMissingError(RedvecError):
+    """Redis answers but lacks RediSearch or RedisJSON (HTTP 503)."""
+
     status, code = 503, "modules_missing"
 
 
 class SchemaError(RedvecError):
+    """An index schema breaks a rule (HTTP 422)."""
+
     status, code = 422, "invalid_schema"
 
 
 class IndexNotFoundError(RedvecError):
+    """No index by that name (HTTP 404)."""
+
     status, code = 404, "index_not_found"
 
 
 class IndexExistsError(RedvecError):
+    """An index by that name, or over that prefix, is there already (HTTP 409)."""
+
     status, code = 409, "index_exists"
 
 
 class TenantNotFoundError(RedvecError):
+    """No tenant by that name (HTTP 404)."""
+
     status, code = 404, "tenant_not_found"
 
 
 class TenantExistsError(RedvecError):
+    """A tenant by that name is there already (HTTP 409)."""
+
     status, code = 409, "tenant_exists"
 
 
 class TopologyChangedError(RedvecError):
+    """A Redis Cluster's slots moved since the shard plan was made; `redvec cluster replan`
+    repairs it."""
+
     pass
 
 
 class UnknownUserError(RedvecError):
+    """A recommender has no such user (HTTP 404)."""
+
     status, code = 404, "user_not_found"
 
 
 class UnknownItemError(RedvecError):
+    """A recommender has no such item (HTTP 404)."""
+
     status, code = 404, "item_not_found"
 
 
 class ValidationError(RedvecError):
+    """User input that cannot be searched or stored (HTTP 422)."""
+
     status, code = 422, "invalid_request"
 
 
 class VectorError(ValidationError):
+    """A vector of the wrong dimension, with NaN or infinity, or zero under COSINE."""
+
     pass
 
 
 class FilterError(ValidationError):
+    """A filter names an unknown field, applies the wrong kind of condition, or is malformed."""
+
     pass
 
 
 class DocumentError(ValidationError):
+    """A document without a usable id, or with a field of the wrong type."""
+
     pass

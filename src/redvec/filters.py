@@ -186,6 +186,8 @@ class Filter:
     """A node of a filter tree. Combine with ``&``, ``|`` and ``~``."""
 
     def render(self, schema: IndexSchema | None = None) -> str:
+        """The query-language text of this filter, every user value escaped; with ``schema``, text
+        conditions drop the index's stop words."""
         raise NotImplementedError
 
     def __and__(self, other: Filter) -> Filter:
@@ -240,10 +242,12 @@ class Raw(Filter):
     query: str
 
     def render(self, schema: IndexSchema | None = None) -> str:
+        """The expression as given: only for trusted, hand-written filters."""
         return self.query.strip() or "*"
 
 
 def check_field(schema: IndexSchema, name: str, kind: str) -> None:
+    """Refuse (:class:`FilterError`) a field the schema lacks or of another ``kind``."""
     known = {f.name: f.kind for f in schema.fields if f.kind != "vector"}
     if name not in known:
         raise FilterError(
@@ -261,6 +265,7 @@ class Tag:
     name: str
 
     def one_of(self, values: Iterable[str]) -> Filter:
+        """Matches a document carrying any of ``values`` (an empty list is refused)."""
         values = list(values)
         if not values:
             raise FilterError(f"field '{self.name}': a tag filter needs at least one value")
@@ -287,6 +292,8 @@ class Num:
         return _Leaf(self.name, "numeric", f"[{lo} {hi}]")
 
     def between(self, lo: Any, hi: Any, *, inclusive: bool = True) -> Filter:
+        """``lo <= field <= hi`` (both bounds exclusive with ``inclusive=False``);
+        :class:`FilterError` for a bound that is not a number or a start above the end."""
         a, b = _number(lo, self.name), _number(hi, self.name)
         if a > b:
             raise FilterError(f"field '{self.name}': range start {lo} is above its end {hi}")
@@ -379,6 +386,7 @@ class Text:
         return self._leaf(text, "all")
 
     def any(self, text: str) -> Filter:
+        """Matches documents whose field contains any word of ``text``."""
         return self._leaf(text, "any")
 
     def __eq__(self, text: object) -> Filter:  # type: ignore[override]
@@ -394,6 +402,7 @@ class Geo:
     name: str
 
     def within(self, lon: Any, lat: Any, radius: Any, unit: str = "km") -> Filter:
+        """Within ``radius`` ``unit`` (m, km, mi, ft) of (``lon``, ``lat``)."""
         x, y, rad = (_number(v, self.name) for v in (lon, lat, radius))
         if not -180 <= x <= 180 or not -85.05112878 <= y <= 85.05112878:
             raise FilterError(f"field '{self.name}': ({lon}, {lat}) is not a valid lon, lat")

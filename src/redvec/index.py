@@ -48,6 +48,7 @@ _T = TypeVar("_T")
 
 
 def list_indexes(client: redis.Redis) -> list[str]:
+    """The names of the indexes on this Redis (FT._LIST), sorted."""
     return sorted(text(n) for n in client.execute_command("FT._LIST"))
 
 
@@ -140,6 +141,7 @@ class SearchIndex:
 
     @property
     def schema(self) -> IndexSchema:
+        """The index's schema (fields, storage mode, vector parameters)."""
         return self.core.schema
 
     @property
@@ -178,6 +180,7 @@ class SearchIndex:
 
     @batch_size.setter
     def batch_size(self, value: int) -> None:
+        """How many documents one pipelined write carries (settable at any time)."""
         self.core.batch_size = value
 
     # -- lifecycle -----------------------------------------------------------------
@@ -241,6 +244,7 @@ class SearchIndex:
 
     @property
     def default_ef_runtime(self) -> int | None:
+        """The EF_RUNTIME recorded with the index (a tuned one), or None for the schema's own."""
         return self.run(self.core.default_ef_runtime())
 
     # -- writing ---------------------------------------------------------------------

@@ -64,6 +64,7 @@ class Namespace:
 
     @property
     def is_prefix(self) -> bool:
+        """Whether this is a key prefix (ends in ':') rather than one key."""
         return self.pattern.endswith(":")
 
 

@@ -132,6 +132,7 @@ class LocalCluster:
         (self.data_dir / CLUSTER_STATE).write_text(json.dumps(state))
 
     def stop(self) -> None:
+        """Stop every node (their data directories stay)."""
         for node in self.nodes:
             with contextlib.suppress(NotRunningError):
                 node.stop()
@@ -139,6 +140,7 @@ class LocalCluster:
             (self.data_dir / CLUSTER_STATE).unlink()
 
     def client(self) -> RedisCluster:
+        """A RESP2 cluster client to this cluster."""
         return connect_cluster(self.url)
 
     @classmethod

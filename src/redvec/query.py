@@ -68,6 +68,7 @@ class Hit:
 
     @property
     def fields(self) -> dict[str, Any]:
+        """The document fields the search returned (decoded by the schema)."""
         return self._fields
 
     @fields.setter
@@ -75,6 +76,7 @@ class Hit:
         self._fields = value
 
     def to_dict(self) -> dict[str, Any]:
+        """The hit as JSON-ready data: id, score, distance and the fields."""
         return {
             "id": self.id,
             "score": self.score,
@@ -141,6 +143,9 @@ class _LazyHit(Hit):
 
 @dataclass
 class SearchResult:
+    """A search's answer: ``total`` (how many matched; for KNN at most offset + k) and the hits
+    of the page, best first."""
+
     total: int
     hits: list[Hit]
 
@@ -152,11 +157,15 @@ class SearchResult:
 
     @property
     def ids(self) -> list[str]:
+        """The hits' document ids, best first."""
         return [h.id for h in self.hits]
 
 
 @dataclass
 class KnnQuery:
+    """A KNN search: the ``k`` nearest to ``vector`` among documents matching ``filter``;
+    ``ef_runtime``, ``hybrid_policy`` and ``batch_size`` tune RediSearch's search of it."""
+
     vector: Any
     k: int = 10
     filter: Filter | str | None = None
@@ -170,6 +179,8 @@ class KnnQuery:
 
 @dataclass
 class RangeQuery:
+    """Documents within ``radius`` (in the metric's distance) of ``vector``, at most ``k``."""
+
     vector: Any
     radius: float
     k: int = 10
@@ -182,6 +193,8 @@ class RangeQuery:
 
 @dataclass
 class TextQuery:
+    """A BM25 full-text search of ``text`` (every word, or any with ``match_all=False``)."""
+
     text: str
     k: int = 10
     filter: Filter | str | None = None
@@ -262,6 +275,8 @@ def resolve_mode(
 
 
 def score_of(distance: float, metric: str) -> float:
+    """A distance as a higher-is-better score: COSINE and IP ``1 - distance``, L2
+    ``1 / (1 + distance)``."""
     if metric == "L2":
         return 1.0 / (1.0 + distance)
     return 1.0 - distance
@@ -277,6 +292,8 @@ def _check_paging(k: int, offset: int) -> None:
 
 
 def render_filter(flt: Filter | str | None, schema: IndexSchema) -> str:
+    """``flt`` as query text for this index (``*`` for none); a string is parsed as the CLI's
+    filter form first, so no user value reaches the query unescaped."""
     if flt is None:
         return "*"
     return _render_cached(flt, schema)
@@ -422,6 +439,7 @@ def _knn_template(
 
 
 def build_range(schema: IndexSchema, q: RangeQuery, blob: bytes) -> list[Any]:
+    """The FT.SEARCH arguments of a range query (VECTOR_RANGE, sorted by distance)."""
     vf = schema.vector_field(q.vector_field)
     _check_paging(q.k, q.offset)
     radius = float(q.radius)
@@ -441,6 +459,7 @@ def build_range(schema: IndexSchema, q: RangeQuery, blob: bytes) -> list[Any]:
 
 
 def build_text(schema: IndexSchema, q: TextQuery) -> list[Any]:
+    """The FT.SEARCH arguments of a BM25 text query (stop words dropped, words escaped)."""
     _check_paging(q.k, q.offset)
     words = text_tokens(q.text, drop_stopwords=True, stopwords=stopwords_of(schema))
     if not words:

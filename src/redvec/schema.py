@@ -60,6 +60,8 @@ _INDEX_NAME = re.compile(r"^[A-Za-z0-9_:.{}\-]+$")
 
 @dataclass(frozen=True)
 class TextField:
+    """A full-text field (BM25); ``weight`` scales its matches."""
+
     name: str
     weight: float = 1.0
     sortable: bool = False
@@ -68,6 +70,8 @@ class TextField:
 
 @dataclass(frozen=True)
 class TagField:
+    """Exact-match values (``separator`` splits several in one string)."""
+
     name: str
     separator: str = ","
     case_sensitive: bool = False
@@ -77,6 +81,8 @@ class TagField:
 
 @dataclass(frozen=True)
 class NumericField:
+    """A number, filterable by range."""
+
     name: str
     sortable: bool = False
     kind: Literal["numeric"] = field(default="numeric", init=False)
@@ -92,6 +98,10 @@ class GeoField:
 
 @dataclass(frozen=True)
 class VectorField:
+    """A vector field: ``dims``, the algorithm (HNSW or FLAT), datatype (FLOAT32, FLOAT64,
+    FLOAT16, BFLOAT16), distance (COSINE, L2, IP) and the HNSW parameters (None: Redis'
+    defaults). Names are accepted in any case."""
+
     name: str
     dims: int
     algorithm: str = "HNSW"
@@ -215,6 +225,8 @@ class IndexSchema:
     # -- validation ---------------------------------------------------------------
 
     def validate(self) -> None:
+        """Refuse (:class:`SchemaError`) a schema Redis would refuse or redvec cannot serve: bad
+        names, prefixes, field options, no or duplicate fields."""
         if not isinstance(self.name, str) or not _INDEX_NAME.match(self.name):
             raise SchemaError(
                 f"index name {self.name!r} must be non-empty and use only letters, digits "
@@ -262,9 +274,11 @@ class IndexSchema:
 
     @functools.cached_property
     def vector_fields(self) -> list[VectorField]:
+        """The schema's vector fields, in order."""
         return [f for f in self.fields if isinstance(f, VectorField)]
 
     def field(self, name: str) -> Field:
+        """The field ``name``; :class:`SchemaError` when there is none."""
         for f in self.fields:
             if f.name == name:
                 return f
@@ -272,6 +286,8 @@ class IndexSchema:
         raise SchemaError(f"index '{self.name}' has no field '{name}' (fields: {names})")
 
     def vector_field(self, name: str | None = None) -> VectorField:
+        """The vector field ``name``, or the only one; :class:`SchemaError` when there is no
+        such field or ``name`` is None and there are several."""
         vectors = self.vector_fields
         if name is None:
             if len(vectors) != 1:
@@ -293,9 +309,11 @@ class IndexSchema:
 
     @property
     def key_type(self) -> str:
+        """``HASH`` or ``JSON``: the key type RediSearch indexes."""
         return self.store.key_type
 
     def key(self, doc_id: str) -> str:
+        """The Redis key of document ``doc_id`` (the prefix and the id)."""
         return f"{self.prefix}{doc_id}"
 
     def document_key(self, doc_id: str) -> str:
@@ -305,6 +323,7 @@ class IndexSchema:
     # -- FT.CREATE -----------------------------------------------------------------
 
     def redis_fields(self) -> list[rf.Field]:
+        """The fields as redis-py field objects, for FT.CREATE."""
         json_paths = self.store.json_paths
         out: list[rf.Field] = []
         for f in self.fields:
@@ -347,12 +366,14 @@ class IndexSchema:
         return out
 
     def definition(self) -> IndexDefinition:
+        """The FT.CREATE index definition (key type and prefix)."""
         index_type = IndexType.JSON if self.key_type == "JSON" else IndexType.HASH
         return IndexDefinition(prefix=[self.prefix], index_type=index_type)
 
     # -- (de)serialisation -------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
+        """The schema as the schema file's JSON (what ``from_dict`` reads back)."""
         out: dict[str, Any] = {"name": self.name, "prefix": self.prefix, "storage": self.storage}
         if self.document_prefix is not None:
             out["document_prefix"] = self.document_prefix
@@ -365,10 +386,12 @@ class IndexSchema:
         return out
 
     def to_json(self) -> str:
+        """The schema as JSON text."""
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> IndexSchema:
+        """A schema from the schema file's JSON; :class:`SchemaError` names what is wrong."""
         if not isinstance(data, dict):
             raise SchemaError(f"a schema is a mapping, got {type(data).__name__}")
         allowed = {"name", "prefix", "storage", "document_prefix", "fields", "stopwords"}

@@ -84,6 +84,7 @@ def module_paths() -> tuple[Path, Path]:
 
 
 def find_free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on ``host`` now (the OS's pick)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
@@ -127,6 +128,7 @@ class ServerState:
 
     @property
     def url(self) -> str:
+        """The ``redis://`` URL of the recorded server (with its password)."""
         auth = f":{self.password}@" if self.password else ""
         return f"redis://{auth}{self.host}:{self.port}"
 
@@ -190,12 +192,14 @@ class EmbeddedServer:
 
     @property
     def url(self) -> str:
+        """The ``redis://`` URL of this server (with its password)."""
         if self.port is None:
             raise NotRunningError("the embedded server has not been started")
         return ServerState(0, self.host, self.port, str(self.data_dir), self.password).url
 
     @property
     def log_path(self) -> Path:
+        """The server's log file, in its data directory."""
         return self.data_dir / LOG_FILE
 
     def _prepare_dir(self) -> None:

@@ -13,6 +13,9 @@ Everything that differs between the modes is a method here, so the index, the qu
 builder, the async and cluster executors and the ingest pipeline ask the storage instead of
 testing its name. These classes build commands and decode replies; they send nothing
 (except :meth:`Storage.send_search`, which sends on the connection it is given).
+
+Why this file is over 500 lines: the three modes and their base are kept side by side so
+that a rule one mode overrides is read next to the rule it replaces.
 """
 
 from __future__ import annotations
@@ -82,6 +85,7 @@ class Storage:
     # -- the schema ----------------------------------------------------------------------
 
     def default_document_prefix(self) -> str | None:
+        """The prefix of documents kept outside the index prefix (split storage), else None."""
         return None
 
     def validate(self, schema: IndexSchema) -> None:
@@ -142,6 +146,7 @@ class Storage:
         raise NotImplementedError
 
     def vector_read(self, key: Any, field: VectorField) -> Command:
+        """The command that reads one document's vector ``field`` from ``key``."""
         return ("HGET", key, field.name)
 
     def vector_decode(self, raw: Any, field: VectorField) -> np.ndarray | None:
@@ -316,6 +321,8 @@ def _flatten(mapping: Mapping[str, Any]) -> list[Any]:
 
 
 class HashStorage(Storage):
+    """One HASH per document: vectors as packed bytes, other fields as strings, flat only."""
+
     name = "hash"
     key_type = "HASH"
     raw_types = (str, bytes)  # a hash holds bytes
@@ -328,6 +335,7 @@ class HashStorage(Storage):
         vectors: Mapping[str, np.ndarray],
         extra: Mapping[str, Any],
     ) -> list[Command]:
+        """DEL then HSET: an upsert replaces the whole document, leaving no stale field."""
         mapping = hash_mapping(schema, values, vectors)
         for k, v in extra.items():
             if isinstance(v, dict | list):
@@ -343,11 +351,14 @@ class HashStorage(Storage):
     def decode(
         self, schema: IndexSchema, replies: list[Any], with_vectors: bool
     ) -> dict[str, Any] | None:
+        """A HGETALL reply as a document (numbers and tags by the schema, vectors on request)."""
         (raw,) = replies
         return decode_hash(schema, raw, with_vectors) if raw else None
 
 
 class JsonStorage(Storage):
+    """One JSON document per key: vectors as float arrays, any nesting RedisJSON takes."""
+
     name = "json"
     key_type = "JSON"
 
@@ -359,19 +370,23 @@ class JsonStorage(Storage):
         vectors: Mapping[str, np.ndarray],
         extra: Mapping[str, Any],
     ) -> list[Command]:
+        """JSON.SET of the whole document at ``$``."""
         body = {**extra, **values}
         body.update({n: v.tolist() for n, v in vectors.items()})
         return [("JSON.SET", schema.key(doc_id), "$", dumps(doc_id, body))]
 
     def vector_command(self, key: str, field: VectorField, vector: np.ndarray) -> Command:
+        """JSON.SET of one vector field."""
         return ("JSON.SET", key, f"$.{field.name}", json.dumps(vector.tolist()))
 
     def read_commands(self, schema: IndexSchema, doc_id: str) -> list[Command]:
+        """JSON.GET of the whole document."""
         return [("JSON.GET", schema.key(doc_id))]
 
     def decode(
         self, schema: IndexSchema, replies: list[Any], with_vectors: bool
     ) -> dict[str, Any] | None:
+        """A JSON.GET reply as a document (vectors on request)."""
         (raw,) = replies
         if raw is None:
             return None
@@ -382,21 +397,28 @@ class JsonStorage(Storage):
         return doc
 
     def vector_read(self, key: Any, field: VectorField) -> Command:
+        """JSON.GET of one vector field."""
         return ("JSON.GET", key, f"$.{field.name}")
 
     def vector_decode(self, raw: Any, field: VectorField) -> np.ndarray | None:
+        """A vector from its JSON.GET reply, or None when absent."""
         found = None if raw is None else json.loads(raw)
         return np.asarray(found[0], dtype=np.float32) if found else None
 
     @property
     def tags_as_arrays(self) -> bool:
+        """Search replies hold multi-valued tags as JSON arrays."""
         return True
 
     def vector_decoder(self, field: VectorField) -> Callable[[bytes], Any]:
+        """Vectors come back from FT.SEARCH as JSON arrays."""
         return json.loads
 
 
 class SplitStorage(Storage):
+    """The indexed fields and vectors in a HASH under the index prefix, the whole document as
+    JSON under ``document_prefix``; searches join each hit's JSON in one server-side script."""
+
     name = "split"
     key_type = "HASH"
     joined = True
@@ -404,9 +426,11 @@ class SplitStorage(Storage):
     shardable = False
 
     def default_document_prefix(self) -> str | None:
+        """``doc:``, unless the schema names another."""
         return "doc:"
 
     def validate(self, schema: IndexSchema) -> None:
+        """The document prefix must be a prefix (ending in ':') that overlaps no index prefix."""
         from redvec.schema import check_prefix, prefixes_overlap
 
         assert schema.document_prefix is not None  # defaulted at construction
@@ -420,12 +444,15 @@ class SplitStorage(Storage):
             raise SchemaError(f"index '{schema.name}': split storage needs a vector field")
 
     def document_key(self, schema: IndexSchema, doc_id: str) -> str:
+        """The key of the document's JSON (under ``document_prefix``)."""
         return f"{schema.document_prefix}{doc_id}"
 
     def keys_of(self, schema: IndexSchema, doc_id: str) -> list[str]:
+        """Both keys of a document: the indexed HASH and the JSON."""
         return [schema.key(doc_id), self.document_key(schema, doc_id)]
 
     def other_patterns(self, schema: IndexSchema) -> list[str]:
+        """The JSON documents' pattern, dropped with the documents."""
         return [f"{schema.document_prefix}*"]
 
     def encode(
@@ -436,6 +463,8 @@ class SplitStorage(Storage):
         vectors: Mapping[str, np.ndarray],
         extra: Mapping[str, Any],
     ) -> list[Command]:
+        """DEL and HSET the indexed HASH anew (no stale field), JSON.SET the whole document
+        (which replaces it)."""
         key = schema.key(doc_id)
         body = {**extra, **values}
         return [
@@ -445,11 +474,13 @@ class SplitStorage(Storage):
         ]
 
     def read_commands(self, schema: IndexSchema, doc_id: str) -> list[Command]:
+        """HGETALL of the indexed HASH and JSON.GET of the document."""
         return [("JSON.GET", self.document_key(schema, doc_id)), ("HGETALL", schema.key(doc_id))]
 
     def decode(
         self, schema: IndexSchema, replies: list[Any], with_vectors: bool
     ) -> dict[str, Any] | None:
+        """The JSON document with the HASH's vectors (on request)."""
         from redvec.vectors import from_bytes
 
         raw, hash_fields = replies
@@ -472,6 +503,7 @@ class SplitStorage(Storage):
         scored: bool,
         script: Callable[..., Any] | None,
     ) -> Any:
+        """FT.SEARCH inside the join script: one round trip gives each hit with its document."""
         assert script is not None, "split storage searches through its join script"
         return script(
             keys=[],
@@ -487,6 +519,7 @@ class SplitStorage(Storage):
 
     def returned_in_search(self, schema: IndexSchema, asked: tuple[str, ...] | None) -> list[str]:
         # Metadata comes from the joined JSON document; vectors, when asked for, from the hash.
+        """What FT.SEARCH returns itself: the distance or score; the fields come from the JSON."""
         vectors = {f.name for f in schema.vector_fields}
         return [] if asked is None else [n for n in asked if n in vectors]
 

@@ -115,24 +115,32 @@ class AsyncVectorIndex(Protocol):
     """:class:`VectorIndex`, awaited: the same methods, arguments and answers."""
 
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """The index's name as created."""
 
     @property
-    def schema(self) -> IndexSchema: ...
+    def schema(self) -> IndexSchema:
+        """The index's schema."""
 
-    async def count(self) -> int: ...
+    async def count(self) -> int:
+        """As :meth:`VectorIndex.count`, awaited."""
 
-    async def wait_indexed(self, timeout: float = 600.0) -> None: ...
+    async def wait_indexed(self, timeout: float = 600.0) -> None:
+        """As :meth:`VectorIndex.wait_indexed`, awaited."""
 
-    async def drop(self, *, delete_documents: bool = False) -> None: ...
+    async def drop(self, *, delete_documents: bool = False) -> None:
+        """As :meth:`VectorIndex.drop`, awaited."""
 
-    async def upsert(self, docs: Iterable[Mapping[str, Any]], *, id_field: str = "id") -> int: ...
+    async def upsert(self, docs: Iterable[Mapping[str, Any]], *, id_field: str = "id") -> int:
+        """As :meth:`VectorIndex.upsert`, awaited."""
 
     async def get(
         self, ids: Sequence[str], *, with_vectors: bool = False
-    ) -> list[dict[str, Any] | None]: ...
+    ) -> list[dict[str, Any] | None]:
+        """As :meth:`VectorIndex.get`, awaited."""
 
-    async def delete(self, ids: Sequence[str]) -> int: ...
+    async def delete(self, ids: Sequence[str]) -> int:
+        """As :meth:`VectorIndex.delete`, awaited."""
 
     async def search(
         self,
@@ -146,11 +154,14 @@ class AsyncVectorIndex(Protocol):
         batch_size: int | None = None,
         return_fields: list[str] | None = None,
         offset: int = 0,
-    ) -> SearchResult: ...
+    ) -> SearchResult:
+        """As :meth:`VectorIndex.search`, awaited."""
 
-    async def query(self, q: KnnQuery) -> SearchResult: ...
+    async def query(self, q: KnnQuery) -> SearchResult:
+        """As :meth:`VectorIndex.query`, awaited."""
 
-    async def search_many(self, queries: Sequence[KnnQuery]) -> list[SearchResult]: ...
+    async def search_many(self, queries: Sequence[KnnQuery]) -> list[SearchResult]:
+        """As :meth:`VectorIndex.search_many`, awaited."""
 
     async def range_search(
         self,
@@ -163,6 +174,8 @@ class AsyncVectorIndex(Protocol):
         epsilon: float | None = None,
         return_fields: list[str] | None = None,
         offset: int = 0,
-    ) -> SearchResult: ...
+    ) -> SearchResult:
+        """As :meth:`VectorIndex.range_search`, awaited."""
 
-    async def range_query(self, q: RangeQuery) -> SearchResult: ...
+    async def range_query(self, q: RangeQuery) -> SearchResult:
+        """As :meth:`VectorIndex.range_query`, awaited."""

@@ -44,16 +44,21 @@ TENANTS_KEY = keys.TENANTS  # tenant -> JSON {"created": epoch seconds}
 
 @dataclass(frozen=True)
 class TenantInfo:
+    """A tenant: its name, when it was created, its indexes and their documents."""
+
     name: str
     created: float
     indexes: list[str]
     documents: int
 
     def to_dict(self) -> dict[str, Any]:
+        """The tenant as JSON-ready data."""
         return dataclasses.asdict(self)
 
 
 def check_tenant(name: str) -> str:
+    """``name`` if it can be a tenant (1-64 letters, digits, '_', '.' or '-': it becomes a
+    hash tag); :class:`ValidationError` otherwise."""
     if not isinstance(name, str) or not TENANT_RE.match(name):
         raise ValidationError(
             f"tenant name {name!r} must be 1-64 letters, digits, '_', '.' or '-' "

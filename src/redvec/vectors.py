@@ -100,6 +100,7 @@ def to_bytes(vec: np.ndarray, field: VectorField) -> bytes:
 
 
 def from_bytes(blob: bytes, field: VectorField) -> FloatArray:
+    """A stored vector's bytes as a float32 array, by the field's datatype."""
     if field.datatype == "BFLOAT16":
         halves = np.frombuffer(blob, dtype="<u2").astype("<u4") << 16
         return halves.view("<f4").astype(np.float32)

@@ -31,21 +31,27 @@ SCOPES = ("read", "write", "metrics")
 
 
 def digest(key: str) -> str:
+    """The SHA-256 hex digest of an API key: what a key file stores instead of the key."""
     return hashlib.sha256(key.encode()).hexdigest()
 
 
 def new_key() -> str:
+    """A new random API key (``rv_`` and 256 random bits, URL-safe), shown once, never stored."""
     return "rv_" + secrets.token_urlsafe(32)
 
 
 @dataclass(frozen=True)
 class ApiKey:
+    """One API key as the service knows it: its id, digest, scopes and the tenant it is bound
+    to (None: every tenant)."""
+
     id: str
     sha256: str
     scopes: frozenset[str]
     tenant: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The key file's entry for this key (digest only, never the key)."""
         out: dict[str, Any] = {"id": self.id, "sha256": self.sha256, "scopes": sorted(self.scopes)}
         if self.tenant:
             out["tenant"] = self.tenant
@@ -58,10 +64,13 @@ class ApiKey:
 
 @dataclass
 class KeyRing:
+    """The API keys the service accepts, by digest (a presented key is hashed and looked up)."""
+
     keys: dict[str, ApiKey] = field(default_factory=dict)  # by digest
 
     @classmethod
     def from_json(cls, text: str, where: str) -> KeyRing:
+        """Keys from the key file's JSON; :class:`ConfigError` names ``where`` and the bad entry."""
         try:
             data = json.loads(text)
         except ValueError as e:
@@ -76,6 +85,7 @@ class KeyRing:
 
     @classmethod
     def from_file(cls, path: Path) -> KeyRing:
+        """Keys from a key file; :class:`ConfigError` for a missing, unreadable or invalid file."""
         try:
             text = path.read_text()
         except OSError as e:
@@ -83,18 +93,23 @@ class KeyRing:
         return cls.from_json(text, str(path))
 
     def add(self, key: ApiKey) -> None:
+        """Add a key; an id already used is refused (:class:`ConfigError`)."""
         if any(k.id == key.id for k in self.keys.values()):
             raise ConfigError(f"API key id '{key.id}' is used twice")
         self.keys[key.sha256] = key
 
     def lookup(self, presented: str) -> ApiKey | None:
+        """The key whose digest matches ``presented``, or None."""
         return self.keys.get(digest(presented))
 
     def to_json(self) -> str:
+        """The key file's JSON (digests only)."""
         return json.dumps({"keys": [k.to_dict() for k in self.keys.values()]}, indent=2) + "\n"
 
 
 def parse_key(entry: Any, where: str) -> ApiKey:
+    """One key file entry checked (id, sha256, scopes, tenant); :class:`ConfigError` names
+    ``where`` and what is wrong."""
     if not isinstance(entry, dict):
         raise ConfigError(f"{where}: expected an object")
     unknown = set(entry) - {"id", "sha256", "scopes", "tenant"}

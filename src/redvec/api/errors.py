@@ -70,6 +70,8 @@ def error_parts(
 def error_response(
     status: int, code: str, message: str, details: list[dict[str, Any]] | None = None
 ) -> Response[Any]:
+    """The service's error answer: ``{"error": {"code", "message", "details"}}`` with
+    ``Retry-After`` on a 503 and ``WWW-Authenticate`` on a 401."""
     body, headers = error_parts(status, code, message, details)
     return Response(body, status_code=status, headers=headers or None)
 

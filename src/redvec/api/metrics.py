@@ -86,6 +86,9 @@ class _IndexCollector(Collector):
 
 
 class Metrics:
+    """The service's Prometheus metrics, on a registry of its own (so several services in one
+    process, as in the tests, never collide); see docs/api.md for the list."""
+
     def __init__(self, client: Callable[[], redis.Redis]) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
@@ -157,4 +160,5 @@ class Metrics:
         return self.embedding_latency.labels(purpose).time()
 
     def exposition(self) -> bytes:
+        """The metrics in Prometheus' text format, for ``GET /metrics``."""
         return generate_latest(self.registry)

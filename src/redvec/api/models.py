@@ -78,10 +78,15 @@ class SearchRequest(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class BatchSearchRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """Many dense (KNN) searches of one index, answered in one Redis round trip."""
+
     searches: Annotated[list[SearchRequest], Meta(min_length=1, max_length=256)]
 
 
 class SearchHit(msgspec.Struct):
+    """One hit: the document id, score (higher is better), distance (RediSearch's, lower is
+    closer; null for BM25) and the fields asked for."""
+
     id: str
     score: float
     distance: float | None
@@ -89,6 +94,8 @@ class SearchHit(msgspec.Struct):
 
 
 class SearchResponse(msgspec.Struct):
+    """A search's hits, how many matched (``total``), the time taken and the mode that ran."""
+
     results: list[SearchHit]
     total: int
     took_ms: float
@@ -96,6 +103,8 @@ class SearchResponse(msgspec.Struct):
 
 
 class BatchSearchResponse(msgspec.Struct):
+    """One answer per search, in the request's order."""
+
     responses: list[SearchResponse]
     took_ms: float
 
@@ -108,6 +117,8 @@ class DocumentsRequest(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class UpsertResponse(msgspec.Struct):
+    """What an upsert wrote: how many, their ids, how many vectors were made from text."""
+
     upserted: int
     ids: list[str]
     embedded: int
@@ -115,28 +126,40 @@ class UpsertResponse(msgspec.Struct):
 
 
 class EnqueueResponse(msgspec.Struct):
+    """How many documents were handed to the stream worker, and on which stream."""
+
     enqueued: int
     stream: str
 
 
 class DeleteResponse(msgspec.Struct):
+    """Whether the document existed and was deleted."""
+
     deleted: int
 
 
 class Document(msgspec.Struct):
+    """A stored document by id, with its fields (vectors only when asked for)."""
+
     id: str
     fields: dict[str, Any]
 
 
 class IndexList(msgspec.Struct):
+    """The indexes the caller's key may see."""
+
     indexes: list[str]
 
 
 class TenantCreate(msgspec.Struct, forbid_unknown_fields=True):
+    """A tenant to create: its name (1-64 letters, digits, '.', '-' and '_')."""
+
     name: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 
 
 class TenantBody(msgspec.Struct):
+    """A tenant: its name, when it was created, its indexes and how many documents they hold."""
+
     name: str
     created: float
     indexes: list[str]
@@ -144,6 +167,8 @@ class TenantBody(msgspec.Struct):
 
 
 class TenantList(msgspec.Struct):
+    """The tenants the caller's key may see."""
+
     tenants: list[TenantBody]
 
 
@@ -157,17 +182,24 @@ class ReadyResponse(msgspec.Struct, omit_defaults=True):
 
 
 class RecommendedItem(msgspec.Struct):
+    """A recommended item, its score and the neighbours or examples it came from."""
+
     item: str
     score: float
     because: list[str]
 
 
 class Neighbour(msgspec.Struct):
+    """A user close to the one recommended for, with the similarity that made them close."""
+
     user: str
     similarity: float
 
 
 class RecommendResponse(msgspec.Struct):
+    """Items for a user, the neighbours they came from, and whether the answer fell back to
+    the most popular items (with the reason)."""
+
     user: str | None
     items: list[RecommendedItem]
     neighbours: list[Neighbour]
@@ -200,27 +232,37 @@ class ByExampleRequest(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class ByExampleResponse(msgspec.Struct):
+    """Items like the positive examples and unlike the negative ones, by the strategy named."""
+
     items: list[RecommendedItem]
     strategy: str
     took_ms: float
 
 
 class SimilarItem(msgspec.Struct):
+    """An item similar to the one asked about, with its similarity."""
+
     item: str
     similarity: float
 
 
 class SimilarResponse(msgspec.Struct):
+    """Items similar to an item, most similar first."""
+
     item: str
     items: list[SimilarItem]
     took_ms: float
 
 
 class ErrorDetail(msgspec.Struct):
+    """One problem of a refused request: where (the field or document) and what."""
+
     code: str
     message: str
     details: list[dict[str, Any]] | None = None
 
 
 class ErrorBody(msgspec.Struct):
+    """Every error answer: a machine-readable ``code`` and a sentence that names the fix."""
+
     error: ErrorDetail

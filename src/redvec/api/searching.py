@@ -42,11 +42,14 @@ __all__ = [
 def response_of(
     result: SearchResult, start: float, mode: SearchMode = SearchMode.DENSE
 ) -> SearchResponse:
+    """A library result as the wire's :class:`SearchResponse`."""
     hits = [SearchHit(h.id, h.score, h.distance, h.fields) for h in result.hits]
     return SearchResponse(hits, result.total, elapsed_ms(start), mode.value)
 
 
 def vector_of(req: SearchRequest) -> Any:
+    """The request's query vector (a JSON list or base64 float32), or None for text only;
+    :class:`ValidationError` for both forms at once or an unreadable one."""
     given = [n for n in ("vector", "vector_b64") if getattr(req, n) is not None]
     if len(given) > 1:
         raise ValidationError("send one of 'vector' or 'vector_b64', not both")
@@ -69,6 +72,8 @@ def vector_of(req: SearchRequest) -> Any:
 
 
 async def embed_queries(svc: Service, idx: SearchIndex, texts: list[str]) -> Any:
+    """Embed query texts with the index's recorded provider, in a worker thread, timed under
+    ``redvec_embedding_seconds{purpose="query"}``; :class:`ConfigError` without a provider."""
     embedder = await anyio.to_thread.run_sync(svc.embedder, idx, "query")
     if embedder is None:
         raise ConfigError(
@@ -80,6 +85,7 @@ async def embed_queries(svc: Service, idx: SearchIndex, texts: list[str]) -> Any
 
 
 def knn_request(req: SearchRequest, idx: SearchIndex, vector: Any) -> KnnQuery:
+    """A dense request of a batch as the library's :class:`KnnQuery`."""
     flt = filter_from_json(req.filter, idx.schema) if req.filter is not None else None
     return KnnQuery(
         vector, req.k, flt, None, req.ef_runtime, None, None, req.return_fields, req.offset
@@ -125,6 +131,7 @@ async def answer_search(
 
 
 async def search_once(svc: Service, name: str, data: SearchRequest) -> SearchResponse:
+    """One search against the index as the service has it cached."""
     start = time.perf_counter()
     idx, asearch = svc.index(name)
     spec = spec_of(data, idx, vector_of(data))

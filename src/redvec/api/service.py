@@ -40,6 +40,9 @@ LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 @dataclass
 class ServiceConfig:
+    """What one HTTP service needs: the Redis URL, API keys (None: auth off), the body limit,
+    how long an opened index is trusted, and whether the fast lane answers searches."""
+
     redis_url: str
     keys: KeyRing | None = None  # None: auth off
     max_body_bytes: int = 8 * 1024 * 1024
@@ -70,6 +73,9 @@ class ServiceConfig:
 
 
 class Service:
+    """The state one HTTP service shares between requests: Redis clients (sync and asyncio),
+    opened indexes and recommenders (cached for ``index_ttl`` s), embedders, keys, metrics."""
+
     def __init__(self, config: ServiceConfig) -> None:
         self.config = config
         settings = Settings.from_env()
@@ -87,6 +93,8 @@ class Service:
     # -- indexes -----------------------------------------------------------------------
 
     def index(self, name: str) -> tuple[SearchIndex, AsyncSearch]:
+        """The index ``name`` (opened, or from the cache) and its asyncio search handle;
+        :class:`IndexNotFoundError` (404) when there is none."""
         now = time.monotonic()
         cached = self._indexes.get(name)
         if cached is not None and cached[0] > now:
@@ -100,6 +108,7 @@ class Service:
         return entry[1], entry[2]
 
     def recommender(self, name: str) -> Recommender:
+        """The recommender ``name``, opened or cached; 404 when there is none."""
         now = time.monotonic()
         cached = self._recommenders.get(name)
         if cached is not None and cached[0] > now:
@@ -112,6 +121,7 @@ class Service:
         return rec
 
     def forget(self, name: str) -> None:
+        """Drop ``name`` from the caches (after a create or drop through the service)."""
         self._indexes.pop(name, None)
 
     def stale(self, name: str, settle: float = 0.5) -> bool:
@@ -183,9 +193,11 @@ class Service:
         return key
 
     def remembered(self, idx: SearchIndex, key: str) -> Any:
+        """A JSON setting kept with the index (``key``), decoded; None when unset."""
         raw = idx.get_setting(key)
         return None if raw is None else json.loads(raw)
 
     async def aclose(self) -> None:
+        """Close the asyncio Redis client (at shutdown)."""
         await self.aclient.aclose()
         self.client.close()

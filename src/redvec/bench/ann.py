@@ -40,6 +40,8 @@ INDEX = "redvec_bench_ann"
 
 @dataclass
 class AnnPoint:
+    """One point of an ANN sweep: build parameters, EF_RUNTIME, recall@k and speed."""
+
     engine: str  # redvec, hnswlib, numpy
     m: int | None
     ef_construction: int | None
@@ -59,6 +61,8 @@ class AnnPoint:
 
 @dataclass
 class AnnReport:
+    """An ANN benchmark's points, the dataset, and hnswlib's baseline where installed."""
+
     dataset: str
     n: int
     dims: int
@@ -206,6 +210,8 @@ def run_ann(
     concurrency: Sequence[int] = (1,),
     progress: Callable[[str], None] | None = None,
 ) -> AnnReport:
+    """Build the index for each (M, EF_CONSTRUCTION), search the dataset's queries at each
+    EF_RUNTIME and report recall@k against its ground truth and queries per second."""
     say = progress or (lambda _: None)
     if k > data.neighbors.shape[1]:
         raise ConfigError(f"k={k} but the ground truth has {data.neighbors.shape[1]} neighbours")

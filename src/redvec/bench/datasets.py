@@ -23,6 +23,8 @@ __all__ = ["Dataset", "clustered", "load_dataset", "read_vecs"]
 
 @dataclass
 class Dataset:
+    """An ANN dataset in memory: base vectors, queries, ground-truth neighbours, the metric."""
+
     name: str
     base: npt.NDArray[np.float32]
     queries: npt.NDArray[np.float32]
@@ -32,6 +34,7 @@ class Dataset:
 
     @property
     def dims(self) -> int:
+        """The vectors' dimension."""
         return int(self.base.shape[1])
 
 

@@ -41,12 +41,15 @@ MODES = ("dense", "bm25", "hybrid")
 
 @dataclass
 class BeirSet:
+    """A BEIR dataset in memory: corpus, queries and relevance judgments of one split."""
+
     name: str
     corpus: Path
     queries: dict[str, str]  # test queries only
     qrels: dict[str, dict[str, int]]
 
     def documents(self) -> Iterator[Record]:
+        """The corpus as ingest records (title and text)."""
         opener = gzip.open if self.corpus.suffix == ".gz" else open
         with opener(self.corpus, "rt", encoding="utf-8") as f:
             for n, line in enumerate(f, start=1):
@@ -62,6 +65,8 @@ class BeirSet:
 
 @dataclass
 class RetrievalReport:
+    """Retrieval quality per mode (nDCG@10, Recall@100, MRR@10) and the speed of each."""
+
     dataset: str
     documents: int
     queries: int
@@ -73,10 +78,12 @@ class RetrievalReport:
     seconds: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready data."""
         return self.__dict__.copy()
 
 
 def read_beir(path: str | Path, split: str = "test") -> BeirSet:
+    """A BEIR dataset from its directory (corpus.jsonl, queries.jsonl, qrels/<split>.tsv)."""
     p = Path(path)
     corpus = next((c for c in (p / "corpus.jsonl", p / "corpus.jsonl.gz") if c.is_file()), None)
     if corpus is None:
@@ -141,6 +148,8 @@ def run_retrieval(
     reuse: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> RetrievalReport:
+    """Ingest the corpus with ``embedder``, run every query in each mode and score the
+    rankings with ranx against the judgments."""
     say = progress or (lambda _: None)
     for mode in modes:
         if mode not in MODES:

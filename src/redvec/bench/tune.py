@@ -27,6 +27,8 @@ DEFAULT_EFS = (10, 20, 40, 80, 160, 320, 640, 1280)
 
 @dataclass
 class TunePoint:
+    """One EF_RUNTIME tried: its recall@k against exact search and its latency."""
+
     ef_runtime: int
     recall: float
     p50_ms: float
@@ -34,6 +36,8 @@ class TunePoint:
 
 @dataclass
 class TuneResult:
+    """The EF_RUNTIME chosen (the smallest reaching the target recall) and every point tried."""
+
     target: float
     k: int
     ef_runtime: int
@@ -68,6 +72,9 @@ def tune(
     seed: int = 0,
     record: bool = True,
 ) -> TuneResult:
+    """Find the smallest EF_RUNTIME whose recall@k against exact search reaches
+    ``target_recall`` on a sample of the index's own vectors, and (with ``record``) keep it
+    with the index so that searches use it."""
     if not 0 < target_recall <= 1:
         raise ValidationError(f"target recall must be in (0, 1], got {target_recall}")
     vf = index.schema.vector_field()

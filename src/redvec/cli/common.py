@@ -49,10 +49,12 @@ TenantName = Annotated[str, typer.Argument(help="Tenant name")]
 
 
 def data_dir_of(path: Path | None) -> Path:
+    """The embedded server's data directory: the option's, else the settings'."""
     return (path or Settings.from_env().data_dir).absolute()
 
 
 def print_json(value: Any) -> None:
+    """Print ``value`` as JSON on stdout (for scripts: nothing else goes there)."""
     out.print_json(json.dumps(value, default=str))
 
 
@@ -76,6 +78,7 @@ BaseUrlOpt = Annotated[
 
 
 def load_vector(path: Path) -> Any:
+    """A query vector from a .npy file; :class:`ValidationError` for one that is not 1-d."""
     import numpy as np
 
     try:
@@ -86,6 +89,7 @@ def load_vector(path: Path) -> Any:
 
 
 def print_hits(hits: list[Any], as_json: bool) -> None:
+    """Search hits as a table for people, or JSON with ``--json``."""
     if as_json:
         print_json([h.to_dict() for h in hits])
         return

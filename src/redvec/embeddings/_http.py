@@ -63,10 +63,12 @@ class HttpEmbedder:
     @property
     def name(self) -> str:
         # Stable for the provider's life: it keys the embedding cache.
+        """``<provider>/<model>``: the cache key and the provider recorded with an index."""
         return f"{self.provider}/{self.model}"
 
     @property
     def dims(self) -> int:
+        """The vectors' dimension (asked of the provider with one probe text when not given)."""
         if self._dims is None:
             self._dims = int(self.embed(["dimension probe"]).shape[1])
         return self._dims
@@ -79,6 +81,8 @@ class HttpEmbedder:
         raise NotImplementedError
 
     def embed(self, texts: list[str]) -> npt.NDArray[np.float32]:
+        """One float32 row per text, in order, batched by the provider's limit; retried on 429
+        and 5xx with backoff; :class:`EmbeddingError` with the server's answer otherwise."""
         out: list[list[float]] = []
         for start in range(0, len(texts), self.batch_size):
             batch = texts[start : start + self.batch_size]
@@ -151,4 +155,5 @@ class HttpEmbedder:
             raise EmbeddingError(f"{self.provider} at {url} answered with invalid JSON") from None
 
     def close(self) -> None:
+        """Close the HTTP connection pool."""
         self._client.close()

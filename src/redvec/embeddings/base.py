@@ -17,12 +17,15 @@ class Embedder(Protocol):
     """``name`` identifies model and settings (it keys the cache); ``dims`` is the width."""
 
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """Identifies the model and its settings: keys the cache, recorded with an index."""
 
     @property
-    def dims(self) -> int: ...
+    def dims(self) -> int:
+        """The dimension of the vectors."""
 
-    def embed(self, texts: list[str]) -> npt.NDArray[np.float32]: ...
+    def embed(self, texts: list[str]) -> npt.NDArray[np.float32]:
+        """One float32 row per text, in order; :class:`EmbeddingError` when it fails."""
 
 
 def check_dims(provider: Embedder, index_dims: int, index: str) -> None:

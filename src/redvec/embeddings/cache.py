@@ -24,6 +24,9 @@ PREFIX = keys.EMBEDDING_CACHE
 
 @dataclass
 class CacheStats:
+    """What a :class:`CachedEmbedder` answered from the cache (``hits``) and embedded
+    (``computed``)."""
+
     hits: int = 0
     computed: int = 0
 
@@ -39,16 +42,20 @@ class CachedEmbedder:
 
     @property
     def name(self) -> str:
+        """The wrapped embedder's name."""
         return self.provider.name
 
     @property
     def dims(self) -> int:
+        """The wrapped embedder's dimension."""
         return self.provider.dims
 
     def _key(self, text: str) -> str:
         return f"{PREFIX}{self.provider.name}:{hashlib.sha256(text.encode()).hexdigest()}"
 
     def embed(self, texts: list[str]) -> npt.NDArray[np.float32]:
+        """As the wrapped embedder, with texts embedded before read from Redis (keyed by the
+        embedder's name and the text's digest)."""
         if not texts:
             return np.zeros((0, self.dims), dtype=np.float32)
         keys = [self._key(t) for t in texts]

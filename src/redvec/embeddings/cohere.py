@@ -16,6 +16,9 @@ __all__ = ["CohereEmbedder"]
 
 
 class CohereEmbedder(HttpEmbedder):
+    """Cohere's v2 embed API (``POST /v2/embed``): ``input_type`` search_document for
+    documents, search_query for queries; the key from ``CO_API_KEY`` unless given."""
+
     provider = "cohere"
 
     def __init__(
@@ -41,7 +44,9 @@ class CohereEmbedder(HttpEmbedder):
 
     @property
     def name(self) -> str:
-        # Documents and queries are embedded differently, so the input type is identity.
+        """``cohere/<model>:<input_type>``: the cache key and the provider recorded with an
+        index (documents and queries are embedded differently, so the input type is part
+        of the identity)."""
         return f"{self.provider}/{self.model}:{self.input_type}"
 
     def _request(self, texts: list[str]) -> tuple[str, dict[str, Any]]:

@@ -338,6 +338,8 @@ class LocalEmbedder:
 
     @property
     def name(self) -> str:
+        """``local/all-MiniLM-L6-v2`` (``:int8`` for that variant): the cache key and the
+        provider recorded with an index."""
         suffix = "" if self.variant == "fp32" else f":{self.variant}"
         return f"local/{MODEL}{suffix}"
 
@@ -376,6 +378,7 @@ class LocalEmbedder:
 
     @property
     def active_backend(self) -> str:
+        """``onnx`` or ``torch``: which runtime embeds (loads the model on first use)."""
         return "onnx" if isinstance(self._load(), _OnnxBackend) else "torch"
 
     def embed(self, texts: list[str]) -> npt.NDArray[np.float32]:

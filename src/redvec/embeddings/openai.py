@@ -17,6 +17,9 @@ __all__ = ["OpenAIEmbedder"]
 
 
 class OpenAIEmbedder(HttpEmbedder):
+    """The OpenAI embeddings API (``POST /v1/embeddings``) and every server that speaks it
+    (vLLM, Ollama, TEI, LiteLLM); the key from ``OPENAI_API_KEY`` unless given."""
+
     provider = "openai"
 
     def __init__(
@@ -42,6 +45,8 @@ class OpenAIEmbedder(HttpEmbedder):
     @property
     def name(self) -> str:
         # Asking for fewer dimensions changes the vectors, so it is part of the identity.
+        """``openai/<model>`` (``@<dims>`` when fewer dimensions are asked for): the cache key and
+        the provider recorded with an index."""
         base = f"{self.provider}/{self.model}"
         return f"{base}@{self._dims}" if self.send_dimensions and self._dims else base
 

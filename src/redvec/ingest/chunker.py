@@ -12,6 +12,10 @@ __all__ = ["chunk_text"]
 
 
 def chunk_text(text: str, size: int, overlap: int = 0) -> list[str]:
+    """``text`` cut into pieces of at most ``size`` characters, each cut at the last space
+    before the limit (a word longer than ``size`` is cut inside), the next piece starting
+    ``overlap`` characters back at a word start; [] for blank text.
+    :class:`ConfigError` for a size or overlap that cannot work."""
     if size <= 0:
         raise ConfigError(f"chunk size must be positive, got {size}")
     if not 0 <= overlap < size:

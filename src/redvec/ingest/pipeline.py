@@ -53,6 +53,9 @@ class FieldMap:
 
 @dataclass
 class IngestSummary:
+    """What an ingest run did, record by record: read, written, skipped as unchanged, rejected
+    (with reasons in the rejects file), duplicates, chunks and embeddings made."""
+
     read: int = 0
     written: int = 0
     skipped: int = 0
@@ -67,9 +70,11 @@ class IngestSummary:
 
     @property
     def balanced(self) -> bool:
+        """Every record read is accounted for: written, skipped or rejected."""
         return self.read == self.written + self.skipped + self.rejected
 
     def to_dict(self) -> dict[str, int]:
+        """The summary as printed by ``redvec ingest --json``."""
         return asdict(self)
 
 

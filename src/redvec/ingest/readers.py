@@ -24,6 +24,9 @@ TEXT_SUFFIXES = (".txt", ".md", ".markdown", ".rst")
 
 @dataclass
 class Record:
+    """One record read from a file: where it came from (source, line), its data, or the reason
+    it could not be read."""
+
     source: str
     line: int | None
     data: dict[str, Any] | None
@@ -40,6 +43,7 @@ class ReadStats:
     skipped: dict[str, int] = field(default_factory=dict)
 
     def skip(self, reason: str) -> None:
+        """Count one record skipped for ``reason``."""
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
 
 

@@ -23,6 +23,9 @@ __all__ = ["ReembedSummary", "reembed"]
 
 @dataclass
 class ReembedSummary:
+    """What a re-embed did: documents seen, vectors updated, already done (a resumed run),
+    and documents without text to embed."""
+
     seen: int = 0
     updated: int = 0
     already_done: int = 0
@@ -37,6 +40,10 @@ def reembed(
     batch_size: int = 64,
     on_progress: Callable[[ReembedSummary], None] | None = None,
 ) -> ReembedSummary:
+    """Replace every document's vector with ``embedder``'s embedding of its ``text_fields``,
+    in place (nothing else of a document changes). Resumable: documents done are recorded
+    until the run completes, so a rerun after a crash skips them.
+    :class:`VectorError` when the embedder's dimension is not the index's."""
     vf = index.schema.vector_field()
     check_dims(embedder, vf.dims, index.name)
     cached = (

@@ -55,6 +55,9 @@ def enqueue(client: redis.Redis, stream: str, docs: Iterable[Mapping[str, Any]])
 
 @dataclass
 class WorkerStats:
+    """What a stream worker did: batches, entries acknowledged, claimed from dead consumers,
+    dead-lettered, failures, superseded by a later entry, batches retried one by one."""
+
     batches: int = 0
     acked: int = 0
     claimed: int = 0
@@ -65,6 +68,10 @@ class WorkerStats:
 
 
 class StreamWorker:
+    """Reads documents from a Redis stream with a consumer group, embeds and writes them in
+    batches, and acknowledges an entry only after its write; an entry that keeps failing is
+    moved to the dead-letter stream after ``max_attempts`` deliveries."""
+
     def __init__(
         self,
         index: SearchIndex,
@@ -107,6 +114,7 @@ class StreamWorker:
 
     @property
     def summary(self) -> IngestSummary:
+        """The ingest summary of everything this worker wrote."""
         return self.ingestor.summary
 
     def _ensure_group(self) -> None:

@@ -299,6 +299,8 @@ class FoldData:
         return fold_metrics(rankings, relevant, len(self.catalogue))
 
     def exact(self, vectors: Mapping[str, npt.NDArray[np.float32]], k: int) -> dict[str, list[str]]:
+        """Each test user's top lists by exact (numpy) neighbours over ``vectors``: the reference
+        the HNSW answers are compared with."""
         return exact_lists(
             dict(vectors), self.liked, self.owned, self.popular, self.users, k, DEPTH
         )

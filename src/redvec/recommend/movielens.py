@@ -51,6 +51,9 @@ KINDS = ("genres", "factors")
 
 @dataclass
 class MovieLens:
+    """The MovieLens-100k files read into memory: ratings (user, item, rating, time), items
+    with titles and genres."""
+
     path: Path
     titles: dict[str, str]
     item_genres: dict[str, list[str]]
@@ -75,6 +78,8 @@ class MovieLens:
 
 
 def read_movielens(path: str | Path) -> MovieLens:
+    """MovieLens-100k from its directory (u.data, u.item, u.genre); :class:`ConfigError` when
+    a file is missing."""
     p = Path(path)
     if not (p / "u.item").is_file() or not (p / "u.genre").is_file():
         raise ConfigError(

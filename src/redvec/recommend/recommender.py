@@ -72,6 +72,8 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Item:
+    """An item of a recommender: its id, title, tags, and embedding (its genres or factors)."""
+
     id: str
     vector: Any
     title: str = ""
@@ -83,16 +85,23 @@ class Item:
 
 @dataclass
 class Recommendation:
+    """One recommended item: its score (the summed similarity of the neighbours who have it)
+    and the neighbours it came from."""
+
     item: str
     score: float
     because: list[str]  # the neighbours who brought it, most similar first
 
     def to_dict(self) -> dict[str, Any]:
+        """The recommendation as JSON-ready data."""
         return {"item": self.item, "score": self.score, "because": self.because}
 
 
 @dataclass
 class Recommendations:
+    """Items for a user, the neighbours used, and whether (and why) it fell back to the most
+    popular items."""
+
     user: str | None
     items: list[Recommendation]
     neighbours: list[tuple[str, float]] = field(default_factory=list)  # (user, similarity)
@@ -103,6 +112,7 @@ class Recommendations:
     reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The recommendations as JSON-ready data."""
         return {
             "user": self.user,
             "items": [r.to_dict() for r in self.items],
@@ -149,6 +159,9 @@ def aggregate(
 
 
 class Recommender:
+    """User-KNN recommendations on Redis (the module docstring has the model and the keys):
+    items, interactions, users' interest vectors, and queries over them."""
+
     def __init__(self, client: redis.Redis, name: str = "rec", *, ef_runtime: int | None = None):
         self.client = client
         self.name = name
@@ -224,6 +237,9 @@ class Recommender:
             raise VectorError(str(e).replace(f"for field '{vf.name}' ", "")) from None
 
     def add_items(self, items: Iterable[Item]) -> int:
+        """Store items and their embeddings (replacing items with the same id; an item with
+        a zero similarity vector is stored but never found by similarity); returns how
+        many. :class:`ValidationError` for an empty id or a bad vector."""
         docs = []
         for it in items:
             if _SEP in it.id or not it.id:
@@ -432,6 +448,7 @@ class Recommender:
     # -- reading -------------------------------------------------------------------------
 
     def user_vector(self, user_id: str) -> npt.NDArray[np.float32] | None:
+        """The user's stored interest vector, or None for an unknown user."""
         key = f"{self.name}:user:{user_id}"
         pipe = self.client.pipeline(transaction=False)
         pipe.exists(key)
@@ -442,6 +459,7 @@ class Recommender:
         return None if vec is None else np.frombuffer(vec, dtype="<f4")
 
     def history(self, user_id: str) -> set[str]:
+        """Every item the user has interacted with (liked or not)."""
         return {text(i) for i in self.client.hkeys(f"{self.name}:hist:{user_id}")}
 
     def _histories(self, users: Sequence[str]) -> dict[str, list[str]]:

@@ -45,6 +45,8 @@ def path_id(raw: str) -> str:
 
 
 def upsert_once(svc: Service, name: str, data: DocumentsRequest) -> UpsertResponse:
+    """One all-or-none upsert through :func:`redvec.usecases.upsert_documents`, counted in the
+    service's metrics; a document stored but not indexed is a 422 naming it."""
     start = time.perf_counter()
     idx, _ = svc.index(name)
     try:
@@ -85,6 +87,8 @@ class DocumentController(Controller):
     def upsert(
         self, svc: Service, name: str, data: DocumentsRequest, request: Request[Any, Any, Any]
     ) -> UpsertResponse:
+        """Write whole documents, all or none: those without a vector are embedded with the
+        index's recorded provider; any refused document refuses the request."""
         svc.authorize(request, "write", name)
         try:
             return upsert_once(svc, name, data)
@@ -103,6 +107,8 @@ class DocumentController(Controller):
     def enqueue_documents(
         self, svc: Service, name: str, data: DocumentsRequest, request: Request[Any, Any, Any]
     ) -> EnqueueResponse:
+        """Hand documents to the stream worker (`redvec worker`): answered once queued, written
+        when the worker gets to them. Every document needs a usable id."""
         svc.authorize(request, "write", name)
         svc.index(name)  # 404 for an unknown index, before anything is queued
         stream = stream_for(name)
@@ -133,6 +139,7 @@ class DocumentController(Controller):
         request: Request[Any, Any, Any],
         with_vectors: bool = False,
     ) -> Document:
+        """One document by id (an id may contain '/'); vectors with ``with_vectors=true``."""
         doc_id = path_id(doc_id)
         svc.authorize(request, "read", name)
         idx, _ = svc.index(name)
@@ -153,6 +160,7 @@ class DocumentController(Controller):
     def delete_document(
         self, svc: Service, name: str, doc_id: str, request: Request[Any, Any, Any]
     ) -> DeleteResponse:
+        """Delete one document by id; answers whether it existed."""
         doc_id = path_id(doc_id)
         svc.authorize(request, "write", name)
         idx, _ = svc.index(name)

@@ -32,6 +32,7 @@ class IndexController(Controller):
 
     @get("/v1/indexes", responses=ERRORS, sync_to_thread=True, summary="Indexes you can see")
     def indexes(self, svc: Service, request: Request[Any, Any, Any]) -> IndexList:
+        """The indexes the caller's key may see (a tenant key: its tenant's only)."""
         key = svc.authorize(request, "read")
         names = list_indexes(svc.client)
         return IndexList([n for n in names if key is None or key.sees(n)])
@@ -46,6 +47,8 @@ class IndexController(Controller):
     def create_index(
         self, svc: Service, data: dict[str, Any], request: Request[Any, Any, Any]
     ) -> dict[str, Any]:
+        """Create an index from a schema (the schema file's JSON); a tenant key only under its
+        tenant's tagged prefix."""
         key = svc.principal(request)
         schema = IndexSchema.from_dict(data)
         svc.authorize(request, "write", schema.name)
@@ -65,6 +68,7 @@ class IndexController(Controller):
     def index_info(
         self, svc: Service, name: str, request: Request[Any, Any, Any]
     ) -> dict[str, Any]:
+        """An index's schema, size and indexing state."""
         svc.authorize(request, "read", name)
         idx, _ = svc.index(name)
         return idx.info().to_dict()
@@ -83,6 +87,7 @@ class IndexController(Controller):
         request: Request[Any, Any, Any],
         delete_documents: bool = False,
     ) -> dict[str, Any]:
+        """Drop an index; its documents stay unless ``delete_documents=true``."""
         svc.authorize(request, "write", name)
         idx, _ = svc.index(name)
         idx.drop(delete_documents=delete_documents)

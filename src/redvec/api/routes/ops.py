@@ -47,6 +47,7 @@ def openapi_document(app: Litestar) -> dict[str, Any]:
 def not_ready(
     redis_state: str, shares: dict[str, float], reason: str, detail: bool = True
 ) -> Response[ReadyResponse]:
+    """A 503 readiness answer with ``Retry-After: 1``; details only for a caller allowed them."""
     body = ReadyResponse(False, redis_state, shares, reason) if detail else ReadyResponse(False)
     return Response(
         body,
@@ -64,6 +65,7 @@ class OpsController(Controller):
     async def healthz(
         self,
     ) -> dict[str, str]:
+        """The process is up (it says nothing of Redis: that is ``/readyz``)."""
         return {"status": "ok"}
 
     @get(
@@ -80,6 +82,8 @@ class OpsController(Controller):
     ) -> Response[ReadyResponse]:
         # With API keys on, a caller without a key learns ready or not and nothing else:
         # index names (every tenant's) and whether an index exists need a 'metrics' key.
+        """Ready when Redis answers, has the modules and every index (or ``index``) is fully
+        indexed; 503 with the reason otherwise."""
         detail = svc.config.keys is None
         if not detail:
             presented = request.headers.get("authorization") or request.headers.get("x-api-key")
@@ -116,16 +120,19 @@ class OpsController(Controller):
     def metrics(self, svc: Service, request: Request[Any, Any, Any]) -> Response[bytes]:
         # Metrics name every index of every tenant: with API keys on they need a key
         # with the 'metrics' scope (Prometheus: authorization.credentials).
+        """Prometheus metrics (with API keys on, a key with the 'metrics' scope)."""
         svc.authorize(request, "metrics")
         return Response(svc.metrics.exposition(), media_type=METRICS_CONTENT_TYPE)
 
     @get("/openapi.json", include_in_schema=False)
     async def openapi(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        """The OpenAPI document, with request bodies marked as refusing unknown fields."""
         return Response(openapi_document(request.app), media_type="application/json")
 
     @get("/", include_in_schema=False)
     async def page(
         self,
     ) -> Response[bytes]:
+        """The search page."""
         html = resources.files("redvec.api").joinpath("static/index.html").read_bytes()
         return Response(html, media_type="text/html; charset=utf-8")

@@ -49,6 +49,8 @@ class RecommendController(Controller):
         neighbours: Annotated[int, Parameter(ge=1, le=1000)] = 50,
         filter: Annotated[str | None, Parameter(max_length=2000)] = None,
     ) -> RecommendResponse:
+        """Items for a user from what their nearest neighbours liked (the most popular items, with
+        the reason, for a user without neighbours)."""
         start = time.perf_counter()
         svc.authorize(request, "read", recommender)
         rec = svc.recommender(recommender)
@@ -77,6 +79,7 @@ class RecommendController(Controller):
         recommender: str = "rec",
         n: Annotated[int, Parameter(ge=1, le=1000)] = 10,
     ) -> SimilarResponse:
+        """Items similar to an item, by KNN over the item embeddings."""
         start = time.perf_counter()
         svc.authorize(request, "read", recommender)
         rec = svc.recommender(recommender)
@@ -94,6 +97,7 @@ class RecommendController(Controller):
     def recommend_by_example(
         self, svc: Service, data: ByExampleRequest, request: Request[Any, Any, Any]
     ) -> ByExampleResponse:
+        """Items like the positive examples and unlike the negative ones (ids or vectors)."""
         start = time.perf_counter()
         svc.authorize(request, "read", data.recommender)
         rec = svc.recommender(data.recommender)

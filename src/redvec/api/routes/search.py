@@ -41,6 +41,8 @@ class SearchController(Controller):
     ) -> SearchResponse:
         # Ordinary requests are answered by the fast lane (api/fastlane.py) with the
         # same function; this handler serves the rest and documents the route.
+        """One search: KNN (a vector, or text the index embeds), BM25 (text) or hybrid (both),
+        with a structured filter; the answer names the mode that ran."""
         return await answer_search(svc, name, data, request.headers)
 
     @post(
@@ -52,6 +54,8 @@ class SearchController(Controller):
     async def search_batch(
         self, svc: Service, name: str, data: BatchSearchRequest, request: Request[Any, Any, Any]
     ) -> BatchSearchResponse:
+        """Many dense searches in one request and one Redis round trip; a bad one is named by its
+        position and refuses the batch."""
         start = time.perf_counter()
         svc.authorize(request, "read", name)
         idx, asearch = svc.index(name)

@@ -26,6 +26,7 @@ __all__ = ["TenantController", "tenant_admin"]
 
 
 def tenant_admin(svc: Service, request: Request[Any, Any, Any]) -> None:
+    """Refuse (403) a key bound to a tenant: only an unbound key with 'write' manages tenants."""
     key = svc.authorize(request, "write")
     if key is not None and key.tenant is not None:
         raise ApiError(
@@ -41,6 +42,7 @@ class TenantController(Controller):
 
     @get("/v1/tenants", responses=ERRORS, sync_to_thread=True, summary="Tenants you can see")
     def tenants(self, svc: Service, request: Request[Any, Any, Any]) -> TenantList:
+        """The tenants the caller's key may see."""
         key = svc.authorize(request, "read")
         return TenantList(
             [
@@ -60,6 +62,7 @@ class TenantController(Controller):
     def create_tenant_route(
         self, svc: Service, data: TenantCreate, request: Request[Any, Any, Any]
     ) -> TenantBody:
+        """Create a tenant; then create its indexes with a prefix that carries its hash tag."""
         tenant_admin(svc, request)
         t = create_tenant(svc.client, data.name)
         return TenantBody(t.name, t.created, t.indexes, t.documents)
@@ -74,6 +77,7 @@ class TenantController(Controller):
     def drop_tenant_route(
         self, svc: Service, tenant: str, request: Request[Any, Any, Any]
     ) -> dict[str, Any]:
+        """Drop a tenant: its indexes and every key in its hash tag."""
         tenant_admin(svc, request)
         indexes, keys = drop_tenant(svc.client, tenant)
         for name in indexes:
