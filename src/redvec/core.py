@@ -203,8 +203,8 @@ class IndexCore:
     # -- settings kept with the index (e.g. a tuned EF_RUNTIME) --------------------------
 
     def settings(self) -> Plan[dict[str, str]]:
-        # Read once per handle: a search must not pay a round trip for its defaults.
         """The settings kept with the index (read once, then cached until ``refresh``)."""
+        # Read once per handle: a search must not pay a round trip for its defaults.
         if self.cached_settings is None:
             raw = yield from one(("HGETALL", SETTINGS_PREFIX + self.name))
             self.cached_settings = {text(k): text(v) for k, v in raw.items()}

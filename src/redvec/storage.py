@@ -518,8 +518,8 @@ class SplitStorage(Storage):
         )
 
     def returned_in_search(self, schema: IndexSchema, asked: tuple[str, ...] | None) -> list[str]:
-        # Metadata comes from the joined JSON document; vectors, when asked for, from the hash.
         """What FT.SEARCH returns itself: the distance or score; the fields come from the JSON."""
+        # Metadata comes from the joined JSON document; vectors, when asked for, from the hash.
         vectors = {f.name for f in schema.vector_fields}
         return [] if asked is None else [n for n in asked if n in vectors]
 

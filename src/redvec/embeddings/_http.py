@@ -62,8 +62,8 @@ class HttpEmbedder:
 
     @property
     def name(self) -> str:
-        # Stable for the provider's life: it keys the embedding cache.
         """``<provider>/<model>``: the cache key and the provider recorded with an index."""
+        # Stable for the provider's life: it keys the embedding cache.
         return f"{self.provider}/{self.model}"
 
     @property

@@ -44,9 +44,9 @@ class OpenAIEmbedder(HttpEmbedder):
 
     @property
     def name(self) -> str:
-        # Asking for fewer dimensions changes the vectors, so it is part of the identity.
         """``openai/<model>`` (``@<dims>`` when fewer dimensions are asked for): the cache key and
         the provider recorded with an index."""
+        # Asking for fewer dimensions changes the vectors, so it is part of the identity.
         base = f"{self.provider}/{self.model}"
         return f"{base}@{self._dims}" if self.send_dimensions and self._dims else base
 

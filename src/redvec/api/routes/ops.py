@@ -80,10 +80,10 @@ class OpsController(Controller):
     def readyz(
         self, svc: Service, request: Request[Any, Any, Any], index: str | None = None
     ) -> Response[ReadyResponse]:
-        # With API keys on, a caller without a key learns ready or not and nothing else:
-        # index names (every tenant's) and whether an index exists need a 'metrics' key.
         """Ready when Redis answers, has the modules and every index (or ``index``) is fully
         indexed; 503 with the reason otherwise."""
+        # With API keys on, a caller without a key learns ready or not and nothing else:
+        # index names (every tenant's) and whether an index exists need a 'metrics' key.
         detail = svc.config.keys is None
         if not detail:
             presented = request.headers.get("authorization") or request.headers.get("x-api-key")
@@ -118,9 +118,9 @@ class OpsController(Controller):
 
     @get("/metrics", sync_to_thread=True, include_in_schema=False)
     def metrics(self, svc: Service, request: Request[Any, Any, Any]) -> Response[bytes]:
+        """Prometheus metrics (with API keys on, a key with the 'metrics' scope)."""
         # Metrics name every index of every tenant: with API keys on they need a key
         # with the 'metrics' scope (Prometheus: authorization.credentials).
-        """Prometheus metrics (with API keys on, a key with the 'metrics' scope)."""
         svc.authorize(request, "metrics")
         return Response(svc.metrics.exposition(), media_type=METRICS_CONTENT_TYPE)
 

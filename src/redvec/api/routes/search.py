@@ -39,10 +39,10 @@ class SearchController(Controller):
     async def search(
         self, svc: Service, name: str, data: SearchRequest, request: Request[Any, Any, Any]
     ) -> SearchResponse:
-        # Ordinary requests are answered by the fast lane (api/fastlane.py) with the
-        # same function; this handler serves the rest and documents the route.
         """One search: KNN (a vector, or text the index embeds), BM25 (text) or hybrid (both),
         with a structured filter; the answer names the mode that ran."""
+        # Ordinary requests are answered by the fast lane (api/fastlane.py) with the
+        # same function; this handler serves the rest and documents the route.
         return await answer_search(svc, name, data, request.headers)
 
     @post(
