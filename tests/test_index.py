@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import redis
 
-from redvec.errors import DocumentError, ValidationError
+from redvec.errors import DocumentError, SchemaError, ValidationError
 from redvec.index import SearchIndex
 from redvec.schema import IndexSchema, NumericField, TagField, TextField, VectorField
 
@@ -202,3 +202,59 @@ def test_a_user_tunes_the_write_batch_of_an_open_index(r: redis.Redis) -> None:
     assert idx.batch_size == 7 == idx.core.batch_size
     assert idx.upsert([_doc(i) for i in range(21)]) == 21
     assert idx.count() == 21
+
+
+def _meta_schema(storage: str, metric: str) -> IndexSchema:
+    return IndexSchema(
+        f"meta_{storage}", f"meta_{storage}:", (TextField("text"), TagField("source"),
+        NumericField("year"), VectorField("v", 3, algorithm="FLAT", distance=metric)),
+        storage=storage,  # type: ignore[arg-type]
+        document_prefix=f"meta_{storage}_doc:" if storage == "split" else None,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("storage", STORAGES)
+@pytest.mark.parametrize("metric", ["COSINE", "L2", "IP"])
+def test_metadata_comes_back_exactly_and_its_declared_keys_filter(
+    r: redis.Redis, storage: str, metric: str
+) -> None:
+    """A RAG document's metadata (ints, nesting, null, a key named 'id') is stored and
+    returned as given in every mode; keys the schema declares are filterable."""
+    idx = SearchIndex.create(r, _meta_schema(storage, metric))
+    meta = {"id": 1, "source": "a", "year": 2001, "nested": {"x": [1, 2.5, None, True]}, "s": "1"}
+    idx.upsert([
+        {"id": "d1", "text": "hello", "v": [1.0, 0.0, 0.0], "metadata": meta},
+        {"id": "d2", "text": "world", "v": [0.0, 1.0, 0.0],
+         "metadata": {"source": "b", "year": 1999}},
+    ])  # fmt: skip
+    stored = idx.get(["d1"])[0]
+    assert stored is not None and stored["id"] == "d1" and stored["metadata"] == meta
+    hits = idx.search([1.0, 0.0, 0.0], 2, return_fields=["text", "metadata"]).hits
+    assert hits[0].fields == {"text": "hello", "metadata": meta}
+    assert hits[0].similarity == pytest.approx(1.0, abs=1e-6)
+    assert all(0.0 <= (h.similarity or -1) <= 1.0 for h in hits)
+    assert hits[1].similarity is not None and hits[1].similarity < hits[0].similarity
+    found = idx.search([1.0, 0.0, 0.0], 2, filter="source:b year>=1990", return_fields=["*"])
+    assert found.ids == ["d2"]
+    assert found.hits[0].fields["metadata"] == {"source": "b", "year": 1999}
+    assert found.hits[0].fields["text"] == "world" and "v" not in found.hits[0].fields
+    with_vector = idx.search([1.0, 0.0, 0.0], 1, return_fields=["*", "v"]).hits[0].fields
+    assert with_vector["v"] == [1.0, 0.0, 0.0] and with_vector["metadata"] == meta
+
+
+@pytest.mark.parametrize("storage", STORAGES)
+def test_clear_empties_the_index_and_keeps_it(r: redis.Redis, storage: str) -> None:
+    idx = SearchIndex.create(r, _meta_schema(storage, "COSINE"))
+    r.set("other:key", "untouched")
+    idx.upsert([{"id": f"d{i}", "text": "t", "v": [1.0, float(i), 0.0]} for i in range(2500)])
+    assert idx.clear() == 2500
+    idx.wait_indexed()
+    assert idx.count() == 0 and r.keys(f"meta_{storage}*") == []
+    assert r.get("other:key") == b"untouched"
+    idx.upsert([{"id": "again", "text": "t", "v": [1.0, 0.0, 0.0]}])
+    assert idx.search([1.0, 0.0, 0.0], 1).ids == ["again"]
+
+
+def test_a_field_named_metadata_is_refused() -> None:
+    with pytest.raises(SchemaError, match="reserved for a document's metadata"):
+        IndexSchema("x", "x:", (TextField("metadata"), VectorField("v", 3)))

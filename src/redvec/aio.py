@@ -191,6 +191,7 @@ class AsyncSearchIndex:
     update_vectors = _async(IndexCore.update_vectors)
     get = _async(IndexCore.get)
     delete = _async(IndexCore.delete)
+    clear = _async(IndexCore.clear)
 
     async def iter_vectors(
         self, vector_field: str | None = None, batch: int = 1000

@@ -520,7 +520,7 @@ class ClusterIndex:
                 for h, i in page:
                     doc = docs.get((i, h.id))
                     fields = {f: doc[f] for f in names if f in doc} if doc else {}
-                    hits.append(Hit(h.id, h.distance, h.score, fields))
+                    hits.append(Hit(h.id, h.distance, h.score, fields, h.metric))
             out.append(SearchResult(total(q, sum(shard[n].total for shard in replies)), hits))
         return out
 

@@ -52,6 +52,7 @@ from redvec.query import (
     rrf_fuse,
 )
 from redvec.schema import IndexSchema, VectorField
+from redvec.storage import WHOLE
 from redvec.vectors import check_vector, query_blob
 
 __all__ = ["HybridPlan", "IndexCore", "IndexInfo", "WriteError", "WriteReport"]
@@ -414,6 +415,32 @@ class IndexCore:
             deleted.append(int((yield from one(("DEL", *[k[j] for k in keys_of])))))
         return max(deleted)
 
+    def clear(self) -> Plan[int]:
+        """Delete every document of the index and keep the index (empty, ready for
+        writes): every key under its prefix, and in split storage the JSON documents
+        too, found by SCAN in batches and UNLINKed; returns how many documents went.
+
+        Documents written while it runs may survive it; it never touches a key outside
+        the index's prefixes."""
+        store = self.schema.store
+        patterns = [
+            self.schema.prefix,
+            *(p.removesuffix("*") for p in store.other_patterns(self.schema)),
+        ]
+        removed = 0
+        for n, prefix in enumerate(patterns):
+            cursor = "0"
+            while True:
+                reply = yield from one(("SCAN", cursor, "MATCH", glob_escape(prefix) + "*",
+                                        "COUNT", 1000))  # fmt: skip
+                cursor, found = str(text(reply[0])), list(reply[1])
+                if found:
+                    gone = int((yield from one(("UNLINK", *found))))
+                    removed += gone if n == 0 else 0
+                if cursor == "0":
+                    break
+        return removed
+
     # -- searching ---------------------------------------------------------------------
 
     def knn_args(self, q: KnnQuery) -> Plan[tuple[list[Any], VectorField]]:
@@ -434,9 +461,16 @@ class IndexCore:
         """A search reply as a :class:`SearchResult`, decoded by the schema and storage mode."""
         joined = self.schema.store.joined
         keep = None
-        if joined and return_fields is not None:
+        whole = return_fields is not None and WHOLE in return_fields
+        if joined and return_fields is not None and not whole:
             keep = return_names(self.schema, tuple(return_fields))
-        return parse_reply(reply, self.schema, vf, with_scores=scored, joined=joined, keep=keep)
+        result = parse_reply(reply, self.schema, vf, with_scores=scored, joined=joined, keep=keep)
+        if whole:
+            assert return_fields is not None
+            asked = set(return_names(self.schema, tuple(return_fields)) or ())
+            for hit in result.hits:
+                hit.fields = whole_document(self.schema, hit.fields, asked)
+        return result
 
     def _searched(self, replies: list[Any]) -> list[Any]:
         for reply in replies:
@@ -620,3 +654,25 @@ def _batches(items: Iterable[Any], size: int) -> Generator[list[Any], None, None
             batch = []
     if batch:
         yield batch
+
+
+def whole_document(schema: IndexSchema, fields: dict[str, Any], asked: set[str]) -> dict[str, Any]:
+    """A ``return_fields=["*"]`` hit as the stored document: a JSON document returned as
+    ``$`` unpacked, the id left out (the hit carries it), vectors only when named."""
+    out = dict(fields)
+    doc = out.pop("$", None)
+    if isinstance(doc, list) and len(doc) == 1:
+        doc = doc[0]
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            out.setdefault(k, v)
+    out.pop("id", None)
+    for f in schema.vector_fields:
+        if f.name not in asked:
+            out.pop(f.name, None)
+    return out
+
+
+def glob_escape(text: str) -> str:
+    """``text`` matched literally by a Redis glob (SCAN MATCH, KEYS)."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)

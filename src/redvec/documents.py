@@ -11,7 +11,7 @@ import numpy as np
 from redvec.errors import DocumentError, FilterError, RedvecError
 from redvec.filters import check_string
 from redvec.schema import GeoField, IndexSchema, NumericField, TagField, TextField, VectorField
-from redvec.storage import plain
+from redvec.storage import METADATA, plain
 from redvec.vectors import check_vector
 
 __all__ = ["document_id", "encode_document", "text_to_embed"]
@@ -55,10 +55,13 @@ def encode_document(
             f"'id' is reserved for the document id (hits and documents carry it), so it "
             f"cannot also be a field; rename it"
         )
+    metadata = _metadata(doc_id, doc.get(METADATA))
     values: dict[str, Any] = {}
     vectors: dict[str, np.ndarray] = {}
     for f in schema.fields:
         value = doc.get(f.name)
+        if value is None and metadata is not None and not isinstance(f, VectorField):
+            value = metadata.get(f.name)  # a declared metadata key is indexed too
         if isinstance(f, VectorField):
             if value is None:
                 raise DocumentError(f"document '{doc_id}' has no vector '{f.name}'")
@@ -73,8 +76,10 @@ def encode_document(
     extra = {
         k: v if v.__class__ in raw_ok else plain(v, f"document '{doc_id}' field '{k}'", 1)
         for k, v in doc.items()
-        if k != id_field and k not in values and k not in vectors
+        if k != id_field and k not in values and k not in vectors and k != METADATA
     }
+    if metadata is not None:
+        extra[METADATA] = metadata
     commands: list[Any] = store.encode(schema, doc_id, values, vectors, extra)
     return doc_id, commands
 
@@ -129,3 +134,20 @@ def _geo(where: str, value: Any) -> str:
             f"[-180, 180] and latitude within [-85.05112878, 85.05112878]"
         )
     return f"{lon!r},{lat!r}"
+
+
+def _metadata(doc_id: str, value: Any) -> dict[str, Any] | None:
+    """A document's ``metadata``: a mapping with string keys of JSON values, checked and
+    made plain (numpy values become Python ones) so that it is stored, and read back,
+    exactly as given in every storage mode."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise DocumentError(
+            f"document '{doc_id}': 'metadata' is a mapping of names to values, got "
+            f"{type(value).__name__}"
+        )
+    out = plain(dict(value), f"document '{doc_id}' metadata", 1)
+    if any(not isinstance(k, str) for k in out):
+        raise DocumentError(f"document '{doc_id}': metadata keys must be strings")
+    return dict(out)

@@ -263,6 +263,7 @@ class SearchIndex:
     update_vectors = _sync(IndexCore.update_vectors)
     get = _sync(IndexCore.get)
     delete = _sync(IndexCore.delete)
+    clear = _sync(IndexCore.clear)
 
     def iter_vectors(
         self, vector_field: str | None = None, batch: int = 1000

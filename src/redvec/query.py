@@ -26,6 +26,7 @@ from typing import Any
 from redvec.errors import ValidationError
 from redvec.filters import Filter, parse_filter, query_word, stopwords_of, text_tokens
 from redvec.schema import IndexSchema, NumericField, TagField, VectorField
+from redvec.storage import METADATA, WHOLE
 
 __all__ = [
     "Hit",
@@ -50,9 +51,10 @@ MAX_K = 10_000
 
 
 class Hit:
-    """One result: ``distance`` is RediSearch's (lower is closer), ``score`` higher is better."""
+    """One result: ``distance`` is RediSearch's (lower is closer), ``score`` higher is
+    better, ``similarity`` the distance mapped into [0, 1] (see :attr:`similarity`)."""
 
-    __slots__ = ("_fields", "distance", "id", "score")
+    __slots__ = ("_fields", "distance", "id", "metric", "score")
 
     def __init__(
         self,
@@ -60,11 +62,31 @@ class Hit:
         distance: float | None,
         score: float,
         fields: dict[str, Any] | None = None,
+        metric: str | None = None,
     ) -> None:
         self.id = id
         self.distance = distance
         self.score = score
         self._fields = {} if fields is None else fields
+        self.metric = metric
+
+    @property
+    def similarity(self) -> float | None:
+        """The distance as a similarity in [0, 1], 1 for the query itself; None for a hit
+        without a vector distance (BM25).
+
+        COSINE and IP: ``1 - distance / 2``, i.e. ``(1 + cos) / 2`` (RediSearch's distance
+        is ``1 - cos``, or ``1 - inner product``); exact for unit vectors, and clamped to
+        [0, 1] otherwise (an inner product beyond 1, or the tiny negative distance float
+        rounding gives a vector and itself). L2: ``1 / (1 + distance)`` (the distance is
+        the squared Euclidean one), which is in (0, 1] for every distance.
+        """
+        d = self.distance
+        if d is None or self.metric is None:
+            return None
+        if self.metric == "L2":
+            return 1.0 / (1.0 + max(d, 0.0))
+        return min(1.0, max(0.0, 1.0 - d / 2.0))
 
     @property
     def fields(self) -> dict[str, Any]:
@@ -120,10 +142,12 @@ class _LazyHit(Hit):
         score: float,
         raw: list[Any],
         decoders: dict[bytes, tuple[str, Callable[[bytes], Any]]],
+        metric: str | None = None,
     ) -> None:
         self.id = id
         self.distance = distance
         self.score = score
+        self.metric = metric
         self._raw: list[Any] | None = raw  # _fields is set when this is decoded
         self._decoders = decoders
 
@@ -322,7 +346,7 @@ def return_names(schema: IndexSchema, fields: tuple[str, ...] | None) -> tuple[s
         return None
     if isinstance(fields, str):
         raise ValidationError("return_fields is a list of field names")
-    known = {f.name for f in schema.fields}
+    known = {f.name for f in schema.fields} | {METADATA, WHOLE}
     names: list[str] = []
     for raw in fields:
         name = raw[2:] if isinstance(raw, str) and raw.startswith("$.") else raw
@@ -330,6 +354,7 @@ def return_names(schema: IndexSchema, fields: tuple[str, ...] | None) -> tuple[s
             raise ValidationError(
                 f"unknown return field {raw!r}; index '{schema.name}' has: "
                 + ", ".join(f.name for f in schema.fields)
+                + f" (and '{METADATA}', or '{WHOLE}' for the whole document)"
             )
         if name not in names:
             names.append(name)
@@ -341,7 +366,9 @@ def _return_clause(
     schema: IndexSchema, fields: tuple[str, ...] | None, extra: tuple[str, ...]
 ) -> tuple[Any, ...]:
     names = schema.store.returned_in_search(schema, return_names(schema, fields))
-    names += extra
+    if names is None:  # the whole document: no RETURN clause (the distance comes too)
+        return ()
+    names = [*names, *extra]
     return ("RETURN", len(names), *names) if names else ("NOCONTENT",)
 
 
@@ -545,6 +572,7 @@ def _decoders(schema: IndexSchema) -> dict[bytes, tuple[str, Callable[[bytes], A
             out[f.name.encode()] = (f.name, schema.store.vector_decoder(f))
         else:
             out[f.name.encode()] = (f.name, _utf8)
+    out[METADATA.encode()] = (METADATA, _json_value)  # JSON text in every mode's reply
     return out
 
 
@@ -574,7 +602,7 @@ def parse_reply(
     """
     decoders = _decoders(schema)
     if not with_scores and not joined and vector_field is not None:
-        return _parse_knn(reply, decoders, len(schema.prefix), vector_field.distance == "L2")
+        return _parse_knn(reply, decoders, len(schema.prefix), vector_field.distance)
     total = int(reply[0])
     hits: list[Hit] = []
     i = 1
@@ -618,7 +646,7 @@ def parse_reply(
             fields = {**document, **fields}
         if distance is not None and metric is not None:
             score = score_of(distance, metric)
-        hits.append(Hit(doc_id, distance, score, fields))
+        hits.append(Hit(doc_id, distance, score, fields, metric))
     return SearchResult(total, hits)
 
 
@@ -654,7 +682,7 @@ def _parse_knn(
     reply: list[Any],
     decoders: dict[bytes, tuple[str, Callable[[bytes], Any]]],
     prefix_len: int,
-    l2: bool,
+    metric: str,
 ) -> SearchResult:
     """The KNN reply (``key, [field, value, ...]`` per hit): ids and distances now, the
     fields when a caller reads them (see :class:`_LazyHit`)."""
@@ -662,6 +690,7 @@ def _parse_knn(
     append = hits.append
     n = len(reply)
     i = 1
+    l2 = metric == "L2"
     while i < n:
         key = reply[i]
         doc_id = (key.decode("utf-8", "replace") if key.__class__ is bytes else str(key))[
@@ -670,15 +699,15 @@ def _parse_knn(
         raw = reply[i + 1] if i + 1 < n and reply[i + 1].__class__ is list else None
         if raw is None:  # NOCONTENT: ids only
             i += 1
-            append(Hit(doc_id, None, 0.0, {}))
+            append(Hit(doc_id, None, 0.0, {}, metric))
             continue
         i += 2
         distance = _distance_in(raw)
         if distance is None:
-            append(_LazyHit(doc_id, None, 0.0, raw, decoders))
+            append(_LazyHit(doc_id, None, 0.0, raw, decoders, metric))
         else:
             score = 1.0 / (1.0 + distance) if l2 else 1.0 - distance
-            append(_LazyHit(doc_id, distance, score, raw, decoders))
+            append(_LazyHit(doc_id, distance, score, raw, decoders, metric))
     return SearchResult(int(reply[0]), hits)
 
 
@@ -691,7 +720,7 @@ def rrf_fuse(rankings: list[list[Hit]], weights: list[float], k: int, rrf_k: int
             totals[hit.id] = totals.get(hit.id, 0.0) + weight / (rrf_k + rank)
             known = fused.get(hit.id)
             if known is None:
-                fused[hit.id] = Hit(hit.id, hit.distance, 0.0, dict(hit.fields))
+                fused[hit.id] = Hit(hit.id, hit.distance, 0.0, dict(hit.fields), hit.metric)
             else:
                 if known.distance is None:
                     known.distance = hit.distance

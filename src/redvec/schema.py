@@ -254,6 +254,11 @@ class IndexSchema:
             seen.add(f.name)
             if f.name == "id":
                 raise SchemaError("field 'id' is reserved: a document's id is its key")
+            if f.name == "metadata":  # storage.METADATA
+                raise SchemaError(
+                    "field 'metadata' is reserved for a document's metadata mapping (its "
+                    "keys become filterable by declaring them as fields); rename the field"
+                )
             if f.name.startswith(RESERVED_FIELD_PREFIX):
                 raise SchemaError(
                     f"field '{f.name}': names starting with '__' are reserved for redvec "

@@ -33,8 +33,16 @@ from redvec.errors import DocumentError, SchemaError
 if TYPE_CHECKING:
     from redvec.schema import IndexSchema, VectorField
 
+METADATA = "metadata"
+WHOLE = "*"
+"""As a return field: the whole stored document (vectors only when also named)."""
+"""The document key of a free-form metadata mapping: stored and read back exactly, in
+every storage mode (a HASH holds it as JSON text); its keys that the schema declares as
+fields are indexed too. A schema may not declare a field of this name."""
+
 __all__ = [
     "JSON_MAX_DEPTH",
+    "METADATA",
     "SPLIT_SEARCH_SCRIPT",
     "STORAGES",
     "HashStorage",
@@ -171,11 +179,16 @@ class Storage:
         split mode runs it inside ``script`` (the registered join script)."""
         return target.execute_command("FT.SEARCH", index_name, *args)
 
-    def returned_in_search(self, schema: IndexSchema, asked: tuple[str, ...] | None) -> list[str]:
-        """The fields FT.SEARCH itself must RETURN for ``asked`` (None: every field but
-        vectors); the rest, if any, comes from the joined document."""
+    def returned_in_search(
+        self, schema: IndexSchema, asked: tuple[str, ...] | None
+    ) -> list[str] | None:
+        """The RETURN clause's arguments for ``asked`` (None: every field but vectors;
+        ``*``: the whole document, which a HASH gives without a RETURN clause, so None
+        here); the rest, if any, comes from the joined document."""
         if asked is None:
             return [f.name for f in schema.fields if f.kind != "vector"]
+        if WHOLE in asked:
+            return None
         return list(asked)
 
     @property
@@ -263,7 +276,9 @@ def decode_hash(schema: IndexSchema, raw: dict[bytes, bytes], with_vectors: bool
     for k, v in raw.items():
         name = text(k)
         f = kinds.get(name)
-        if f is None or f.kind == "text" or f.kind == "geo":
+        if name == METADATA and f is None:
+            doc[name] = json.loads(v)
+        elif f is None or f.kind == "text" or f.kind == "geo":
             doc[name] = text(v)
         elif f.kind == "vector":
             if with_vectors:
@@ -338,6 +353,9 @@ class HashStorage(Storage):
         """DEL then HSET: an upsert replaces the whole document, leaving no stale field."""
         mapping = hash_mapping(schema, values, vectors)
         for k, v in extra.items():
+            if k == METADATA:  # the one nested value a HASH holds: as JSON text, exactly
+                mapping[k] = json.dumps(v, allow_nan=False)
+                continue
             if isinstance(v, dict | list):
                 raise DocumentError(
                     f"document '{doc_id}': field '{k}' is nested; hash storage keeps "
@@ -361,6 +379,20 @@ class JsonStorage(Storage):
 
     name = "json"
     key_type = "JSON"
+
+    def returned_in_search(
+        self, schema: IndexSchema, asked: tuple[str, ...] | None
+    ) -> list[str] | None:
+        """Indexed fields by name; the metadata by its path; ``*`` as the whole document
+        (``$``)."""
+        if asked is None:
+            return [f.name for f in schema.fields if f.kind != "vector"]
+        if WHOLE in asked:
+            return ["$", *(n for n in asked if n != WHOLE)]
+        out: list[str] = []
+        for n in asked:
+            out += [f"$.{METADATA}", "AS", METADATA] if n == METADATA else [n]
+        return out
 
     def encode(
         self,
@@ -517,7 +549,9 @@ class SplitStorage(Storage):
             client=target,
         )
 
-    def returned_in_search(self, schema: IndexSchema, asked: tuple[str, ...] | None) -> list[str]:
+    def returned_in_search(
+        self, schema: IndexSchema, asked: tuple[str, ...] | None
+    ) -> list[str] | None:
         """What FT.SEARCH returns itself: the distance or score; the fields come from the JSON."""
         # Metadata comes from the joined JSON document; vectors, when asked for, from the hash.
         vectors = {f.name for f in schema.vector_fields}
