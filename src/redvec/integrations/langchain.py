@@ -14,6 +14,9 @@ Redis client), not LangChain's fallback of running the sync method in a thread. 
 L2 for L2); ``similarity_search_with_relevance_scores`` gives :attr:`redvec.Hit.similarity`
 in [0, 1] for every metric. MMR reads the candidates' vectors in the same round trip as
 the search and reorders them with :func:`redvec.diversity.maximal_marginal_relevance`.
+
+Why this file is over 500 lines: LangChain's interface is one class, and each of its
+methods has a native async twin beside it; the filter translation is what they share.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from redvec.filters import Filter, Num, Tag, Text
 from redvec.index import SearchIndex
 from redvec.query import Hit, KnnQuery, SearchResult
 from redvec.schema import Field, IndexSchema, TextField, VectorField
-from redvec.storage import METADATA
+from redvec.storage import METADATA, storage_for
 
 __all__ = ["RedvecVectorStore", "langchain_filter"]
 
@@ -230,7 +233,13 @@ class RedvecVectorStore(VectorStore):
                 ),
             ),
             storage=storage,  # type: ignore[arg-type]
-            document_prefix=f"{self.index_name}_doc:" if storage == "split" else None,
+            # A mode that keeps documents apart from the index (split) gets them its own
+            # prefix, so that two stores never share one.
+            document_prefix=(
+                f"{self.index_name}_doc:"
+                if storage_for(storage).default_document_prefix() is not None
+                else None
+            ),
         )
 
     def _async_client(self) -> aredis.Redis:
