@@ -31,6 +31,7 @@ __all__ = [
     "Searched",
     "Upserted",
     "embed_missing",
+    "knn_query",
     "operation_of",
     "search_by_text",
     "search_by_text_async",
@@ -101,7 +102,8 @@ def _text_query(spec: SearchSpec) -> TextQuery:
     return TextQuery(spec.text, spec.k, spec.filter, None, False, spec.return_fields, spec.offset)
 
 
-def _knn(spec: SearchSpec, vector: Any) -> KnnQuery:
+def knn_query(spec: SearchSpec, vector: Any) -> KnnQuery:
+    """The dense (KNN) query ``spec`` asks for, around ``vector``."""
     return KnnQuery(
         vector, spec.k, spec.filter, None, spec.ef_runtime, None, None, spec.return_fields,
         spec.offset,
@@ -136,7 +138,7 @@ def search_by_text(
     can_embed = embedder is not None or index.get_setting("provider") is not None
     mode = _mode(spec, index.name, can_embed)
     if mode is SearchMode.BM25:
-        with timed("text"):
+        with timed(operation_of(mode)):
             result = index.text_query(_text_query(spec))
         return Searched(result, mode, spec.mode is None)
     vector = spec.vector
@@ -148,11 +150,11 @@ def search_by_text(
     if mode is SearchMode.HYBRID:
         assert spec.text is not None
         plan = index.hybrid_plan(spec.text, vector, spec.k, **_hybrid_args(spec))
-        with timed("hybrid"):
+        with timed(operation_of(mode)):
             result = index.hybrid(plan)
     else:
-        with timed("search"):
-            result = index.query(_knn(spec, vector))
+        with timed(operation_of(mode)):
+            result = index.query(knn_query(spec, vector))
     return Searched(result, mode, spec.mode is None)
 
 
@@ -169,7 +171,7 @@ async def search_by_text_async(
     can_embed = embed is not None and (await index.get_setting("provider")) is not None
     mode = _mode(spec, index.name, can_embed)
     if mode is SearchMode.BM25:
-        with timed("text"):
+        with timed(operation_of(mode)):
             result = await index.text_query(_text_query(spec))
         return Searched(result, mode, spec.mode is None)
     vector = spec.vector
@@ -179,11 +181,11 @@ async def search_by_text_async(
     if mode is SearchMode.HYBRID:
         assert spec.text is not None
         plan = await index.hybrid_plan(spec.text, vector, spec.k, **_hybrid_args(spec))
-        with timed("hybrid"):
+        with timed(operation_of(mode)):
             result = await index.hybrid(plan)
     else:
-        with timed("search"):
-            result = await index.query(_knn(spec, vector))
+        with timed(operation_of(mode)):
+            result = await index.query(knn_query(spec, vector))
     return Searched(result, mode, spec.mode is None)
 
 

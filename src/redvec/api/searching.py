@@ -25,13 +25,12 @@ from redvec.api.service import Service
 from redvec.errors import ConfigError, ValidationError, VectorError
 from redvec.filters import filter_from_json
 from redvec.index import SearchIndex
-from redvec.query import KnnQuery, SearchMode, SearchResult
+from redvec.query import SearchMode, SearchResult
 from redvec.usecases import SearchSpec, search_by_text_async
 
 __all__ = [
     "answer_search",
     "embed_queries",
-    "knn_request",
     "response_of",
     "search_once",
     "spec_of",
@@ -82,14 +81,6 @@ async def embed_queries(svc: Service, idx: SearchIndex, texts: list[str]) -> Any
         )
     with svc.metrics.timed_embedding("query"):
         return await anyio.to_thread.run_sync(embedder.embed, texts)
-
-
-def knn_request(req: SearchRequest, idx: SearchIndex, vector: Any) -> KnnQuery:
-    """A dense request of a batch as the library's :class:`KnnQuery`."""
-    flt = filter_from_json(req.filter, idx.schema) if req.filter is not None else None
-    return KnnQuery(
-        vector, req.k, flt, None, req.ef_runtime, None, None, req.return_fields, req.offset
-    )
 
 
 def spec_of(data: SearchRequest, idx: SearchIndex, vector: Any) -> SearchSpec:

@@ -18,9 +18,10 @@ from redvec.api.models import (
     SearchRequest,
     SearchResponse,
 )
-from redvec.api.searching import answer_search, embed_queries, knn_request, response_of, vector_of
+from redvec.api.searching import answer_search, embed_queries, response_of, spec_of, vector_of
 from redvec.api.service import Service
 from redvec.errors import ValidationError
+from redvec.usecases import knn_query
 
 __all__ = ["SearchController"]
 
@@ -80,7 +81,7 @@ class SearchController(Controller):
         queries = []
         for n, (req, vec) in enumerate(zip(data.searches, vectors, strict=True)):
             try:
-                queries.append(knn_request(req, idx, vec))
+                queries.append(knn_query(spec_of(req, idx, vec), vec))
             except ValidationError as e:
                 raise type(e)(f"searches[{n}]: {e}") from None
         with svc.metrics.timed_redis("search_batch"):
