@@ -17,7 +17,7 @@ import pytest
 import redis
 
 from redvec.index import SearchIndex
-from redvec.schema import IndexSchema, TextField, VectorField, load_schema
+from redvec.schema import IndexSchema, TagField, TextField, VectorField, load_schema
 
 from .conftest import REDVEC
 
@@ -316,3 +316,41 @@ def test_listings_for_people_are_aligned_tables_with_a_header(
     assert all(row[at:].startswith("hash") for row in rows.values())
     tenants = run(["tenant", "list"], cli_env)
     assert tenants.returncode == 0 and tenants.stdout.strip() == "no tenants"
+
+
+def test_search_explain_prints_the_plan_and_a_forced_policy_is_honoured(
+    r: redis.Redis, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    schema = IndexSchema(
+        "cliplan",
+        "cliplan:",
+        (TextField("body"), TagField("kind"), VectorField("vec", dims=4, distance="L2")),
+    )
+    idx = SearchIndex.create(r, schema, overwrite=True)
+    rng = np.random.default_rng(0)
+    idx.upsert(
+        {"id": str(i), "body": "x", "kind": "a" if i < 3 else "b", "vec": rng.normal(size=4)}
+        for i in range(60)
+    )
+    idx.wait_indexed()
+    query = tmp_path / "q.npy"
+    np.save(query, np.ones(4, dtype=np.float32))
+    base = ["search", "-i", "cliplan", "--vector-file", str(query), "--json"]
+    planned = run([*base, "--filter", "kind:a", "--explain"], cli_env)
+    assert planned.returncode == 0, planned.stderr
+    assert {h["id"] for h in json.loads(planned.stdout)} == {"0", "1", "2"}
+    line = next(x for x in planned.stderr.splitlines() if x.startswith("plan: "))
+    plan = json.loads(line.removeprefix("plan: "))
+    assert plan["policy"] == "ADHOC_BF" and plan["chosen_by"] == "planner"
+    assert plan["matches"] == 3 and plan["documents"] == 60
+    forced = run(
+        [*base, "--filter", "kind:b", "--hybrid-policy", "batches", "--batch-size", "20",
+         "--explain"],
+        cli_env,
+    )  # fmt: skip
+    assert forced.returncode == 0, forced.stderr
+    assert '"chosen_by": "forced"' in forced.stderr and '"batch_size": 20' in forced.stderr
+    bad = run([*base, "--filter", "kind:b", "--hybrid-policy", "fastest"], cli_env)
+    assert bad.returncode != 0
+    assert "one of auto, adhoc_bf, batches or redisearch" in bad.stderr
+    assert "Traceback" not in bad.stderr

@@ -230,6 +230,7 @@ class AsyncSearchIndex:
 
     search = _async(IndexCore.search)
     query = _async(IndexCore.query)
+    plan = _async(IndexCore.plan)
     search_many = _async(IndexCore.search_many)
     range_search = _async(IndexCore.range_search)
     range_query = _async(IndexCore.range_query)

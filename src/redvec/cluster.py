@@ -521,7 +521,9 @@ class ClusterIndex:
                     doc = docs.get((i, h.id))
                     fields = {f: doc[f] for f in names if f in doc} if doc else {}
                     hits.append(Hit(h.id, h.distance, h.score, fields, h.metric))
-            out.append(SearchResult(total(q, sum(shard[n].total for shard in replies)), hits))
+            # Each shard plans from its own counts; the first shard's plan stands for them.
+            plan = replies[0][n].plan if replies else None
+            out.append(SearchResult(total(q, sum(shard[n].total for shard in replies)), hits, plan))
         return out
 
     def _documents(self, wanted: list[tuple[int, str]]) -> dict[tuple[int, str], Any]:

@@ -28,6 +28,16 @@ from redvec.connection import progress_of
 from redvec.documents import encode_document
 from redvec.errors import DocumentError, IndexNotFoundError, ValidationError
 from redvec.filters import Filter
+from redvec.planner import (
+    AUTO,
+    FLAT,
+    UNFILTERED,
+    MatchCounts,
+    SearchPlan,
+    choose,
+    forced,
+    policy_of,
+)
 from redvec.plans import (
     Command,
     Plan,
@@ -47,7 +57,9 @@ from redvec.query import (
     build_knn,
     build_range,
     build_text,
+    check_batch_size,
     parse_reply,
+    render_filter,
     return_names,
     rrf_fuse,
 )
@@ -123,6 +135,7 @@ class HybridPlan:
     weights: tuple[float, float]
     rrf_k: int
     return_fields: list[str] | None = None
+    knn_plan: SearchPlan | None = None  # how the KNN side runs (redvec.planner)
 
 
 class IndexCore:
@@ -139,6 +152,7 @@ class IndexCore:
         self.check_indexing = True
         self.failures_seen: int | None = None  # FT.INFO's count after our last write
         self.cached_settings: dict[str, str] | None = None
+        self.match_counts = MatchCounts()  # the planner's counts (redvec.planner)
 
     @property
     def name(self) -> str:
@@ -439,16 +453,70 @@ class IndexCore:
                     removed += gone if n == 0 else 0
                 if cursor == "0":
                     break
+        self.match_counts.forget()
         return removed
 
     # -- searching ---------------------------------------------------------------------
 
     def knn_args(self, q: KnnQuery) -> Plan[tuple[list[Any], VectorField]]:
-        """The FT.SEARCH arguments of a KNN query (the recorded EF_RUNTIME applied) and its
-        vector field."""
+        """The FT.SEARCH arguments of a KNN query (the recorded EF_RUNTIME and the planner's
+        policy applied) and its vector field."""
+        args, vf, _plan = yield from self.planned_knn(q)
+        return args, vf
+
+    def planned_knn(self, q: KnnQuery) -> Plan[tuple[list[Any], VectorField, SearchPlan]]:
+        """A KNN query's FT.SEARCH arguments, vector field and the plan they carry."""
         vf = self.schema.vector_field(q.vector_field)
         ef = (yield from self.default_ef_runtime()) if q.ef_runtime is None else None
-        return build_knn(self.schema, q, query_blob(q.vector, vf), ef), vf
+        plan = yield from self.plan(q, vf)
+        return build_knn(self.schema, q, query_blob(q.vector, vf), ef, plan), vf, plan
+
+    def plan(self, q: KnnQuery, vf: VectorField | None = None) -> Plan[SearchPlan]:
+        """How ``q`` will run (:mod:`redvec.planner`): a forced policy as asked, else the
+        planner's choice from the filter's match count (counted now when none is kept)."""
+        vf = vf or self.schema.vector_field(q.vector_field)
+        policy = policy_of(q.hybrid_policy)
+        if q.filter is None:
+            return UNFILTERED if policy in (AUTO, "REDISEARCH") else forced(policy, None)
+        if policy != AUTO:
+            return forced(policy, q.batch_size)
+        if q.batch_size is not None:
+            check_batch_size(q.batch_size)
+            raise ValidationError("batch_size applies to hybrid_policy batches only")
+        where = render_filter(q.filter, self.schema)
+        if where == "*":
+            return UNFILTERED
+        k = q.k + q.offset
+        if vf.algorithm != "HNSW":
+            return FLAT  # no count needed
+        counts = yield from self.counted([where])
+        matches, documents = counts[where], counts["*"]
+        ef = q.ef_runtime if q.ef_runtime is not None else (yield from self.default_ef_runtime())
+        return choose(matches, documents, k, algorithm=vf.algorithm, dims=vf.dims, ef=ef)
+
+    def counted(self, wheres: Sequence[str]) -> Plan[dict[str, int]]:
+        """How many documents each rendered filter matches (and ``*``: how many the index
+        holds), from :attr:`match_counts` where kept, else counted in one round trip."""
+        kept = self.match_counts
+        found: dict[str, int] = {}
+        missing: list[str] = []
+        for where in ("*", *wheres):
+            hit = kept.get(where)
+            if hit is None:
+                if where not in missing:
+                    missing.append(where)
+            else:
+                found[where] = hit
+        if missing:
+            replies = yield [
+                ("FT.SEARCH", self.search_name, where, "LIMIT", 0, 0, "DIALECT", 2)
+                for where in missing
+            ]
+            for where, reply in zip(missing, self._searched(replies), strict=True):
+                count = _total_of(reply)
+                kept.put(where, count)
+                found[where] = count
+        return found
 
     def parse(
         self,
@@ -480,23 +548,40 @@ class IndexCore:
 
     def query(self, q: KnnQuery) -> Plan[SearchResult]:
         """A KNN query built by the caller (:class:`redvec.query.KnnQuery`)."""
-        args, vf = yield from self.knn_args(q)
+        args, vf, plan = yield from self.planned_knn(q)
         (reply,) = self._searched((yield [Search(args)]))
-        return self.parse(reply, vf, return_fields=q.return_fields)
+        result = self.parse(reply, vf, return_fields=q.return_fields)
+        result.plan = plan
+        return result
 
     def search_many(self, queries: Sequence[KnnQuery]) -> Plan[list[SearchResult]]:
-        """Many KNN queries in one pipelined round trip; a bad one is named by position."""
+        """Many KNN queries in one pipelined round trip (after one more for the planner's
+        counts of filters it has not seen lately); a bad one is named by position."""
+        wheres = []
+        for n, q in enumerate(queries):
+            try:
+                if q.filter is not None and policy_of(q.hybrid_policy) == AUTO:
+                    where = render_filter(q.filter, self.schema)
+                    vf = self.schema.vector_field(q.vector_field)
+                    if where != "*" and vf.algorithm == "HNSW":
+                        wheres.append(where)
+            except ValidationError as e:
+                raise type(e)(f"searches[{n}]: {e}") from None
+        if wheres:
+            yield from self.counted(wheres)  # the plans below then find every count kept
         built = []
         for n, q in enumerate(queries):
             try:
-                built.append((yield from self.knn_args(q)))
+                built.append((yield from self.planned_knn(q)))
             except ValidationError as e:
                 raise type(e)(f"searches[{n}]: {e}") from None
-        replies = self._searched((yield [Search(args) for args, _ in built])) if built else []
-        return [
-            self.parse(reply, vf, return_fields=q.return_fields)
-            for reply, (_, vf), q in zip(replies, built, queries, strict=True)
-        ]
+        replies = self._searched((yield [Search(args) for args, _, _ in built])) if built else []
+        results = []
+        for reply, (_, vf, plan), q in zip(replies, built, queries, strict=True):
+            result = self.parse(reply, vf, return_fields=q.return_fields)
+            result.plan = plan
+            results.append(result)
+        return results
 
     def search(
         self,
@@ -576,6 +661,8 @@ class IndexCore:
         ef_runtime: int | None = None,
         rrf_k: int = 60,
         return_fields: list[str] | None = None,
+        hybrid_policy: str | None = None,
+        batch_size: int | None = None,
     ) -> Plan[SearchResult]:
         """BM25 and KNN in one round trip, fused by weighted reciprocal rank fusion.
 
@@ -586,7 +673,7 @@ class IndexCore:
             text_query, vector, k, filter=filter, text_weight=text_weight,
             vector_weight=vector_weight, candidates=candidates, text_field=text_field,
             vector_field=vector_field, ef_runtime=ef_runtime, rrf_k=rrf_k,
-            return_fields=return_fields,
+            return_fields=return_fields, hybrid_policy=hybrid_policy, batch_size=batch_size,
         )  # fmt: skip
         return (yield from self.hybrid(plan))
 
@@ -605,6 +692,8 @@ class IndexCore:
         ef_runtime: int | None = None,
         rrf_k: int = 60,
         return_fields: list[str] | None = None,
+        hybrid_policy: str | None = None,
+        batch_size: int | None = None,
     ) -> Plan[HybridPlan]:
         """The two requests of a hybrid search, checked and built, for any client to send."""
         for name, w in (("text_weight", text_weight), ("vector_weight", vector_weight)):
@@ -620,12 +709,15 @@ class IndexCore:
             self.schema,
             TextQuery(text_query, n, filter, text_field, return_fields=return_fields),
         )
-        knn_args, vf = yield from self.knn_args(
-            KnnQuery(vector, n, filter, vector_field, ef_runtime, return_fields=return_fields)
-        )
+        knn = KnnQuery(
+            vector, n, filter, vector_field, ef_runtime, hybrid_policy, batch_size,
+            return_fields,
+        )  # fmt: skip
+        knn_args, vf, knn_plan = yield from self.planned_knn(knn)
         return HybridPlan(
-            text_args, knn_args, vf, k, (text_weight, vector_weight), rrf_k, return_fields
-        )
+            text_args, knn_args, vf, k, (text_weight, vector_weight), rrf_k, return_fields,
+            knn_plan,
+        )  # fmt: skip
 
     def hybrid(self, plan: HybridPlan) -> Plan[SearchResult]:
         """Send a plan from :meth:`hybrid_plan`; fuse its two rankings."""
@@ -642,7 +734,16 @@ class IndexCore:
         fused: list[Hit] = rrf_fuse(
             [text_hits, knn_hits], list(plan.weights), plan.k, rrf_k=plan.rrf_k
         )
-        return SearchResult(len({h.id for h in text_hits} | {h.id for h in knn_hits}), fused)
+        total = len({h.id for h in text_hits} | {h.id for h in knn_hits})
+        return SearchResult(total, fused, plan.knn_plan)
+
+
+def _total_of(reply: Any) -> int:
+    """The match count of a ``LIMIT 0 0`` search (RESP2: ``[total]``; RESP3: a map)."""
+    if isinstance(reply, dict):
+        total: Any = reply.get(b"total_results", reply.get("total_results", 0))
+        return int(total)
+    return int(reply[0])
 
 
 def _batches(items: Iterable[Any], size: int) -> Generator[list[Any], None, None]:

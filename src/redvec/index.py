@@ -299,6 +299,7 @@ class SearchIndex:
 
     search = _sync(IndexCore.search)
     query = _sync(IndexCore.query)
+    plan = _sync(IndexCore.plan)
     search_many = _sync(IndexCore.search_many)
     range_search = _sync(IndexCore.range_search)
     range_query = _sync(IndexCore.range_query)

@@ -25,6 +25,7 @@ from typing import Any
 
 from redvec.errors import ValidationError
 from redvec.filters import Filter, parse_filter, query_word, stopwords_of, text_tokens
+from redvec.planner import SearchPlan, policy_of
 from redvec.schema import IndexSchema, NumericField, TagField, VectorField
 from redvec.storage import METADATA, WHOLE
 
@@ -168,10 +169,12 @@ class _LazyHit(Hit):
 @dataclass
 class SearchResult:
     """A search's answer: ``total`` (how many matched; for KNN at most offset + k) and the hits
-    of the page, best first."""
+    of the page, best first. A KNN's answer carries the ``plan`` it ran under
+    (:class:`redvec.planner.SearchPlan`: the hybrid policy and why it was chosen)."""
 
     total: int
     hits: list[Hit]
+    plan: SearchPlan | None = None
 
     def __len__(self) -> int:
         return len(self.hits)
@@ -187,8 +190,13 @@ class SearchResult:
 
 @dataclass
 class KnnQuery:
-    """A KNN search: the ``k`` nearest to ``vector`` among documents matching ``filter``;
-    ``ef_runtime``, ``hybrid_policy`` and ``batch_size`` tune RediSearch's search of it."""
+    """A KNN search: the ``k`` nearest to ``vector`` among documents matching ``filter``.
+
+    ``ef_runtime`` tunes the HNSW search. ``hybrid_policy`` says how a filtered one runs:
+    None or ``"auto"`` lets :mod:`redvec.planner` choose from the filter's match count;
+    ``"adhoc_bf"`` (exact, over the filter's matches) and ``"batches"`` (the graph in
+    batches of ``batch_size``) force a policy; ``"redisearch"`` leaves it to RediSearch.
+    """
 
     vector: Any
     k: int = 10
@@ -392,27 +400,44 @@ def _nearest_first(
 
 
 def build_knn(
-    schema: IndexSchema, q: KnnQuery, blob: bytes, default_ef: int | None = None
+    schema: IndexSchema,
+    q: KnnQuery,
+    blob: bytes,
+    default_ef: int | None = None,
+    plan: SearchPlan | None = None,
 ) -> list[Any]:
-    """FT.SEARCH arguments for a KNN query. Everything but the vector depends only on
-    the query's shape, which repeats from query to query: that part is built once and
-    cached, and each query costs a list copy and the blob (the search path's overhead
-    over a hand-written FT.SEARCH is what ``benchmarks/query_overhead.py`` measures)."""
+    """FT.SEARCH arguments for a KNN query, run under ``plan`` (its policy and batch size
+    replace the query's; without one, a named policy is sent as it is and ``auto`` leaves
+    the choice to RediSearch). Everything but the vector depends only on the query's shape,
+    which repeats from query to query: that part is built once and cached, and each query
+    costs a list copy and the blob (the search path's overhead over a hand-written
+    FT.SEARCH is what ``benchmarks/query_overhead.py`` measures)."""
     flt = q.filter
     fields = None if q.return_fields is None else tuple(q.return_fields)
+    if plan is None:
+        policy, batch = q.hybrid_policy, q.batch_size
+    else:
+        policy, batch = plan.policy, plan.batch_size
     try:
         template, slot = _knn_template(
             schema, q.k, q.offset, flt, q.vector_field, q.ef_runtime, default_ef,
-            q.hybrid_policy, q.batch_size, fields,
+            policy, batch, fields,
         )  # fmt: skip
     except TypeError:  # an unhashable part (a list where a number belongs): check uncached
         template, slot = _knn_template.__wrapped__(
             schema, q.k, q.offset, flt, q.vector_field, q.ef_runtime, default_ef,
-            q.hybrid_policy, q.batch_size, fields,
+            policy, batch, fields,
         )  # fmt: skip
     args = list(template)
     args[slot] = blob
     return args
+
+
+def check_batch_size(batch_size: Any) -> int:
+    """``batch_size`` as the positive integer ``BATCH_SIZE`` takes, or a clear refusal."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValidationError(f"batch_size must be a positive integer, got {batch_size!r}")
+    return batch_size
 
 
 @functools.lru_cache(maxsize=4096, typed=True)  # typed: k=True or 10.0 must not hit k=1, 10
@@ -444,18 +469,16 @@ def _knn_template(
                 )
             knn += " EF_RUNTIME $EF"
             params += ["EF", ef]
-    if hybrid_policy is not None:
-        policy = hybrid_policy.upper()
-        if policy not in HYBRID_POLICIES:
-            raise ValidationError(f"hybrid_policy must be ADHOC_BF or BATCHES, got {policy!r}")
+    policy = policy_of(hybrid_policy)
+    if policy in HYBRID_POLICIES:
         if flt is None:
             raise ValidationError("hybrid_policy applies to filtered queries only")
         knn += f" HYBRID_POLICY {policy}"
-        if batch_size is not None:
-            if policy != "BATCHES":
-                raise ValidationError("batch_size applies to HYBRID_POLICY BATCHES only")
-            knn += " BATCH_SIZE $BS"
-            params += ["BS", int(batch_size)]
+    if batch_size is not None:
+        if policy != "BATCHES":
+            raise ValidationError("batch_size applies to hybrid_policy batches only")
+        knn += " BATCH_SIZE $BS"
+        params += ["BS", check_batch_size(batch_size)]
     where = render_filter(flt, schema)
     # A bare "*" stays bare: the server runs "(*)=>[KNN ...]" measurably slower.
     query = f"{where}=>[{knn} AS {DIST}]" if where == "*" else f"({where})=>[{knn} AS {DIST}]"

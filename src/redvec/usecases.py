@@ -52,7 +52,9 @@ class SearchSpec:
 
     ``mode`` None lets :func:`redvec.query.resolve_mode` choose (hybrid for both,
     dense for a vector or for text the index can embed, else bm25). The weights and
-    ``candidates`` apply to hybrid search only; ``ef_runtime`` to the vector side.
+    ``candidates`` apply to hybrid search only; ``ef_runtime``, ``hybrid_policy`` and
+    ``batch_size`` to the vector side (:class:`redvec.query.KnnQuery`: None lets the
+    planner choose how a filtered KNN runs).
     """
 
     text: str | None = None
@@ -66,6 +68,8 @@ class SearchSpec:
     text_weight: float = 1.0
     vector_weight: float = 1.0
     candidates: int | None = None
+    hybrid_policy: str | None = None
+    batch_size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,10 @@ def _mode(spec: SearchSpec, index: str, can_embed: bool) -> SearchMode:
     )
     if mode is SearchMode.HYBRID and spec.offset:
         raise ValidationError("'offset' is not supported with mode hybrid")
+    if mode is SearchMode.BM25 and (spec.hybrid_policy, spec.batch_size) != (None, None):
+        raise ValidationError(
+            "hybrid_policy and batch_size apply to the vector search of dense or hybrid"
+        )
     return mode
 
 
@@ -105,8 +113,8 @@ def _text_query(spec: SearchSpec) -> TextQuery:
 def knn_query(spec: SearchSpec, vector: Any) -> KnnQuery:
     """The dense (KNN) query ``spec`` asks for, around ``vector``."""
     return KnnQuery(
-        vector, spec.k, spec.filter, None, spec.ef_runtime, None, None, spec.return_fields,
-        spec.offset,
+        vector, spec.k, spec.filter, None, spec.ef_runtime, spec.hybrid_policy,
+        spec.batch_size, spec.return_fields, spec.offset,
     )  # fmt: skip
 
 
@@ -117,6 +125,8 @@ def _hybrid_args(spec: SearchSpec) -> dict[str, Any]:
         "vector_weight": spec.vector_weight,
         "candidates": max(spec.candidates, spec.k) if spec.candidates else None,
         "ef_runtime": spec.ef_runtime,
+        "hybrid_policy": spec.hybrid_policy,
+        "batch_size": spec.batch_size,
         "return_fields": spec.return_fields,
     }
 

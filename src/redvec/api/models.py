@@ -53,6 +53,7 @@ class HybridWeights(msgspec.Struct, forbid_unknown_fields=True):
 
 
 Mode = Literal["dense", "bm25", "hybrid"]
+Policy = Literal["auto", "adhoc_bf", "batches", "redisearch"]
 
 
 class SearchRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -75,6 +76,23 @@ class SearchRequest(msgspec.Struct, forbid_unknown_fields=True):
     hybrid: HybridWeights | None = None
     offset: Offset = 0
     mode: Mode | None = None
+    hybrid_policy: (
+        Annotated[
+            Policy,
+            Meta(
+                description="How a filtered KNN runs: auto (the planner chooses from the "
+                "filter's match count), adhoc_bf, batches, or redisearch (its own choice)"
+            ),
+        ]
+        | None
+    ) = None
+    batch_size: (
+        Annotated[int, Meta(ge=1, le=MAX_K, description="BATCH_SIZE for hybrid_policy batches")]
+        | None
+    ) = None
+    explain: Annotated[
+        bool, Meta(description="Answer with the plan the KNN ran under ('plan')")
+    ] = False
 
 
 class BatchSearchRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -93,13 +111,28 @@ class SearchHit(msgspec.Struct):
     fields: dict[str, Any]
 
 
-class SearchResponse(msgspec.Struct):
-    """A search's hits, how many matched (``total``), the time taken and the mode that ran."""
+class SearchPlanAnswer(msgspec.Struct):
+    """How a KNN ran (:class:`redvec.planner.SearchPlan`): the ``HYBRID_POLICY`` and
+    ``BATCH_SIZE`` sent (null: none), who chose them (planner, forced, redisearch,
+    unfiltered), why, and the match counts the planner used."""
+
+    policy: str | None
+    batch_size: int | None
+    chosen_by: str
+    reason: str
+    matches: int | None
+    documents: int | None
+
+
+class SearchResponse(msgspec.Struct, omit_defaults=True):
+    """A search's hits, how many matched (``total``), the time taken, the mode that ran
+    (dense, bm25 or hybrid) and, when ``explain`` was asked, the KNN's ``plan``."""
 
     results: list[SearchHit]
     total: int
     took_ms: float
-    mode: str = "dense"  # the mode that ran: dense, bm25 or hybrid
+    mode: str
+    plan: SearchPlanAnswer | None = None
 
 
 class BatchSearchResponse(msgspec.Struct):

@@ -18,6 +18,7 @@ from redvec.api.answers import elapsed_ms
 from redvec.api.models import (
     HybridWeights,
     SearchHit,
+    SearchPlanAnswer,
     SearchRequest,
     SearchResponse,
 )
@@ -39,11 +40,18 @@ __all__ = [
 
 
 def response_of(
-    result: SearchResult, start: float, mode: SearchMode = SearchMode.DENSE
+    result: SearchResult,
+    start: float,
+    mode: SearchMode = SearchMode.DENSE,
+    *,
+    explain: bool = False,
 ) -> SearchResponse:
-    """A library result as the wire's :class:`SearchResponse`."""
+    """A library result as the wire's :class:`SearchResponse` (with its plan if ``explain``)."""
     hits = [SearchHit(h.id, h.score, h.distance, h.fields) for h in result.hits]
-    return SearchResponse(hits, result.total, elapsed_ms(start), mode.value)
+    plan = None
+    if explain and result.plan is not None:
+        plan = SearchPlanAnswer(**result.plan.to_dict())
+    return SearchResponse(hits, result.total, elapsed_ms(start), mode.value, plan)
 
 
 def vector_of(req: SearchRequest) -> Any:
@@ -96,7 +104,7 @@ def spec_of(data: SearchRequest, idx: SearchIndex, vector: Any) -> SearchSpec:
         data.text, vector, asked, data.k,
         filter_from_json(data.filter, idx.schema) if data.filter is not None else None,
         data.ef_runtime, data.return_fields, data.offset, h.text_weight, h.vector_weight,
-        h.candidates,
+        h.candidates, data.hybrid_policy, data.batch_size,
     )  # fmt: skip
 
 
@@ -131,4 +139,4 @@ async def search_once(svc: Service, name: str, data: SearchRequest) -> SearchRes
         return await embed_queries(svc, idx, texts)
 
     done = await search_by_text_async(asearch.aio, spec, embed=embed, timed=svc.metrics.timed_redis)
-    return response_of(done.result, start, done.mode)
+    return response_of(done.result, start, done.mode, explain=data.explain)

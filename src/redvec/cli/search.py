@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -50,6 +51,19 @@ def search(
     ef_runtime: Annotated[
         int | None, typer.Option(help="HNSW EF_RUNTIME for this query (dense and hybrid)")
     ] = None,
+    hybrid_policy: Annotated[
+        str | None,
+        typer.Option(
+            help="How a filtered KNN runs: auto (default: the planner chooses from the "
+            "filter's match count), adhoc_bf, batches or redisearch (its own choice)"
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help="BATCH_SIZE with --hybrid-policy batches")
+    ] = None,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Print the plan the KNN ran under (to stderr)")
+    ] = False,
     as_json: JsonOpt = False,
     url: UrlOpt = None,
 ) -> None:
@@ -60,11 +74,17 @@ def search(
         raise ValidationError("give --vector-file (KNN), --text (full-text), or both (hybrid)")
     idx = SearchIndex.open(connect(url), index)
     vector = load_vector(vector_file) if vector_file is not None else None
-    spec = SearchSpec(text_query, vector, mode, k, filter_expr, ef_runtime)
+    spec = SearchSpec(
+        text_query, vector, mode, k, filter_expr, ef_runtime,
+        hybrid_policy=hybrid_policy, batch_size=batch_size,
+    )  # fmt: skip
     done = search_by_text(idx, spec)
     if not as_json and done.chosen and done.mode is SearchMode.BM25:
         err.print(
             f"mode bm25: index '{index}' has no embedding provider recorded (--mode to choose)"
         )
     result = done.result
+    if explain:
+        plan = result.plan.to_dict() if result.plan is not None else None
+        err.print(f"plan: {json.dumps(plan)}", markup=False, highlight=False)
     print_hits(result.hits, as_json)

@@ -86,4 +86,10 @@ class SearchController(Controller):
                 raise type(e)(f"searches[{n}]: {e}") from None
         with svc.metrics.timed_redis("search_batch"):
             results = await asearch.query_many(queries)
-        return BatchSearchResponse([response_of(r, start) for r in results], elapsed_ms(start))
+        return BatchSearchResponse(
+            [
+                response_of(r, start, explain=req.explain)
+                for r, req in zip(results, data.searches, strict=True)
+            ],
+            elapsed_ms(start),
+        )

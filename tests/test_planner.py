@@ -1,0 +1,254 @@
+"""The filtered-search planner on the real server: which policy a filter gets, forced
+policies, the plan shown, the counts it keeps, and exact answers where it promises them."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import numpy as np
+import pytest
+import redis
+import redis.asyncio as aredis
+
+from redvec.aio import AsyncSearchIndex
+from redvec.errors import ValidationError
+from redvec.exact import exact_knn
+from redvec.filters import Num, Tag
+from redvec.index import SearchIndex
+from redvec.planner import ADHOC_WORK, MIN_BATCH, MatchCounts, choose, policy_of
+from redvec.query import KnnQuery
+from redvec.schema import IndexSchema, NumericField, TagField, TextField, VectorField
+
+N = 1500
+DIMS = 256  # ADHOC_WORK / 256 = 781 matches: below that brute force, above it batches
+
+
+def _schema(name: str, algorithm: str = "HNSW") -> IndexSchema:
+    graph: dict[str, Any] = {"m": 8, "ef_construction": 40} if algorithm == "HNSW" else {}
+    return IndexSchema(
+        name,
+        f"{name}:",
+        (
+            TextField("title"),
+            TagField("kind"),
+            NumericField("rank"),
+            VectorField("vec", dims=DIMS, algorithm=algorithm, distance="L2", **graph),
+        ),
+    )
+
+
+def _corpus(seed: int = 0) -> tuple[list[dict[str, Any]], np.ndarray]:
+    rng = np.random.default_rng(seed)
+    vectors = rng.normal(size=(N, DIMS)).astype(np.float32)
+    # "rare" on 5 documents, "common" on 90% of them; rank is the document number.
+    docs = [
+        {
+            "id": str(i),
+            "kind": "rare" if i % 300 == 7 else ("common" if i % 10 else "other"),
+            "rank": i,
+            "title": f"document number {i}",
+            "vec": vectors[i],
+        }
+        for i in range(N)
+    ]
+    return docs, vectors
+
+
+@pytest.fixture()
+def hnsw(r: redis.Redis) -> tuple[SearchIndex, list[dict[str, Any]], np.ndarray]:
+    idx = SearchIndex.create(r, _schema("planned"), overwrite=True)
+    docs, vectors = _corpus()
+    idx.upsert(docs)
+    idx.wait_indexed()
+    return idx, docs, vectors
+
+
+def _mask(docs: list[dict[str, Any]], kind: str) -> np.ndarray:
+    return np.array([d["kind"] == kind for d in docs])
+
+
+def test_a_filter_matching_a_handful_of_documents_gets_the_exact_answer(hnsw: Any) -> None:
+    idx, docs, vectors = hnsw
+    q = np.random.default_rng(1).normal(size=DIMS)
+    result = idx.search(q, 10, filter=Tag("kind") == "rare")
+    assert result.plan.policy == "ADHOC_BF" and result.plan.chosen_by == "planner"
+    assert (result.plan.matches, result.plan.documents) == (5, N)
+    want, _ = exact_knn(vectors, q, 10, "L2", mask=_mask(docs, "rare"))
+    assert result.ids == [str(i) for i in want[0]]
+
+
+def test_a_filter_matching_most_of_the_index_walks_the_graph_in_batches(hnsw: Any) -> None:
+    idx, docs, _vectors = hnsw
+    q = np.random.default_rng(2).normal(size=DIMS)
+    result = idx.search(q, 10, filter=Tag("kind") == "common")
+    plan = result.plan
+    assert plan.policy == "BATCHES" and plan.chosen_by == "planner"
+    common = int(_mask(docs, "common").sum())
+    assert plan.matches == common and plan.batch_size is not None
+    assert plan.batch_size >= MIN_BATCH
+    assert f"{common} of 1500" in plan.reason
+    allowed = {d["id"] for d in docs if d["kind"] == "common"}
+    assert len(result.ids) == 10 and set(result.ids) <= allowed
+
+
+def test_forced_policies_are_sent_as_asked(hnsw: Any) -> None:
+    idx, docs, vectors = hnsw
+    q = np.random.default_rng(3).normal(size=DIMS)
+    common = Tag("kind") == "common"
+    forced = idx.search(q, 10, filter=common, hybrid_policy="adhoc_bf")
+    assert (forced.plan.policy, forced.plan.chosen_by) == ("ADHOC_BF", "forced")
+    want, _ = exact_knn(vectors, q, 10, "L2", mask=_mask(docs, "common"))
+    assert forced.ids == [str(i) for i in want[0]]  # brute force is exact
+    args, _ = idx.knn_args(KnnQuery(q, 10, common, hybrid_policy="batches", batch_size=77))
+    assert "HYBRID_POLICY BATCHES BATCH_SIZE $BS" in args[0] and 77 in args
+    rare = idx.search(q, 10, filter=Tag("kind") == "rare", hybrid_policy="BATCHES")
+    assert (rare.plan.policy, rare.plan.batch_size) == ("BATCHES", None)
+    own = KnnQuery(q, 10, common, hybrid_policy="redisearch")
+    assert "HYBRID_POLICY" not in idx.knn_args(own)[0][0]
+    assert idx.query(own).plan.chosen_by == "redisearch"
+
+
+def test_bad_policies_are_refused_with_the_choices(hnsw: Any) -> None:
+    idx, _, vectors = hnsw
+    common = Tag("kind") == "common"
+    with pytest.raises(ValidationError, match="one of auto, adhoc_bf, batches or redisearch"):
+        idx.search(vectors[0], 10, filter=common, hybrid_policy="fastest")
+    with pytest.raises(ValidationError, match="batch_size applies to hybrid_policy batches"):
+        idx.search(vectors[0], 10, filter=common, batch_size=50)
+    with pytest.raises(ValidationError, match="batch_size applies to hybrid_policy batches"):
+        idx.search(vectors[0], 10, filter=common, hybrid_policy="adhoc_bf", batch_size=50)
+    with pytest.raises(ValidationError, match="batch_size must be a positive integer"):
+        idx.search(vectors[0], 10, filter=common, hybrid_policy="batches", batch_size=0)
+    with pytest.raises(ValidationError, match="applies to filtered queries only"):
+        idx.search(vectors[0], 10, hybrid_policy="batches")
+    unfiltered = idx.search(vectors[0], 10, hybrid_policy="auto")
+    assert unfiltered.plan.chosen_by == "unfiltered" and unfiltered.plan.policy is None
+
+
+def _searches(r: redis.Redis) -> int:
+    stats = r.info("commandstats").get("cmdstat_FT.SEARCH", {})
+    return int(stats.get("calls", 0))
+
+
+def test_a_filter_is_counted_once_then_its_count_is_kept(r: redis.Redis, hnsw: Any) -> None:
+    idx, _, vectors = hnsw
+    flt = Num("rank") < 400
+    before = _searches(r)
+    first = idx.search(vectors[0], 5, filter=flt)
+    assert _searches(r) - before == 3  # the index's size, the filter's count, the search
+    assert first.plan.matches == 400
+    before = _searches(r)
+    for v in vectors[1:6]:
+        assert idx.search(v, 5, filter=flt).plan.matches == 400
+    assert _searches(r) - before == 5  # searches only
+    idx.core.match_counts.max_age = 0.0  # every count now too old
+    before = _searches(r)
+    idx.search(vectors[0], 5, filter=flt)
+    assert _searches(r) - before == 3
+
+
+def test_the_plan_is_shown_without_running_the_search(r: redis.Redis, hnsw: Any) -> None:
+    idx, _, vectors = hnsw
+    before = _searches(r)
+    plan = idx.plan(KnnQuery(vectors[0], 10, Tag("kind") == "rare"))
+    assert plan.policy == "ADHOC_BF" and plan.matches == 5
+    assert _searches(r) - before == 2  # the two counts, no KNN
+    assert plan.to_dict()["reason"].startswith("the filter matches 5 of 1500")
+
+
+def test_a_batch_of_filtered_searches_counts_every_new_filter_in_one_round_trip(
+    r: redis.Redis, hnsw: Any
+) -> None:
+    idx, docs, vectors = hnsw
+    filters = [Tag("kind") == "rare", Tag("kind") == "common", Num("rank") < 30]
+    results = idx.search_many([KnnQuery(vectors[i], 10, f) for i, f in enumerate(filters)])
+    assert [res.plan.policy for res in results] == ["ADHOC_BF", "BATCHES", "ADHOC_BF"]
+    assert [res.plan.matches for res in results] == [5, int(_mask(docs, "common").sum()), 30]
+    want, _ = exact_knn(vectors, vectors[2], 10, "L2", mask=np.arange(N) < 30)
+    assert results[2].ids == [str(i) for i in want[0]]
+
+
+def test_filtered_knn_on_flat_equals_exact_filtered_search(r: redis.Redis) -> None:
+    idx = SearchIndex.create(r, _schema("planned_flat", "FLAT"), overwrite=True)
+    docs, vectors = _corpus(5)
+    idx.upsert(docs)
+    idx.wait_indexed()
+    rng = np.random.default_rng(6)
+    ranks = np.arange(N)
+    cases = [
+        (Tag("kind") == "rare", _mask(docs, "rare")),
+        (Tag("kind") == "common", _mask(docs, "common")),
+        (Num("rank") >= 1000, ranks >= 1000),
+        ((Tag("kind") == "common") & (Num("rank") < 100), _mask(docs, "common") & (ranks < 100)),
+    ]
+    for flt, mask in cases:
+        for q in rng.normal(size=(3, DIMS)):
+            result = idx.search(q, 10, filter=flt)
+            assert result.plan.policy == "ADHOC_BF"
+            want, dist = exact_knn(vectors, q, 10, "L2", mask=mask)
+            assert result.ids == [str(i) for i in want[0]]
+            assert np.allclose([h.distance for h in result.hits], dist[0], rtol=1e-4)
+
+
+def test_the_planner_plans_the_same_from_asyncio(redis_url: str, hnsw: Any) -> None:
+    _, _, vectors = hnsw
+
+    async def main() -> tuple[Any, Any]:
+        client = aredis.Redis.from_url(redis_url, protocol=2)
+        try:
+            aidx = await AsyncSearchIndex.open(client, "planned")
+            rare = await aidx.search(vectors[0], 10, filter=Tag("kind") == "rare")
+            common = await aidx.search(vectors[0], 10, filter=Tag("kind") == "common")
+            return rare.plan, common.plan
+        finally:
+            await client.aclose()
+
+    rare, common = asyncio.run(main())
+    assert rare.policy == "ADHOC_BF" and common.policy == "BATCHES"
+
+
+def test_hybrid_search_runs_its_knn_side_under_the_planner(hnsw: Any) -> None:
+    idx, _, vectors = hnsw
+    built = idx.hybrid_plan("number", vectors[0], 10, filter=Tag("kind") == "rare")
+    assert built.knn_plan is not None and built.knn_plan.policy == "ADHOC_BF"
+    assert "HYBRID_POLICY ADHOC_BF" in built.knn_args[0]
+    result = idx.hybrid_search("number", vectors[0], 5, filter=Tag("kind") == "rare")
+    assert result.plan is not None and result.plan.policy == "ADHOC_BF"
+    assert len(result.ids) == 5
+    forced = idx.hybrid_plan(
+        "number", vectors[0], 10, filter=Tag("kind") == "common", hybrid_policy="adhoc_bf"
+    )
+    assert forced.knn_plan is not None and forced.knn_plan.chosen_by == "forced"
+
+
+def test_the_rule_at_its_edges() -> None:
+    dims = 128
+    limit = ADHOC_WORK // dims
+    assert choose(limit, 100_000, 10, algorithm="HNSW", dims=dims).policy == "ADHOC_BF"
+    above = choose(limit + 1, 100_000, 10, algorithm="HNSW", dims=dims)
+    assert above.policy == "BATCHES" and above.batch_size is not None
+    assert above.batch_size >= 10 / (2 * (limit + 1) / 100_000)
+    most = choose(18_000, 20_000, 10, algorithm="HNSW", dims=dims)
+    assert most.batch_size == MIN_BATCH
+    larger = choose(90_000, 100_000, 10, algorithm="HNSW", dims=dims)
+    assert larger.batch_size is not None and larger.batch_size > 2 * MIN_BATCH  # longer lists
+    wide = choose(18_000, 20_000, 500, algorithm="HNSW", dims=dims)
+    assert wide.batch_size == 2000  # never smaller than 4 k
+    tuned = choose(18_000, 20_000, 10, algorithm="HNSW", dims=dims, ef=300)
+    assert tuned.batch_size == 300  # never below the EF_RUNTIME asked for
+    assert choose(10**6, 10**6, 10, algorithm="FLAT", dims=dims).policy == "ADHOC_BF"
+    assert choose(0, 100, 10, algorithm="HNSW", dims=dims).policy == "ADHOC_BF"
+    assert policy_of(None) == "AUTO" and policy_of("adhoc_bf") == "ADHOC_BF"
+
+
+def test_kept_counts_age_out_and_the_least_recently_used_go_first() -> None:
+    counts = MatchCounts(max_age=10.0, size=2)
+    counts.put("a", 1, now=0.0)
+    counts.put("b", 2, now=0.0)
+    assert counts.get("a", now=5.0) == 1  # a is now the most recently used
+    counts.put("c", 3, now=5.0)
+    assert counts.get("b", now=5.0) is None and counts.get("c", now=5.0) == 3
+    assert counts.get("a", now=10.5) is None  # older than max_age
+    counts.forget()
+    assert counts.get("c", now=5.0) is None
