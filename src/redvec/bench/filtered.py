@@ -40,6 +40,7 @@ __all__ = [
     "SELECTIVITIES",
     "FilteredPoint",
     "FilteredReport",
+    "read_json",
     "run_filtered",
     "summary_lines",
     "write_plot",
@@ -351,8 +352,8 @@ def summary_lines(report: FilteredReport) -> list[str]:
 
 
 def write_plot(report: FilteredReport, out: Path) -> Path | None:
-    """QPS against selectivity per method and filter kind, as an SVG (None without
-    matplotlib)."""
+    """QPS against selectivity per method and filter kind, as SVG or PNG by ``out``'s
+    suffix (None without matplotlib)."""
     try:
         import matplotlib
 
@@ -387,6 +388,14 @@ def write_plot(report: FilteredReport, out: Path) -> Path | None:
     fig.savefig(out)
     plt.close(fig)
     return out
+
+
+def read_json(path: Path) -> FilteredReport:
+    """A report written by :func:`write_json`, read back (to plot or compare runs)."""
+    raw = json.loads(path.read_text())
+    raw.pop("ratios", None)
+    points = [FilteredPoint(**p) for p in raw.pop("points")]
+    return FilteredReport(**raw, points=points)
 
 
 def write_json(report: FilteredReport, out: Path) -> Path:

@@ -1,4 +1,4 @@
-"""`redvec bench ann|retrieval`."""
+"""`redvec bench ann|retrieval|filtered`."""
 
 from __future__ import annotations
 
@@ -128,3 +128,36 @@ def bench_retrieval(
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "report.json").write_text(json.dumps(report.to_dict(), indent=2))
         (out_dir / "report.md").write_text(text + "\n")
+
+
+@bench_app.command("filtered")
+def bench_filtered(
+    n: Annotated[int, typer.Option(help="Documents in the index")] = 20_000,
+    dims: Annotated[int, typer.Option(help="Vector dimensions")] = 384,
+    queries: Annotated[int, typer.Option(help="Queries per filter and method")] = 300,
+    budget: Annotated[
+        float, typer.Option(help="Seconds a method may spend on one filter before it stops")
+    ] = 3.0,
+    out_dir: Annotated[Path, typer.Option("--out", help="Where the report goes")] = Path(
+        "bench-out/filtered"
+    ),
+    url: UrlOpt = None,
+) -> None:
+    """Pre-filtered KNN at selectivities 0.1% to 90% (TAG, NUMERIC, both): the planner
+    against RediSearch's own choice and each policy forced, with recall@10 against exact
+    filtered search (benchmarks/filtered.py runs the same)."""
+    from redvec.bench.filtered import run_filtered, summary_lines, write_json, write_plot
+
+    if n < 1000 or dims < 1 or queries < 10:
+        raise ValidationError("--n must be at least 1000, --dims positive, --queries at least 10")
+    report = run_filtered(
+        connect(url), n=n, dims=dims, queries=queries, budget_s=budget,
+        log=lambda m: err.print(m, markup=False),
+    )  # fmt: skip
+    for line in summary_lines(report):
+        out.print(line, markup=False, soft_wrap=True)
+    files = [write_json(report, out_dir / "results.json")]
+    plot = write_plot(report, out_dir / "filtered.svg")
+    if plot is not None:
+        files.append(plot)
+    err.print("wrote " + ", ".join(str(f) for f in files))
