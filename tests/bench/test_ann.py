@@ -91,3 +91,21 @@ def test_cli_bench_ann_and_estimate(
         env=cli_env, capture_output=True, text=True,
     )  # fmt: skip
     assert bad.returncode == 1 and "no dataset found" in bad.stderr
+
+
+def test_ratios_to_hnswlib_compare_single_with_single_and_batched_with_batched(
+    r: redis.Redis,
+) -> None:
+    pytest.importorskip("hnswlib")
+    data = load_dataset(None, k=10, queries=60, synthetic=(2000, 16))
+    report = run_ann(r, data, k=10, builds=[(8, 40)], efs=[40], batch=25)
+    by = {(p.engine, p.mode): p for p in report.points if p.engine != "numpy"}
+    assert set(by) == {("redvec", "single"), ("redvec", "batched"), ("hnswlib", "single"),
+                       ("hnswlib", "batched")}  # fmt: skip
+    for mode in ("single", "batched"):
+        ours, theirs = by[("redvec", mode)], by[("hnswlib", mode)]
+        assert ours.recall >= 0.9 and theirs.recall >= 0.9
+        # hnswlib has one point per mode here, so its QPS "at equal recall" is that point's.
+        assert ours.qps_vs_hnswlib == pytest.approx(ours.qps / theirs.qps, rel=1e-9)
+    # One knn_query for all queries costs less per query than one call per query.
+    assert by[("hnswlib", "batched")].qps > by[("hnswlib", "single")].qps
