@@ -252,3 +252,24 @@ def test_kept_counts_age_out_and_the_least_recently_used_go_first() -> None:
     assert counts.get("a", now=10.5) is None  # older than max_age
     counts.forget()
     assert counts.get("c", now=5.0) is None
+
+
+def test_a_search_with_a_tuned_ef_runtime_still_runs_when_the_planner_picks_brute_force(
+    hnsw: Any,
+) -> None:
+    """RediSearch refused ADHOC_BF with EF_RUNTIME, so recommendations with a tuned
+    EF_RUNTIME and a narrow filter failed once the planner chose brute force for them."""
+    idx, docs, vectors = hnsw
+    q = vectors[4]
+    want, _ = exact_knn(vectors, q, 5, "L2", mask=_mask(docs, "rare"))
+    explicit = idx.search(q, 5, filter=Tag("kind") == "rare", ef_runtime=200)
+    assert explicit.plan.policy == "ADHOC_BF" and explicit.ids == [str(i) for i in want[0]]
+    forced = idx.search(q, 5, filter=Tag("kind") == "rare", ef_runtime=200,
+                        hybrid_policy="adhoc_bf")  # fmt: skip
+    assert forced.ids == explicit.ids
+    idx.set_setting("ef_runtime", 150)  # as `redvec tune` records it
+    tuned = SearchIndex.open(idx.client, "planned")
+    assert tuned.search(q, 5, filter=Tag("kind") == "rare").ids == explicit.ids
+    common = tuned.search(q, 5, filter=Tag("kind") == "common")
+    assert common.plan.policy == "BATCHES" and common.plan.batch_size is not None
+    assert common.plan.batch_size >= 150  # never below the tuned EF_RUNTIME

@@ -458,6 +458,11 @@ def _knn_template(
     params: list[Any] = ["BLOB", None]
     knn = f"KNN {k + offset} @{vf.name} $BLOB"
     ef = ef_runtime if ef_runtime is not None else default_ef
+    policy = policy_of(hybrid_policy)
+    if policy == "ADHOC_BF" and vf.algorithm == "HNSW":
+        # Brute force over the filter's matches is exact: EF_RUNTIME means nothing there,
+        # and RediSearch refuses the query if it is sent ("irrelevant for 'ADHOC_BF'").
+        ef = None
     if ef is not None:
         if vf.algorithm != "HNSW":
             if ef_runtime is not None:
@@ -469,7 +474,6 @@ def _knn_template(
                 )
             knn += " EF_RUNTIME $EF"
             params += ["EF", ef]
-    policy = policy_of(hybrid_policy)
     if policy in HYBRID_POLICIES:
         if flt is None:
             raise ValidationError("hybrid_policy applies to filtered queries only")
