@@ -16,7 +16,7 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet $(TORCH)
-	$(BIN)/python -m pip install --quiet -e '.[dev,local,serve,recommend,bench,langchain]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,local,serve,recommend,bench,langchain,mcp]'
 	@touch $@
 
 demo: $(STAMP)

@@ -28,7 +28,7 @@ from redvec.connection import redis_client
 from redvec.embeddings import Embedder
 from redvec.embeddings.cache import CachedEmbedder
 from redvec.errors import ConfigError, IndexNotFoundError
-from redvec.index import SearchIndex
+from redvec.index import SearchIndex, list_indexes
 from redvec.providers import provider_for_index, query_embedder
 from redvec.recommend import Recommender
 from redvec.settings import Settings
@@ -191,6 +191,12 @@ class Service:
         if scope not in key.scopes:
             raise ApiError(403, f"API key '{key.id}' lacks the '{scope}' scope")
         return key
+
+    def visible_indexes(self, request: Request[Any, Any, Any] | Mapping[str, str]) -> list[str]:
+        """The indexes the caller's key may see (a tenant key: its tenant's only); the key
+        needs ``read``."""
+        key = self.authorize(request, "read")
+        return [n for n in list_indexes(self.client) if key is None or key.sees(n)]
 
     def remembered(self, idx: SearchIndex, key: str) -> Any:
         """A JSON setting kept with the index (``key``), decoded; None when unset."""

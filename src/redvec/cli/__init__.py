@@ -21,7 +21,7 @@ from redvec.errors import RedvecError
 # of `redvec --help`.
 # isort: off
 from redvec.cli import server, indexes, tenants, cluster, search  # noqa: F401
-from redvec.cli import ingest, serve, recommend, bench, ops  # noqa: F401
+from redvec.cli import ingest, serve, mcp, recommend, bench, ops  # noqa: F401
 # isort: on
 
 

@@ -12,7 +12,7 @@ import typer
 import typer.main
 from rich.console import Console
 
-from redvec.errors import ValidationError
+from redvec.errors import ConfigError, ValidationError
 from redvec.settings import Settings
 
 app = typer.Typer(
@@ -120,3 +120,30 @@ def print_table(
     for row in rows:
         table.add_row(*(Text(str(v)) for v in row))  # values as text, never as markup
     out.print(table)
+
+
+def refuse_port_in_use(host: str, port: int) -> None:
+    """Granian binds with SO_REUSEPORT, so a second service on a taken port would start
+    and the kernel would split requests between the two (one keyed, one not, say):
+    bind once without it first, and refuse a port another process holds."""
+    import errno
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        raise ConfigError(f"cannot bind to {host}:{port}: {e.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        # SO_REUSEADDR: connections in TIME_WAIT from a service just stopped do not count;
+        # on Linux a listening socket on the port still does.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise ConfigError(
+                    f"port {port} on {host} is already in use (another `redvec serve` or "
+                    f"`redvec mcp`?); stop that process or choose another --port"
+                ) from None
+            raise ConfigError(f"cannot bind to {host}:{port}: {e.strerror}") from None

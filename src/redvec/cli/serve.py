@@ -13,6 +13,7 @@ from redvec.cli.common import (
     app,
     err,
     out,
+    refuse_port_in_use,
 )
 from redvec.connection import connect, redact_url, resolve_url
 from redvec.errors import ConfigError, RedvecError
@@ -71,7 +72,7 @@ def serve(
             f"pip install 'redvec[serve]'"
         ) from None
 
-    _refuse_port_in_use(host, port)
+    refuse_port_in_use(host, port)
     settings = Settings.from_env()
     keys = ServiceConfig.auth_for(
         host,
@@ -123,33 +124,6 @@ def serve(
         log_level=LogLevels(log_level),
         log_access=False,
     ).serve()
-
-
-def _refuse_port_in_use(host: str, port: int) -> None:
-    """Granian binds with SO_REUSEPORT, so a second service on a taken port would start
-    and the kernel would split requests between the two (one keyed, one not, say):
-    bind once without it first, and refuse a port another process holds."""
-    import errno
-    import socket
-
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as e:
-        raise ConfigError(f"cannot bind to {host}:{port}: {e.strerror}") from None
-    family, kind, proto, _, address = infos[0]
-    with socket.socket(family, kind, proto) as probe:
-        # SO_REUSEADDR: connections in TIME_WAIT from a service just stopped do not count;
-        # on Linux a listening socket on the port still does.
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(address)
-        except OSError as e:
-            if e.errno == errno.EADDRINUSE:
-                raise ConfigError(
-                    f"port {port} on {host} is already in use (another `redvec serve`?); "
-                    f"stop that process or choose another --port"
-                ) from None
-            raise ConfigError(f"cannot bind to {host}:{port}: {e.strerror}") from None
 
 
 @apikey_app.command("create")

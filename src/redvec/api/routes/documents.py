@@ -7,6 +7,7 @@ or in :mod:`redvec.api.service`."""
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from litestar import Controller, Request, delete, get, post, put
@@ -27,7 +28,7 @@ from redvec.errors import ValidationError
 from redvec.ingest.worker import enqueue
 from redvec.usecases import DocumentsRefused, upsert_documents
 
-__all__ = ["DocumentController", "path_id", "stream_for", "upsert_once"]
+__all__ = ["DocumentController", "answer_upsert", "path_id", "stream_for", "upsert_once"]
 
 
 def stream_for(index: str) -> str:
@@ -72,6 +73,22 @@ def upsert_once(svc: Service, name: str, data: DocumentsRequest) -> UpsertRespon
     return UpsertResponse(len(done.written), done.written, done.embedded, elapsed_ms(start))
 
 
+def answer_upsert(
+    svc: Service, name: str, data: DocumentsRequest, headers: Mapping[str, str]
+) -> UpsertResponse:
+    """One upsert request, from the HTTP route or the MCP tool alike: the caller's key
+    checked for ``write`` on ``name``, then :func:`upsert_once`; a document refused for its
+    vector's size is tried once more against the index read afresh (it may have been
+    recreated with other dimensions behind the service's back)."""
+    svc.authorize(headers, "write", name)
+    try:
+        return upsert_once(svc, name, data)
+    except DocumentsRefused as e:
+        if "has dimension" not in str(e) or not svc.stale(name):
+            raise
+        return upsert_once(svc, name, data)
+
+
 class DocumentController(Controller):
     """Documents of an index: upsert (all or none), enqueue for the worker, read, delete."""
 
@@ -89,13 +106,7 @@ class DocumentController(Controller):
     ) -> UpsertResponse:
         """Write whole documents, all or none: those without a vector are embedded with the
         index's recorded provider; any refused document refuses the request."""
-        svc.authorize(request, "write", name)
-        try:
-            return upsert_once(svc, name, data)
-        except DocumentsRefused as e:
-            if "has dimension" not in str(e) or not svc.stale(name):
-                raise
-            return upsert_once(svc, name, data)  # the index was recreated: its schema, afresh
+        return answer_upsert(svc, name, data, request.headers)
 
     @post(
         "/v1/indexes/{name:str}/documents:enqueue",

@@ -18,7 +18,7 @@ from redvec.api.models import (
     IndexList,
 )
 from redvec.api.service import Service
-from redvec.index import SearchIndex, list_indexes
+from redvec.index import SearchIndex
 from redvec.schema import IndexSchema
 from redvec.tenants import tenant_of
 
@@ -33,9 +33,7 @@ class IndexController(Controller):
     @get("/v1/indexes", responses=ERRORS, sync_to_thread=True, summary="Indexes you can see")
     def indexes(self, svc: Service, request: Request[Any, Any, Any]) -> IndexList:
         """The indexes the caller's key may see (a tenant key: its tenant's only)."""
-        key = svc.authorize(request, "read")
-        names = list_indexes(svc.client)
-        return IndexList([n for n in names if key is None or key.sees(n)])
+        return IndexList(svc.visible_indexes(request))
 
     @post(
         "/v1/indexes",

@@ -7,6 +7,7 @@ or in :mod:`redvec.api.service`."""
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
@@ -25,7 +26,45 @@ from redvec.api.models import (
 from redvec.api.service import Service
 from redvec.filters import filter_from_json
 
-__all__ = ["RecommendController"]
+__all__ = ["RecommendController", "recommend_answer", "similar_answer"]
+
+
+def recommend_answer(
+    svc: Service,
+    headers: Mapping[str, str],
+    user_id: str,
+    recommender: str = "rec",
+    n: int = 10,
+    neighbours: int = 50,
+    filter: str | None = None,
+) -> RecommendResponse:
+    """Items for a user, as the HTTP route and the MCP tool both answer: the caller's key
+    checked for ``read`` on the recommender, then :meth:`redvec.recommend.Recommender.recommend`."""
+    start = time.perf_counter()
+    svc.authorize(headers, "read", recommender)
+    rec = svc.recommender(recommender)
+    with svc.metrics.timed_redis("recommend"):
+        result = rec.recommend(user_id, n, neighbours=neighbours, filter=filter)
+    return RecommendResponse(
+        result.user,
+        [RecommendedItem(r.item, r.score, r.because) for r in result.items],
+        [Neighbour(u, s) for u, s in result.neighbours],
+        result.fallback,
+        elapsed_ms(start),
+        result.reason,
+    )
+
+
+def similar_answer(
+    svc: Service, headers: Mapping[str, str], item_id: str, recommender: str = "rec", n: int = 10
+) -> SimilarResponse:
+    """Items similar to an item, as the HTTP route and the MCP tool both answer."""
+    start = time.perf_counter()
+    svc.authorize(headers, "read", recommender)
+    rec = svc.recommender(recommender)
+    with svc.metrics.timed_redis("similar_items"):
+        similar = rec.similar_items(item_id, n)
+    return SimilarResponse(item_id, [SimilarItem(i, s) for i, s in similar], elapsed_ms(start))
 
 
 class RecommendController(Controller):
@@ -51,19 +90,7 @@ class RecommendController(Controller):
     ) -> RecommendResponse:
         """Items for a user from what their nearest neighbours liked (the most popular items, with
         the reason, for a user without neighbours)."""
-        start = time.perf_counter()
-        svc.authorize(request, "read", recommender)
-        rec = svc.recommender(recommender)
-        with svc.metrics.timed_redis("recommend"):
-            result = rec.recommend(user_id, n, neighbours=neighbours, filter=filter)
-        return RecommendResponse(
-            result.user,
-            [RecommendedItem(r.item, r.score, r.because) for r in result.items],
-            [Neighbour(u, s) for u, s in result.neighbours],
-            result.fallback,
-            elapsed_ms(start),
-            result.reason,
-        )
+        return recommend_answer(svc, request.headers, user_id, recommender, n, neighbours, filter)
 
     @get(
         "/v1/recommend/items/{item_id:str}",
@@ -80,12 +107,7 @@ class RecommendController(Controller):
         n: Annotated[int, Parameter(ge=1, le=1000)] = 10,
     ) -> SimilarResponse:
         """Items similar to an item, by KNN over the item embeddings."""
-        start = time.perf_counter()
-        svc.authorize(request, "read", recommender)
-        rec = svc.recommender(recommender)
-        with svc.metrics.timed_redis("similar_items"):
-            similar = rec.similar_items(item_id, n)
-        return SimilarResponse(item_id, [SimilarItem(i, s) for i, s in similar], elapsed_ms(start))
+        return similar_answer(svc, request.headers, item_id, recommender, n)
 
     @post(
         "/v1/recommend/items",
