@@ -1,4 +1,5 @@
-"""A local HTTP server that speaks the OpenAI and Cohere embedding wire protocols.
+"""A local HTTP server that speaks the OpenAI and Cohere embedding wire protocols, and the
+Cohere (``POST /v2/rerank``) and text-embeddings-inference (``POST /rerank``) rerank ones.
 
 It answers over a real socket with deterministic vectors (a hash of each text), checks
 the bearer key, and can be told to fail the next N requests with a status (429, 500)
@@ -23,6 +24,16 @@ def vector_for(text: str, dims: int, model: str = "m") -> list[float]:
     seed = int.from_bytes(hashlib.sha256(f"{model}|{text}".encode()).digest()[:8], "little")
     v = np.random.default_rng(seed).normal(size=dims)
     return (v / np.linalg.norm(v)).astype(np.float32).tolist()
+
+
+TEI_MAX_BATCH = 32  # text-embeddings-inference's default --max-client-batch-size
+
+
+def relevance(query: str, text: str) -> float:
+    """The rerank score this server gives ``text`` for ``query``: the share of the query's
+    words the text holds (what a test predicts the order from)."""
+    words = set(query.lower().split())
+    return len(words & set(text.lower().split())) / max(1, len(words))
 
 
 class EmbeddingServer:
@@ -81,6 +92,28 @@ class EmbeddingServer:
                         200,
                         {"id": "x", "embeddings": {"float": vectors}, "texts": payload["texts"]},
                     )
+                elif self.path == "/v2/rerank":
+                    scored = [
+                        {"index": i, "relevance_score": relevance(payload["query"], d)}
+                        for i, d in enumerate(payload["documents"])
+                    ]
+                    scored.sort(key=lambda r: (-r["relevance_score"], r["index"]))
+                    top = scored[: payload.get("top_n") or len(scored)]
+                    self._send(200, {"id": "x", "results": top, "meta": {}})
+                elif self.path == "/rerank":
+                    if len(payload["texts"]) > TEI_MAX_BATCH:
+                        self._send(
+                            422,
+                            {"error": f"batch size {len(payload['texts'])} > maximum allowed "
+                             f"batch size {TEI_MAX_BATCH}", "error_type": "Validation"},
+                        )  # fmt: skip
+                        return
+                    scored = [
+                        {"index": i, "score": relevance(payload["query"], t)}
+                        for i, t in enumerate(payload["texts"])
+                    ]
+                    scored.sort(key=lambda r: (-r["score"], r["index"]))
+                    self._send(200, scored)
                 else:
                     self._send(404, {"error": "not found"})
 

@@ -84,6 +84,12 @@ class EmbeddingError(ConfigError):
     status, code = 502, "embedding_failed"
 
 
+class RerankError(ConfigError):
+    """A reranker failed: a hosted API refused or timed out, or a model could not load."""
+
+    status, code = 502, "rerank_failed"
+
+
 class ServerError(RedvecError):
     """The embedded server could not start or stop."""
 

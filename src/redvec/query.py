@@ -53,9 +53,11 @@ MAX_K = 10_000
 
 class Hit:
     """One result: ``distance`` is RediSearch's (lower is closer), ``score`` higher is
-    better, ``similarity`` the distance mapped into [0, 1] (see :attr:`similarity`)."""
+    better, ``similarity`` the distance mapped into [0, 1] (see :attr:`similarity`).
+    After a rerank stage (:mod:`redvec.rerank`) ``rerank_score`` is the reranker's score
+    (higher is better) and ``score`` and ``distance`` stay the first stage's."""
 
-    __slots__ = ("_fields", "distance", "id", "metric", "score")
+    __slots__ = ("_fields", "distance", "id", "metric", "rerank_score", "score")
 
     def __init__(
         self,
@@ -70,6 +72,7 @@ class Hit:
         self.score = score
         self._fields = {} if fields is None else fields
         self.metric = metric
+        self.rerank_score: float | None = None
 
     @property
     def similarity(self) -> float | None:
@@ -99,13 +102,13 @@ class Hit:
         self._fields = value
 
     def to_dict(self) -> dict[str, Any]:
-        """The hit as JSON-ready data: id, score, distance and the fields."""
-        return {
-            "id": self.id,
-            "score": self.score,
-            "distance": self.distance,
-            "fields": self.fields,
-        }
+        """The hit as JSON-ready data: id, score, distance, the rerank score when a rerank
+        stage ran, and the fields."""
+        out: dict[str, Any] = {"id": self.id, "score": self.score, "distance": self.distance}
+        if self.rerank_score is not None:
+            out["rerank_score"] = self.rerank_score
+        out["fields"] = self.fields
+        return out
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Hit):
@@ -149,6 +152,7 @@ class _LazyHit(Hit):
         self.distance = distance
         self.score = score
         self.metric = metric
+        self.rerank_score = None
         self._raw: list[Any] | None = raw  # _fields is set when this is decoded
         self._decoders = decoders
 

@@ -11,7 +11,10 @@ message, whichever way it arrives.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import dataclasses
+import json
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +27,8 @@ from redvec.filters import Filter
 from redvec.index import SearchIndex
 from redvec.providers import query_embedder, remembered_text_fields
 from redvec.query import KnnQuery, SearchMode, SearchResult, TextQuery, resolve_mode
+from redvec.rerank import Rerank, fetch_k_for, first_stage_fields, reranked
+from redvec.schema import IndexSchema
 
 __all__ = [
     "DocumentsRefused",
@@ -54,7 +59,9 @@ class SearchSpec:
     dense for a vector or for text the index can embed, else bm25). The weights and
     ``candidates`` apply to hybrid search only; ``ef_runtime``, ``hybrid_policy`` and
     ``batch_size`` to the vector side (:class:`redvec.query.KnnQuery`: None lets the
-    planner choose how a filtered KNN runs).
+    planner choose how a filtered KNN runs). ``rerank`` adds a rerank stage
+    (:class:`redvec.rerank.Rerank`): the search fetches ``fetch_k`` candidates, the
+    reranker orders them, ``k`` are answered with both scores.
     """
 
     text: str | None = None
@@ -70,6 +77,7 @@ class SearchSpec:
     candidates: int | None = None
     hybrid_policy: str | None = None
     batch_size: int | None = None
+    rerank: Rerank | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +106,10 @@ def _mode(spec: SearchSpec, index: str, can_embed: bool) -> SearchMode:
     )
     if mode is SearchMode.HYBRID and spec.offset:
         raise ValidationError("'offset' is not supported with mode hybrid")
+    if spec.rerank is not None and spec.offset:
+        raise ValidationError(
+            "'offset' is not supported with a rerank stage: ask for a larger k instead"
+        )
     if mode is SearchMode.BM25 and (spec.hybrid_policy, spec.batch_size) != (None, None):
         raise ValidationError(
             "hybrid_policy and batch_size apply to the vector search of dense or hybrid"
@@ -131,6 +143,33 @@ def _hybrid_args(spec: SearchSpec) -> dict[str, Any]:
     }
 
 
+def _text_fields(schema: IndexSchema, stored: str | None) -> list[str]:
+    """The text a reranker reads: the fields the index embeds (as
+    :func:`redvec.providers.remembered_text_fields` says), from the stored setting."""
+    if stored:
+        return list(json.loads(stored))
+    return [f.name for f in schema.fields if f.kind == "text"] or ["text"]
+
+
+def _first_stage(spec: SearchSpec, schema: IndexSchema, text_fields: list[str]) -> SearchSpec:
+    """``spec`` as the search before its rerank stage: ``fetch_k`` hits, with the fields the
+    reranker reads."""
+    assert spec.rerank is not None
+    fetch_k = fetch_k_for(spec.k, spec.rerank.fetch_k)
+    fields = first_stage_fields(schema, spec.return_fields, spec.rerank.reranker, text_fields)
+    return dataclasses.replace(spec, k=fetch_k, return_fields=fields, rerank=None)
+
+
+def _rerank(
+    spec: SearchSpec, result: SearchResult, vector: Any, schema: IndexSchema, fields: list[str]
+) -> SearchResult:
+    assert spec.rerank is not None
+    return reranked(
+        result, spec.rerank.reranker, k=spec.k, query=spec.text, query_vector=vector,
+        schema=schema, return_fields=spec.return_fields, text_fields=fields,
+    )  # fmt: skip
+
+
 def search_by_text(
     index: SearchIndex,
     spec: SearchSpec,
@@ -143,14 +182,37 @@ def search_by_text(
     and search. ``timed(operation)`` wraps the Redis round trips alone.
 
     Raises :class:`ValidationError` for a request that means nothing (the reason named)
-    and :class:`ConfigError` when text must be embedded and no provider is known.
+    and :class:`ConfigError` when text must be embedded and no provider is known. With a
+    rerank stage, the search fetches ``fetch_k`` candidates and the reranker answers ``k``
+    (:class:`redvec.rerank.RerankError` when it fails).
     """
+    if spec.rerank is None:
+        return _search(index, spec, embedder, timed)
+    can_embed = embedder is not None or index.get_setting("provider") is not None
+    _mode(spec, index.name, can_embed)  # refuse a bad request before any round trip
+    fields = _text_fields(index.schema, index.get_setting("text_fields"))
+    first = _first_stage(spec, index.schema, fields)
+    done, vector = _search_with_vector(index, first, embedder, timed)
+    result = _rerank(spec, done.result, vector, index.schema, fields)
+    return Searched(result, done.mode, done.chosen)
+
+
+def _search(
+    index: SearchIndex, spec: SearchSpec, embedder: Embedder | None, timed: Timer
+) -> Searched:
+    return _search_with_vector(index, spec, embedder, timed)[0]
+
+
+def _search_with_vector(
+    index: SearchIndex, spec: SearchSpec, embedder: Embedder | None, timed: Timer
+) -> tuple[Searched, Any]:
+    """The search, and the query vector it ran with (None for BM25)."""
     can_embed = embedder is not None or index.get_setting("provider") is not None
     mode = _mode(spec, index.name, can_embed)
     if mode is SearchMode.BM25:
         with timed(operation_of(mode)):
             result = index.text_query(_text_query(spec))
-        return Searched(result, mode, spec.mode is None)
+        return Searched(result, mode, spec.mode is None), spec.vector
     vector = spec.vector
     if vector is None:
         embedder = embedder or query_embedder(index)
@@ -165,7 +227,7 @@ def search_by_text(
     else:
         with timed(operation_of(mode)):
             result = index.query(knn_query(spec, vector))
-    return Searched(result, mode, spec.mode is None)
+    return Searched(result, mode, spec.mode is None), vector
 
 
 async def search_by_text_async(
@@ -177,13 +239,31 @@ async def search_by_text_async(
 ) -> Searched:
     """:func:`search_by_text` from asyncio: ``embed`` turns query texts into vectors
     (the caller decides where that runs: a provider is sync, so a thread); None means
-    the index can embed nothing, as when it has no provider recorded."""
+    the index can embed nothing, as when it has no provider recorded. A rerank stage's
+    reranker runs in a worker thread (a model or a hosted API blocks)."""
+    if spec.rerank is None:
+        return (await _search_async(index, spec, embed, timed))[0]
+    can_embed = embed is not None and (await index.get_setting("provider")) is not None
+    _mode(spec, index.name, can_embed)
+    fields = _text_fields(index.schema, await index.get_setting("text_fields"))
+    first = _first_stage(spec, index.schema, fields)
+    done, vector = await _search_async(index, first, embed, timed)
+    result = await asyncio.to_thread(_rerank, spec, done.result, vector, index.schema, fields)
+    return Searched(result, done.mode, done.chosen)
+
+
+async def _search_async(
+    index: AsyncSearchIndex,
+    spec: SearchSpec,
+    embed: Callable[[list[str]], Awaitable[Any]] | None,
+    timed: Timer,
+) -> tuple[Searched, Any]:
     can_embed = embed is not None and (await index.get_setting("provider")) is not None
     mode = _mode(spec, index.name, can_embed)
     if mode is SearchMode.BM25:
         with timed(operation_of(mode)):
             result = await index.text_query(_text_query(spec))
-        return Searched(result, mode, spec.mode is None)
+        return Searched(result, mode, spec.mode is None), spec.vector
     vector = spec.vector
     if vector is None:
         assert embed is not None and spec.text is not None  # resolve_mode checked
@@ -196,7 +276,7 @@ async def search_by_text_async(
     else:
         with timed(operation_of(mode)):
             result = await index.query(knn_query(spec, vector))
-    return Searched(result, mode, spec.mode is None)
+    return Searched(result, mode, spec.mode is None), vector
 
 
 # -- writing -----------------------------------------------------------------------------

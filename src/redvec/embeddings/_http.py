@@ -1,5 +1,5 @@
-"""What the hosted providers share: batching, timeouts, retries with backoff (tenacity),
-errors."""
+"""What the hosted embedding providers share: batching, and the hosted-API client
+(:class:`redvec.hosted.HostedApi`: timeouts, retries with backoff, errors)."""
 
 from __future__ import annotations
 
@@ -8,28 +8,11 @@ from typing import Any
 import httpx
 import numpy as np
 import numpy.typing as npt
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential,
-)
 
 from redvec.embeddings.base import EmbeddingError
+from redvec.hosted import HostedApi
 
 __all__ = ["HttpEmbedder"]
-
-RETRY_STATUS = {429, 500, 502, 503, 504}
-MAX_WAIT = 60.0  # seconds: the longest pause between tries, Retry-After included
-
-
-class _RetryableAnswer(Exception):
-    """An answer worth another try (429, 5xx); carries it for when the tries run out."""
-
-    def __init__(self, response: httpx.Response) -> None:
-        super().__init__(response.status_code)
-        self.response = response
 
 
 class HttpEmbedder:
@@ -53,12 +36,11 @@ class HttpEmbedder:
         self.model = model
         self.base_url = base_url.rstrip("/")
         self.batch_size = batch_size
-        self.max_retries = max_retries
-        self.backoff = backoff
-        self._backoff = wait_exponential(multiplier=backoff, max=MAX_WAIT)
         self._dims = dims
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._client = httpx.Client(timeout=timeout, headers=headers, transport=transport)
+        self._api = HostedApi(
+            self.provider, base_url, api_key, error=EmbeddingError, timeout=timeout,
+            max_retries=max_retries, backoff=backoff, transport=transport,
+        )  # fmt: skip
 
     @property
     def name(self) -> str:
@@ -106,54 +88,9 @@ class HttpEmbedder:
             )
         return array
 
-    def _wait(self, state: RetryCallState) -> float:
-        """Exponential backoff from ``backoff`` seconds, or the server's Retry-After."""
-        error = state.outcome.exception() if state.outcome is not None else None
-        if isinstance(error, _RetryableAnswer):
-            retry_after = error.response.headers.get("retry-after")
-            if retry_after:
-                try:
-                    return min(float(retry_after), MAX_WAIT)
-                except ValueError:
-                    pass
-        return float(self._backoff(state))
-
-    def _send(self, url: str, payload: dict[str, Any]) -> httpx.Response:
-        response = self._client.post(url, json=payload)
-        if response.status_code in RETRY_STATUS:
-            raise _RetryableAnswer(response)
-        return response
-
     def _post(self, path: str, payload: dict[str, Any]) -> Any:
-        url = f"{self.base_url}{path}"
-        retrying = Retrying(
-            stop=stop_after_attempt(self.max_retries + 1),
-            wait=self._wait,
-            retry=retry_if_exception_type((httpx.HTTPError, _RetryableAnswer)),
-            reraise=True,
-        )
-        try:
-            response = retrying(self._send, url, payload)
-        except httpx.TimeoutException:
-            raise EmbeddingError(f"{self.provider} at {url} timed out") from None
-        except httpx.HTTPError as e:
-            raise EmbeddingError(f"cannot reach {self.provider} at {url}: {e}") from None
-        except _RetryableAnswer as last:
-            response = last.response  # out of tries: say what the server answered
-        if response.status_code in (401, 403):
-            raise EmbeddingError(
-                f"{self.provider} at {url} rejected the API key (HTTP {response.status_code})"
-            )
-        if response.status_code >= 400:
-            raise EmbeddingError(
-                f"{self.provider} at {url} answered HTTP {response.status_code}: "
-                f"{response.text[:300]}"
-            )
-        try:
-            return response.json()
-        except ValueError:
-            raise EmbeddingError(f"{self.provider} at {url} answered with invalid JSON") from None
+        return self._api.post(path, payload)
 
     def close(self) -> None:
         """Close the HTTP connection pool."""
-        self._client.close()
+        self._api.close()
