@@ -354,3 +354,42 @@ def test_search_explain_prints_the_plan_and_a_forced_policy_is_honoured(
     assert bad.returncode != 0
     assert "one of auto, adhoc_bf, batches or redisearch" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_search_rerank_shows_both_scores_and_refuses_options_it_does_not_take(
+    r: redis.Redis, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    schema = IndexSchema("clirr", "clirr:", (TextField("body"), VectorField("vec", dims=4)))
+    idx = SearchIndex.create(r, schema, overwrite=True)
+    idx.upsert(
+        [
+            {"id": "a", "body": "a", "vec": [1.0, 0.05, 0, 0]},
+            {"id": "a2", "body": "a copy", "vec": [1.0, 0.06, 0, 0]},
+            {"id": "b", "body": "b", "vec": [0.8, 0, 0.6, 0]},
+            {"id": "c", "body": "c", "vec": [0.7, 0, 0, 0.7]},
+        ]
+    )
+    idx.wait_indexed()
+    query = tmp_path / "q.npy"
+    np.save(query, np.array([1, 0, 0, 0], dtype=np.float32))
+    base = ["search", "-i", "clirr", "--vector-file", str(query), "-k", "3"]
+    plain = run([*base, "--json"], cli_env)
+    diverse = run([*base, "--json", "--rerank", "mmr", "--mmr-lambda", "0.3"], cli_env)
+    assert diverse.returncode == 0, diverse.stderr
+    assert [h["id"] for h in json.loads(plain.stdout)] == ["a", "a2", "b"]
+    hits = json.loads(diverse.stdout)
+    assert [h["id"] for h in hits] == ["a", "c", "b"]
+    assert all(h["rerank_score"] is not None and h["distance"] is not None for h in hits)
+    assert "vec" not in hits[0]["fields"]
+    table = run([*base, "--rerank", "mmr"], cli_env)
+    assert "rerank " in table.stdout and "distance " in table.stdout
+    for args, needle in (
+        (["--mmr-lambda", "0.3"], "apply with --rerank"),
+        (["--rerank", "tei"], "the tei reranker needs --rerank-url"),
+        (["--rerank", "mmr", "--rerank-url", "http://x"], "--rerank-url does not apply"),
+        (["--rerank", "mmr", "--fetch-k", "2"], "fetch_k (2) must be at least k (3)"),
+        (["--rerank", "colbert"], "unknown reranker 'colbert'"),
+    ):
+        bad = run([*base, *args], cli_env)
+        assert bad.returncode == 1 and needle in bad.stderr, (args, bad.stderr)
+        assert "Traceback" not in bad.stderr

@@ -103,6 +103,7 @@ ENVIRONMENT: tuple[EnvVar, ...] = (
     ),
     EnvVar("REDVEC_COMMAND_TIMEOUT", "command_timeout", _number, "one Redis command's limit, s"),
     EnvVar("REDVEC_FAST_SEARCH", "fast_search", _flag, "the HTTP search fast lane (0 or 1)"),
+    EnvVar("REDVEC_RERANKERS", "rerankers", _text, "rerankers the service offers, as JSON"),
     EnvVar("OPENAI_BASE_URL", "openai_base_url", _text, "the OpenAI-protocol provider's URL"),
     EnvVar("OPENAI_API_KEY", "openai_api_key", _text, "the OpenAI-protocol provider's key"),
     EnvVar("CO_API_URL", "cohere_base_url", _text, "the Cohere provider's URL"),
@@ -133,6 +134,9 @@ class Settings:
     tls_cert_file: Path | None = None  # client certificate, when the server asks for one
     tls_key_file: Path | None = None
     fast_search: bool = True  # the HTTP search fast lane (api/fastlane.py); 0 turns it off
+    # The rerankers the HTTP service and the MCP server offer beyond mmr, as JSON
+    # {"name": {"kind": ..., options}} (redvec.rerank.NamedRerankers).
+    rerankers: str | None = None
     # Hosted embedding providers, under the names their own SDKs read.
     openai_base_url: str | None = None
     openai_api_key: str | None = field(default=None, repr=False)

@@ -393,3 +393,27 @@ async def test_only_the_indexes_named_are_offered(
         assert _ok(await client.call_tool("list_indexes", {})) == {"indexes": ["docs"]}
         hidden = _refused(await client.call_tool("describe_index", {"index": "other"}))
         assert "no index named 'other'" in hidden
+
+
+async def test_search_reranks_with_mmr_and_refuses_an_unknown_reranker(
+    service: Service, docs_index: tuple[SearchIndex, np.ndarray]
+) -> None:
+    _, vectors = docs_index
+    query = vectors[3].tolist()
+    async with Client(build_server(service)) as client:
+        info = _ok(await client.call_tool("describe_index", {"index": "docs"}))
+        assert info["rerankers"] == ["mmr"]
+        args = {"index": "docs", "vector": query, "k": 5}
+        plain = _ok(await client.call_tool("search", args))
+        diverse = _ok(
+            await client.call_tool(
+                "search", {**args, "rerank": "mmr", "fetch_k": 30, "mmr_lambda": 0.2}
+            )
+        )
+        assert all(h["rerank_score"] is not None for h in diverse["results"])
+        assert [h["id"] for h in diverse["results"]] != [h["id"] for h in plain["results"]]
+        assert diverse["results"][0]["id"] == plain["results"][0]["id"]
+        unknown = _refused(await client.call_tool("search", {**args, "rerank": "colbert"}))
+        assert "invalid_request: unknown reranker 'colbert': this service offers mmr" in unknown
+        short = _refused(await client.call_tool("search", {**args, "rerank": "mmr", "fetch_k": 2}))
+        assert "fetch_k (2) must be at least k (5)" in short

@@ -157,5 +157,6 @@ def create_app_from_env() -> ASGIApp:
             s.max_body_bytes,
             s.index_cache_seconds,
             fast_search=s.fast_search,
+            rerankers=s.rerankers,
         )
     )

@@ -27,6 +27,7 @@ __all__ = [
     "ReadyResponse",
     "RecommendResponse",
     "RecommendedItem",
+    "RerankRequest",
     "SearchHit",
     "SearchRequest",
     "SearchResponse",
@@ -50,6 +51,16 @@ class HybridWeights(msgspec.Struct, forbid_unknown_fields=True):
     text_weight: Weight = 1.0
     vector_weight: Weight = 1.0
     candidates: Annotated[int, Meta(ge=1, le=MAX_K)] | None = None
+
+
+class RerankRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """A rerank stage after the search: ``name`` is ``mmr`` or a reranker the service
+    offers (``REDVEC_RERANKERS``); ``fetch_k`` candidates are fetched (at least ``k``;
+    default max(50, 4k)); ``lambda`` is mmr's relevance/diversity balance (1: relevance)."""
+
+    name: Annotated[str, Meta(min_length=1, max_length=64)]
+    fetch_k: Annotated[int, Meta(ge=1, le=MAX_K)] | None = None
+    lambda_: Annotated[float, Meta(ge=0, le=1)] | None = msgspec.field(default=None, name="lambda")
 
 
 Mode = Literal["dense", "bm25", "hybrid"]
@@ -93,6 +104,7 @@ class SearchRequest(msgspec.Struct, forbid_unknown_fields=True):
     explain: Annotated[
         bool, Meta(description="Answer with the plan the KNN ran under ('plan')")
     ] = False
+    rerank: RerankRequest | None = None
 
 
 class BatchSearchRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -101,14 +113,16 @@ class BatchSearchRequest(msgspec.Struct, forbid_unknown_fields=True):
     searches: Annotated[list[SearchRequest], Meta(min_length=1, max_length=256)]
 
 
-class SearchHit(msgspec.Struct):
+class SearchHit(msgspec.Struct, omit_defaults=True):
     """One hit: the document id, score (higher is better), distance (RediSearch's, lower is
-    closer; null for BM25) and the fields asked for."""
+    closer; null for BM25), the fields asked for and, after a rerank stage, the
+    reranker's ``rerank_score`` (``score`` and ``distance`` stay the first stage's)."""
 
     id: str
     score: float
     distance: float | None
     fields: dict[str, Any]
+    rerank_score: float | None = None
 
 
 class SearchPlanAnswer(msgspec.Struct):

@@ -27,6 +27,7 @@ from redvec.errors import ConfigError, ValidationError, VectorError
 from redvec.filters import filter_from_json
 from redvec.index import SearchIndex
 from redvec.query import SearchMode, SearchResult
+from redvec.rerank import NamedRerankers, Rerank
 from redvec.usecases import SearchSpec, search_by_text_async
 
 __all__ = [
@@ -47,7 +48,7 @@ def response_of(
     explain: bool = False,
 ) -> SearchResponse:
     """A library result as the wire's :class:`SearchResponse` (with its plan if ``explain``)."""
-    hits = [SearchHit(h.id, h.score, h.distance, h.fields) for h in result.hits]
+    hits = [SearchHit(h.id, h.score, h.distance, h.fields, h.rerank_score) for h in result.hits]
     plan = None
     if explain and result.plan is not None:
         plan = SearchPlanAnswer(**result.plan.to_dict())
@@ -91,8 +92,11 @@ async def embed_queries(svc: Service, idx: SearchIndex, texts: list[str]) -> Any
         return await anyio.to_thread.run_sync(embedder.embed, texts)
 
 
-def spec_of(data: SearchRequest, idx: SearchIndex, vector: Any) -> SearchSpec:
-    """The request as the library's :class:`redvec.usecases.SearchSpec`."""
+def spec_of(
+    data: SearchRequest, idx: SearchIndex, vector: Any, rerankers: NamedRerankers | None = None
+) -> SearchSpec:
+    """The request as the library's :class:`redvec.usecases.SearchSpec`; a rerank stage
+    names one of ``rerankers`` (mmr alone when None)."""
     asked = data.mode
     h = data.hybrid
     if h is not None:
@@ -104,8 +108,16 @@ def spec_of(data: SearchRequest, idx: SearchIndex, vector: Any) -> SearchSpec:
         data.text, vector, asked, data.k,
         filter_from_json(data.filter, idx.schema) if data.filter is not None else None,
         data.ef_runtime, data.return_fields, data.offset, h.text_weight, h.vector_weight,
-        h.candidates, data.hybrid_policy, data.batch_size,
+        h.candidates, data.hybrid_policy, data.batch_size, _rerank_of(data, rerankers),
     )  # fmt: skip
+
+
+def _rerank_of(data: SearchRequest, rerankers: NamedRerankers | None) -> Rerank | None:
+    asked = data.rerank
+    if asked is None:
+        return None
+    offered = rerankers or NamedRerankers()
+    return Rerank(offered.get(asked.name, asked.lambda_), asked.fetch_k)
 
 
 async def answer_search(
@@ -133,7 +145,7 @@ async def search_once(svc: Service, name: str, data: SearchRequest) -> SearchRes
     """One search against the index as the service has it cached."""
     start = time.perf_counter()
     idx, asearch = svc.index(name)
-    spec = spec_of(data, idx, vector_of(data))
+    spec = spec_of(data, idx, vector_of(data), svc.rerankers)
 
     async def embed(texts: list[str]) -> Any:
         return await embed_queries(svc, idx, texts)

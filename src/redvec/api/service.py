@@ -31,6 +31,7 @@ from redvec.errors import ConfigError, IndexNotFoundError
 from redvec.index import SearchIndex, list_indexes
 from redvec.providers import provider_for_index, query_embedder
 from redvec.recommend import Recommender
+from redvec.rerank import NamedRerankers
 from redvec.settings import Settings
 
 __all__ = ["Service", "ServiceConfig"]
@@ -49,6 +50,7 @@ class ServiceConfig:
     index_ttl: float = 5.0
     fast_search: bool = True
     socket_timeout: float = 10.0
+    rerankers: str | None = None  # REDVEC_RERANKERS: the rerankers offered beyond mmr
     extra: dict[str, Any] = field(default_factory=dict)
 
     @staticmethod
@@ -85,6 +87,7 @@ class Service:
             config.redis_url, settings, aio=True, timeout=timeout
         )
         self.metrics = Metrics(lambda: self.client)
+        self.rerankers = NamedRerankers.from_json(config.rerankers)
         self._indexes: dict[str, tuple[float, SearchIndex, AsyncSearch]] = {}
         self._embedders: dict[tuple[str, str], Embedder] = {}
         self._recommenders: dict[str, tuple[float, Recommender]] = {}

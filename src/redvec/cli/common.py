@@ -97,6 +97,8 @@ def print_hits(hits: list[Any], as_json: bool) -> None:
         out.print("no results")
     for rank, h in enumerate(hits, 1):
         dist = "" if h.distance is None else f"  distance {h.distance:.4f}"
+        if getattr(h, "rerank_score", None) is not None:
+            dist += f"  rerank {h.rerank_score:.4f}"
         fields = {k: v for k, v in h.fields.items() if not isinstance(v, list | dict)}
         summary = "  ".join(f"{k}={str(v)[:60]!r}" for k, v in list(fields.items())[:4])
         out.print(f"{rank:>3}. {h.id}  score {h.score:.4f}{dist}  {summary}", markup=False)

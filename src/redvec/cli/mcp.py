@@ -78,7 +78,10 @@ def mcp(
             None if no_auth else settings.api_keys,
             no_auth,
         )
-    config = ServiceConfig(resolved, keys, settings.max_body_bytes, settings.index_cache_seconds)
+    config = ServiceConfig(
+        resolved, keys, settings.max_body_bytes, settings.index_cache_seconds,
+        rerankers=settings.rerankers,
+    )  # fmt: skip
     svc = Service(config)
     options = McpOptions(read_only, frozenset(index) if index else None)
     server = build_server(svc, options, log_level=log_level.upper())  # type: ignore[arg-type]

@@ -64,19 +64,50 @@ def search(
     explain: Annotated[
         bool, typer.Option("--explain", help="Print the plan the KNN ran under (to stderr)")
     ] = False,
+    rerank: Annotated[
+        str | None,
+        typer.Option(
+            help="Rerank the hits: mmr (diversity over the stored vectors), cross-encoder "
+            "(--rerank-model DIR), cohere (POST /v2/rerank) or tei (--rerank-url)"
+        ),
+    ] = None,
+    fetch_k: Annotated[
+        int | None, typer.Option(help="Candidates the reranker reorders (default max(50, 4k))")
+    ] = None,
+    rerank_model: Annotated[
+        str | None, typer.Option(help="cross-encoder: a model directory or package; cohere: model")
+    ] = None,
+    rerank_url: Annotated[
+        str | None, typer.Option(help="tei or cohere: the rerank server's base URL")
+    ] = None,
+    mmr_lambda: Annotated[
+        float | None, typer.Option(help="mmr: 1 is relevance order, 0 the most diverse (0.5)")
+    ] = None,
     as_json: JsonOpt = False,
     url: UrlOpt = None,
 ) -> None:
-    """KNN with --vector-file, full-text with --text, hybrid (RRF) with both."""
+    """KNN with --vector-file, full-text with --text, hybrid (RRF) with both; --rerank
+    reorders them (each hit then shows both scores)."""
+    from redvec.rerank import Rerank, reranker_from_options
     from redvec.usecases import SearchSpec, search_by_text
 
     if vector_file is None and text_query is None:
         raise ValidationError("give --vector-file (KNN), --text (full-text), or both (hybrid)")
+    stage = None
+    if rerank is not None:
+        reranker = reranker_from_options(
+            rerank, model=rerank_model, base_url=rerank_url, lambda_mult=mmr_lambda
+        )
+        stage = Rerank(reranker, fetch_k)
+    elif (fetch_k, rerank_model, rerank_url, mmr_lambda) != (None, None, None, None):
+        raise ValidationError(
+            "--fetch-k, --rerank-model, --rerank-url and --mmr-lambda apply with --rerank"
+        )
     idx = SearchIndex.open(connect(url), index)
     vector = load_vector(vector_file) if vector_file is not None else None
     spec = SearchSpec(
         text_query, vector, mode, k, filter_expr, ef_runtime,
-        hybrid_policy=hybrid_policy, batch_size=batch_size,
+        hybrid_policy=hybrid_policy, batch_size=batch_size, rerank=stage,
     )  # fmt: skip
     done = search_by_text(idx, spec)
     if not as_json and done.chosen and done.mode is SearchMode.BM25:

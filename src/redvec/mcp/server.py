@@ -151,6 +151,7 @@ def build_server(
             "field": vf.name, "dims": vf.dims, "distance": vf.distance, "algorithm": vf.algorithm,
         }  # fmt: skip
         info["provider"] = None if provider is None else msgspec.json.decode(provider)
+        info["rerankers"] = svc.rerankers.names
         return info
 
     @mcp.tool(annotations=read)
@@ -202,6 +203,19 @@ def build_server(
             Field(description="How a filtered KNN runs (default: the planner chooses)"),
         ] = None,
         explain: Annotated[bool, Field(description="Add the KNN's plan to the answer")] = False,
+        rerank: Annotated[
+            str | None,
+            Field(
+                description="Rerank the hits: 'mmr' (diverse results, by the stored vectors) "
+                "or a reranker this server offers (describe_index lists them)"
+            ),
+        ] = None,
+        fetch_k: Annotated[
+            int | None, Field(description="Candidates the reranker reorders (default max(50, 4k))")
+        ] = None,
+        mmr_lambda: Annotated[
+            float | None, Field(description="mmr: 1 keeps relevance order, 0 is most diverse")
+        ] = None,
     ) -> dict[str, Any]:
         """Search an index: KNN over text (embedded with the index's model) or a vector, BM25
         over text, or hybrid; with an optional structured filter. Answers the hits (id, score:
@@ -216,6 +230,9 @@ def build_server(
             weights = {"text_weight": text_weight, "vector_weight": vector_weight}
             if any(w is not None for w in weights.values()):
                 body["hybrid"] = {n: w for n, w in weights.items() if w is not None}
+            if rerank is not None or fetch_k is not None or mmr_lambda is not None:
+                stage = {"name": rerank, "fetch_k": fetch_k, "lambda": mmr_lambda}
+                body["rerank"] = {n: v for n, v in stage.items() if v is not None}
             req = msgspec.convert({n: v for n, v in body.items() if v is not None}, SearchRequest)
             answer = await answer_search(svc, index, req, headers_of(ctx))
             return dict(_builtins(answer))

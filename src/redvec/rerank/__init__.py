@@ -3,13 +3,22 @@ one after a search: ``mmr`` (no model), ``cross-encoder`` (a local sentence-tran
 model), and the hosted ``cohere`` (``POST /v2/rerank``) and ``tei`` (``POST /rerank``) APIs.
 """
 
-from redvec.rerank.base import RERANKERS, Candidate, Reranker, RerankError, make_reranker
+from redvec.rerank.base import (
+    RERANKERS,
+    Candidate,
+    NamedRerankers,
+    Reranker,
+    RerankError,
+    make_reranker,
+    reranker_from_options,
+)
 from redvec.rerank.stage import MAX_FETCH_K, Rerank, fetch_k_for, first_stage_fields, reranked
 
 __all__ = [
     "MAX_FETCH_K",
     "RERANKERS",
     "Candidate",
+    "NamedRerankers",
     "Rerank",
     "RerankError",
     "Reranker",
@@ -17,4 +26,5 @@ __all__ = [
     "first_stage_fields",
     "make_reranker",
     "reranked",
+    "reranker_from_options",
 ]

@@ -67,6 +67,11 @@ class SearchController(Controller):
                     f"searches[{n}]: a batch runs dense (KNN) searches only; send bm25 and "
                     f"hybrid searches one by one"
                 )
+            if req.rerank is not None:
+                raise ValidationError(
+                    f"searches[{n}]: a batch runs without a rerank stage; send reranked "
+                    f"searches one by one"
+                )
             try:
                 vectors.append(vector_of(req))
             except ValidationError as e:
