@@ -76,3 +76,31 @@ def test_not_a_beir_folder(tmp_path: Path, cli_env: dict[str, str]) -> None:
         env=cli_env, capture_output=True, text=True,
     )  # fmt: skip
     assert run.returncode == 1 and "not a BEIR folder" in run.stderr
+
+
+def test_a_rerank_stage_is_scored_beside_each_run(
+    beir: Path, r: redis.Redis, server: EmbeddingServer, cli_env: dict[str, str]
+) -> None:
+    pytest.importorskip("ranx")
+    from redvec.rerank import make_reranker
+
+    data = read_beir(beir)
+    embedder = make_provider("openai", model="m", base_url=f"{server.url}/v1", api_key=API_KEY)
+    tei = make_reranker("tei", base_url=server.url, api_key=API_KEY)
+    report = run_retrieval(r, data, embedder, modes=("bm25",), reranker=tei)
+    reranked = report.rows[f"bm25 + rerank {tei.name}"]
+    bm25 = report.rows["BM25 (RediSearch)"]
+    # the server scores the document holding the query's unique word highest, as BM25 does
+    assert reranked["mrr@10"] == pytest.approx(1.0)
+    assert reranked["recall@100"] == pytest.approx(bm25["recall@100"])  # same candidates
+    assert report.rerank_ms["bm25"] > 0 and report.reranker == tei.name
+    assert any(req["path"] == "/rerank" for req in server.requests)
+    run = subprocess.run(
+        [*REDVEC, "bench", "retrieval", "--beir", str(beir), "--mode", "dense",
+         "--provider", "openai", "--model", "m", "--base-url", f"{server.url}/v1",
+         "--rerank", "mmr", "--mmr-lambda", "0.7"],
+        env={**cli_env, "OPENAI_API_KEY": API_KEY}, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "| dense + rerank mmr(lambda=0.7) |" in run.stdout
+    assert "rerank mmr(lambda=0.7): added per query (the rerank step alone): dense " in run.stdout

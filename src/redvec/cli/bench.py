@@ -99,18 +99,40 @@ def bench_retrieval(
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Write report.json and report.md here")
     ] = None,
+    rerank: Annotated[
+        str | None,
+        typer.Option(
+            help="Also run each mode with a rerank stage: mmr, cross-encoder (--rerank-model), "
+            "cohere or tei (--rerank-url)"
+        ),
+    ] = None,
+    rerank_model: Annotated[
+        str | None, typer.Option(help="cross-encoder: a model directory or package; cohere: model")
+    ] = None,
+    rerank_url: Annotated[
+        str | None, typer.Option(help="tei or cohere: the rerank server's base URL")
+    ] = None,
+    mmr_lambda: Annotated[float | None, typer.Option(help="mmr's lambda (0.5)")] = None,
     url: UrlOpt = None,
 ) -> None:
-    """nDCG@10, Recall@100, MRR@10 (ranx) of dense, BM25 and hybrid runs vs exact search."""
+    """nDCG@10, Recall@100, MRR@10 (ranx) of dense, BM25 and hybrid runs vs exact search;
+    with --rerank, of each run reranked too, and the time the rerank step adds a query."""
     from redvec.bench.retrieval import read_beir, run_retrieval
     from redvec.providers import build_provider, provider_spec
+    from redvec.rerank import reranker_from_options
 
+    reranker = None
+    if rerank is not None:
+        reranker = reranker_from_options(
+            rerank, model=rerank_model, base_url=rerank_url, lambda_mult=mmr_lambda
+        )
     embedder = build_provider(provider_spec(provider, model, base_url, model_variant))
     data = read_beir(beir)
     report = run_retrieval(
         connect(url), data, embedder,
         modes=tuple(comma_list(mode)),
         target_recall=target_recall, progress=lambda m: err.print(m, markup=False),
+        reranker=reranker,
     )  # fmt: skip
     lines = [
         f"{report.dataset}: {report.documents} documents, {report.queries} test queries, "
@@ -122,6 +144,9 @@ def bench_retrieval(
     ]
     for name, m in report.rows.items():
         lines.append(f"| {name} | {m['ndcg@10']:.4f} | {m['recall@100']:.4f} | {m['mrr@10']:.4f} |")
+    if report.rerank_ms:
+        added = ", ".join(f"{m} {ms:.2f} ms" for m, ms in report.rerank_ms.items())
+        lines += ["", f"rerank {report.reranker}: added per query (the rerank step alone): {added}"]
     text = "\n".join(lines)
     out.print(text, markup=False, soft_wrap=True)
     if out_dir is not None:
