@@ -133,10 +133,11 @@ async def test_an_agent_searches_in_every_mode_over_stdio(
             await client.call_tool(
                 "search",
                 {"index": "docs", "text": "science", "vector": query.tolist(), "k": 5}
-                | {"text_weight": 2.0},
+                | {"text_weight": 2.0, "filter": {"not": {"field": "category", "tag": "sport"}}},
             )
         )
         assert hybrid["mode"] == "hybrid" and len(hybrid["results"]) == 5
+        assert all(h["fields"]["category"] != "sport" for h in hybrid["results"])
 
         # a bad filter and a wrong-dimension vector are tool errors with the library's words
         hue = {"field": "hue", "tag": "red"}
