@@ -277,5 +277,7 @@ def _reranked_run(
             return_fields=[], text_fields=TEXT_FIELDS,
         )  # fmt: skip
         spent += time.perf_counter() - t
-        run[q] = {h.id: float(h.rerank_score or 0.0) for h in result.hits}
+        # Scored by rank, so the run keeps the reranker's order exactly (an MMR objective
+        # can rise after the first pick when a candidate is unlike it).
+        run[q] = {h.id: float(len(result.hits) - n) for n, h in enumerate(result.hits)}
     return run, 1000 * spent / max(1, len(qids))
