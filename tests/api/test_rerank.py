@@ -15,7 +15,7 @@ from redvec.rerank import Rerank, make_reranker
 from redvec.usecases import SearchSpec, search_by_text
 
 from ..embedding_server import API_KEY, EmbeddingServer, relevance
-from .conftest import RunningService, start_service
+from .conftest import RunningService, free_port, start_service
 from .test_service import DIMS, corpus, schema
 
 
@@ -29,8 +29,10 @@ def rerank_server() -> Iterator[EmbeddingServer]:
 def reranking(
     redis_url: str, tmp_path_factory: pytest.TempPathFactory, rerank_server: EmbeddingServer
 ) -> Iterator[RunningService]:
-    offered = {"co": {"kind": "cohere", "model": "rr", "base_url": rerank_server.url,
-                      "api_key": API_KEY}}  # fmt: skip
+    offered = {
+        "co": {"kind": "cohere", "model": "rr", "base_url": rerank_server.url, "api_key": API_KEY},
+        "down": {"kind": "tei", "base_url": f"http://127.0.0.1:{free_port()}", "max_retries": 0},
+    }
     svc = start_service(
         redis_url, tmp_path_factory.mktemp("rerank"), env={"REDVEC_RERANKERS": json.dumps(offered)}
     )
@@ -87,7 +89,7 @@ def test_a_configured_hosted_reranker_orders_as_its_server_says(
 @pytest.mark.parametrize(
     ("stage", "needle"),
     [
-        ({"name": "nope"}, "unknown reranker 'nope': this service offers mmr, co"),
+        ({"name": "nope"}, "unknown reranker 'nope': this service offers mmr, co, down"),
         ({"name": "co", "lambda": 0.5}, "'lambda' applies to the mmr reranker, not 'co'"),
         ({"name": "mmr", "fetch_k": 3}, "fetch_k (3) must be at least k (5)"),
         ({"name": "mmr", "lambda": 2}, "lambda"),
@@ -116,3 +118,19 @@ def test_a_batch_with_a_rerank_stage_is_refused(
         )  # fmt: skip
     assert resp.status_code == 422
     assert "searches[1]: a batch runs without a rerank stage" in resp.json()["error"]["message"]
+
+
+def test_a_hosted_reranker_that_cannot_be_reached_is_a_502_naming_it(
+    reranking: RunningService, docs: SearchIndex
+) -> None:
+    with reranking.client() as c:
+        resp = c.post(
+            "/v1/indexes/docs/search",
+            json={"text": "document", "mode": "bm25", "rerank": {"name": "down"}},
+        )
+    assert resp.status_code == 502, resp.text
+    error = resp.json()["error"]
+    assert (
+        error["code"] == "rerank_failed"
+        and "cannot reach tei at http://127.0.0.1:" in error["message"]
+    )

@@ -179,6 +179,18 @@ def test_a_cross_encoder_orders_the_candidates_by_its_own_scores(
         search_by_text(idx, _spec(reranker, vector=[1, 0, 0, 0]))
 
 
+def test_a_cross_encoder_is_found_in_an_installed_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    package = tmp_path / "site" / "my_reranker_pkg"
+    tiny_cross_encoder(package / "model")
+    (package / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    reranker = make_reranker("cross-encoder", model="my_reranker_pkg")
+    cands = [Candidate("x", "red apple", None, 1.0), Candidate("y", "blue sky", None, 0.5)]
+    assert sorted(n for n, _ in reranker.rerank("red car", None, cands, 2)) == [0, 1]
+
+
 # -- hosted: Cohere /v2/rerank and TEI /rerank --------------------------------------------
 
 
