@@ -192,6 +192,7 @@ class AsyncSearchIndex:
     get = _async(IndexCore.get)
     delete = _async(IndexCore.delete)
     clear = _async(IndexCore.clear)
+    merge_buffer = _async(IndexCore.merge_buffer)
 
     async def iter_vectors(
         self, vector_field: str | None = None, batch: int = 1000

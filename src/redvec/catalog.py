@@ -15,7 +15,15 @@ from redvec._resp import pairs, text
 from redvec.connection import is_missing_index
 from redvec.errors import IndexExistsError, IndexNotFoundError, SchemaError
 from redvec.plans import Plan, checked, one, wait_ready
-from redvec.schema import GeoField, IndexSchema, NumericField, TagField, TextField, VectorField
+from redvec.schema import (
+    BUFFER_SUFFIX,
+    GeoField,
+    IndexSchema,
+    NumericField,
+    TagField,
+    TextField,
+    VectorField,
+)
 
 __all__ = ["create_plan", "list_plan", "open_plan"]
 
@@ -99,8 +107,10 @@ def _schema_from_ft_info(name: str, info: dict[str, Any]) -> IndexSchema:
 
 
 def list_plan() -> Plan[list[str]]:
-    """The plan of FT._LIST: the index names, sorted."""
-    return sorted(text(n) for n in (yield from one(("FT._LIST",))))
+    """The plan of FT._LIST: the index names, sorted (write buffers' indexes left out:
+    they are part of their index)."""
+    names = (text(n) for n in (yield from one(("FT._LIST",))))
+    return sorted(n for n in names if not n.endswith(BUFFER_SUFFIX))
 
 
 def open_plan(name: str) -> Plan[tuple[IndexSchema, str | None]]:
@@ -141,7 +151,12 @@ def create_plan(
     scan_timeout: float,
 ) -> Plan[None]:
     """FT.CREATE, after the overlap checks of :meth:`SearchIndex.create`; then wait for
-    the initial scan."""
+    the initial scan. An index with a write buffer gets its buffer's index too (replaced
+    if there is one: it holds no data of its own, its documents are keys)."""
+    if schema.name.endswith(BUFFER_SUFFIX):
+        raise SchemaError(
+            f"index name '{schema.name}': names ending '{BUFFER_SUFFIX}' are write buffers'"
+        )
     existing = yield from list_plan()
     if schema.name in existing:
         if not overwrite:
@@ -164,15 +179,24 @@ def create_plan(
                         f"'{theirs}' of existing index '{other}': each would see the "
                         f"other's documents; choose a prefix that neither starts with"
                     )
+    yield from one(_ft_create(schema))
+    yield from one(("SET", META_PREFIX + schema.name, schema.to_json()))
+    buffer = schema.buffer
+    if buffer is not None:
+        yield [("FT.DROPINDEX", buffer.name)]  # a leftover buffer index; none is no error
+        yield from one(_ft_create(buffer))
+        yield from wait_ready(buffer.name, scan_timeout)
+    yield from wait_ready(schema.name, scan_timeout)
+
+
+def _ft_create(schema: IndexSchema) -> tuple[Any, ...]:
     args: list[Any] = ["FT.CREATE", schema.name, *schema.definition().args]
     if schema.stopwords is not None:
         args += ["STOPWORDS", len(schema.stopwords), *schema.stopwords]
     args.append("SCHEMA")
     for f in schema.redis_fields():
         args += f.redis_args()
-    yield from one(tuple(args))
-    yield from one(("SET", META_PREFIX + schema.name, schema.to_json()))
-    yield from wait_ready(schema.name, scan_timeout)
+    return tuple(args)
 
 
 def _prefixes_of(index: str) -> Plan[list[str]]:

@@ -15,6 +15,7 @@ is already elsewhere (plans, catalog, documents, storage, query).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ import redis
 
 from redvec import keys
 from redvec._resp import pairs, text
+from redvec.buffer import MergeReport, buffered_commands, make_room, merge_plan, merged
 from redvec.connection import progress_of
 from redvec.documents import encode_document
 from redvec.errors import DocumentError, IndexNotFoundError, ValidationError
@@ -136,6 +138,7 @@ class HybridPlan:
     rrf_k: int
     return_fields: list[str] | None = None
     knn_plan: SearchPlan | None = None  # how the KNN side runs (redvec.planner)
+    fresh: HybridPlan | None = None  # the same two requests of the write buffer
 
 
 class IndexCore:
@@ -153,6 +156,10 @@ class IndexCore:
         self.failures_seen: int | None = None  # FT.INFO's count after our last write
         self.cached_settings: dict[str, str] | None = None
         self.match_counts = MatchCounts()  # the planner's counts (redvec.planner)
+        # The write buffer's own core (redvec.buffer), when the schema has one.
+        self.buffered: IndexCore | None = None
+        if schema.buffer is not None:
+            self.buffered = IndexCore(schema.buffer, batch_size=batch_size)
 
     @property
     def name(self) -> str:
@@ -184,6 +191,9 @@ class IndexCore:
                     if not int(cursor):
                         break
         yield from one(("DEL", keys.SCHEMA + self.name, SETTINGS_PREFIX + self.name))
+        if self.buffered is not None:
+            buffer = self.buffered.schema
+            yield [("FT.DROPINDEX", buffer.name, *(("DD",) if delete_documents else ()))]
 
     def _ft_info(self) -> Plan[dict[str, Any]]:
         """FT.INFO as pairs; a missing index is :class:`IndexNotFoundError`."""
@@ -210,10 +220,16 @@ class IndexCore:
     def wait_indexed(self, timeout: float = 600.0) -> Plan[None]:
         """Return once the index is fully indexed; RedisUnavailableError after ``timeout`` s."""
         yield from wait_ready(self.name, timeout)
+        if self.buffered is not None:
+            yield from wait_ready(self.buffered.name, timeout)
 
     def count(self) -> Plan[int]:
-        """How many documents the index holds (FT.INFO's num_docs)."""
-        return progress_of(self.name, (yield from self._ft_info())).num_docs
+        """How many documents the index holds (FT.INFO's num_docs; with a write buffer,
+        the buffered ones too)."""
+        held = progress_of(self.name, (yield from self._ft_info())).num_docs
+        if self.buffered is not None:
+            held += yield from self.buffered.count()
+        return held
 
     # -- settings kept with the index (e.g. a tuned EF_RUNTIME) --------------------------
 
@@ -244,9 +260,13 @@ class IndexCore:
     def encode(self, doc: Mapping[str, Any], id_field: str = "id") -> tuple[str, list[Any]]:
         """Check one document; return its id and the commands that store it.
 
-        Raises :class:`DocumentError` naming the document and the problem.
+        Raises :class:`DocumentError` naming the document and the problem. With a write
+        buffer the commands write the buffered key and delete the index's, atomically.
         """
-        return encode_document(self.schema, doc, id_field)
+        if self.buffered is None:
+            return encode_document(self.schema, doc, id_field)
+        doc_id, commands = encode_document(self.buffered.schema, doc, id_field)
+        return doc_id, buffered_commands(self.schema, doc_id, commands)
 
     def upsert(self, docs: Iterable[Mapping[str, Any]], *, id_field: str = "id") -> Plan[int]:
         """Write documents (the same id replaces the whole document), pipelined in
@@ -284,6 +304,8 @@ class IndexCore:
         the batch; each document is then looked up), is in ``failed`` with the reason.
         ``extra`` commands (bookkeeping) are sent after the documents; their errors raise.
         """
+        if self.buffered is not None:
+            return (yield from self._write_buffered(encoded, extra))
         # The failure count after this batch rides in the batch's own pipeline; the one
         # before is the previous batch's (a failure someone else caused in between is
         # told apart by looking each document up).
@@ -314,6 +336,23 @@ class IndexCore:
             unindexed = yield from self._unindexed(report.written, pairs(info))
             report.failed.update(unindexed)
             report.written = [i for i in report.written if i not in report.failed]
+        return report
+
+    def _write_buffered(
+        self, encoded: Sequence[tuple[str, list[Any]]], extra: list[Any] | None
+    ) -> Plan[WriteReport]:
+        """Into the write buffer, in parts it has room for (back-pressure: each part waits
+        for room, or the call is refused saying how much was written)."""
+        assert self.buffered is not None and self.schema.write_buffer is not None
+        report = WriteReport()
+        step = max(1, min(len(encoded), self.schema.write_buffer.max_docs))
+        for lo in range(0, len(encoded), step):
+            part = encoded[lo : lo + step]
+            yield from make_room(self.schema, len(part), written=len(report.written))
+            last = lo + step >= len(encoded)
+            done = yield from self.buffered.write_documents(part, extra if last else None)
+            report.written += done.written
+            report.failed.update(done.failed)
         return report
 
     def _unindexed(self, ids: Sequence[str], info: dict[str, Any]) -> Plan[dict[str, str]]:
@@ -371,7 +410,7 @@ class IndexCore:
         out: list[str | None] = []
         at = 0
         for cs in encoded:
-            refused = [r for r in replies[at : at + len(cs)] if isinstance(r, Exception)]
+            refused = [r for r in _flat(replies[at : at + len(cs)]) if isinstance(r, Exception)]
             out.append(redis_message(refused[0]) if refused else None)
             at += len(cs)
         return out, list(replies[at:])
@@ -381,6 +420,11 @@ class IndexCore:
     ) -> Plan[int]:
         """Replace only vectors; in split storage no JSON document is rewritten."""
         vf = self.schema.vector_field(vector_field)
+        if self.buffered is not None:
+            raise ValidationError(
+                f"index '{self.name}' has a write buffer: replacing vectors alone is not "
+                f"supported there yet; upsert the whole documents"
+            )
         if len(ids) != len(vectors):
             raise ValidationError(f"{len(ids)} ids but {len(vectors)} vectors")
         vetted = [
@@ -403,7 +447,15 @@ class IndexCore:
     def get(
         self, ids: Sequence[str], *, with_vectors: bool = False
     ) -> Plan[list[dict[str, Any] | None]]:
-        """Documents by id, in order; ``None`` where an id is not stored."""
+        """Documents by id, in order; ``None`` where an id is not stored. With a write
+        buffer, the buffered version where there is one (the newer)."""
+        if self.buffered is not None:
+            fresh = yield from self.buffered.get(ids, with_vectors=with_vectors)
+            older = yield from self._get(ids, with_vectors)
+            return [f if f is not None else o for f, o in zip(fresh, older, strict=True)]
+        return (yield from self._get(ids, with_vectors))
+
+    def _get(self, ids: Sequence[str], with_vectors: bool) -> Plan[list[dict[str, Any] | None]]:
         schema, store = self.schema, self.schema.store
         reads = [store.read_commands(schema, str(doc_id)) for doc_id in ids]
         commands: list[Command] = [tuple(c) for cs in reads for c in cs]
@@ -417,10 +469,18 @@ class IndexCore:
         return out
 
     def delete(self, ids: Sequence[str]) -> Plan[int]:
-        """Delete documents; returns how many ids were stored."""
+        """Delete documents; returns how many ids were stored. With a write buffer both of
+        a document's places go in one DEL."""
         if not ids:
             return 0
         schema = self.schema
+        if self.buffered is not None:
+            both: list[Command] = [
+                ("DEL", schema.key(str(i)), self.buffered.schema.key(str(i)))
+                for i in dict.fromkeys(ids)
+            ]
+            replies = checked((yield both))
+            return sum(1 for n in replies if int(n))
         # One DEL per kind of key (a cluster client splits each by slot): a document
         # counts once whichever of its keys was there.
         keys_of = [schema.store.keys_of(schema, str(i)) for i in dict.fromkeys(ids)]
@@ -454,7 +514,16 @@ class IndexCore:
                 if cursor == "0":
                     break
         self.match_counts.forget()
+        if self.buffered is not None:
+            removed += yield from self.buffered.clear()
         return removed
+
+    # -- the write buffer (redvec.buffer) -----------------------------------------------
+
+    def merge_buffer(self, limit: int = 500, pause: float = 0.0) -> Plan[MergeReport]:
+        """Move up to ``limit`` documents from the write buffer into the index, one atomic
+        RENAME each (:func:`redvec.buffer.merge_plan`); nothing to do without a buffer."""
+        return (yield from merge_plan(self, limit, pause))
 
     # -- searching ---------------------------------------------------------------------
 
@@ -548,15 +617,36 @@ class IndexCore:
 
     def query(self, q: KnnQuery) -> Plan[SearchResult]:
         """A KNN query built by the caller (:class:`redvec.query.KnnQuery`)."""
+        if self.buffered is not None:
+            return (yield from self._buffered_knn(q))
         args, vf, plan = yield from self.planned_knn(q)
         (reply,) = self._searched((yield [Search(args)]))
         result = self.parse(reply, vf, return_fields=q.return_fields)
         result.plan = plan
         return result
 
+    def _buffered_knn(self, q: KnnQuery) -> Plan[SearchResult]:
+        """A KNN query of the index and of its write buffer in one round trip, merged."""
+        assert self.buffered is not None
+        whole = dataclasses.replace(q, k=q.k + q.offset, offset=0)
+        args, vf, plan = yield from self.planned_knn(whole)
+        fresh_args, fresh_vf, _ = yield from self.buffered.planned_knn(whole)
+        main, fresh = self._searched(
+            (yield [Search(args), Search(fresh_args, index=self.buffered.name)])
+        )
+        result = merged(
+            self.parse(main, vf, return_fields=q.return_fields),
+            self.buffered.parse(fresh, fresh_vf, return_fields=q.return_fields),
+            q.k, q.offset,
+        )  # fmt: skip
+        result.plan = plan
+        return result
+
     def search_many(self, queries: Sequence[KnnQuery]) -> Plan[list[SearchResult]]:
         """Many KNN queries in one pipelined round trip (after one more for the planner's
         counts of filters it has not seen lately); a bad one is named by position."""
+        if self.buffered is not None:
+            return (yield from self._buffered_many(queries))
         wheres = []
         for n, q in enumerate(queries):
             try:
@@ -579,6 +669,33 @@ class IndexCore:
         results = []
         for reply, (_, vf, plan), q in zip(replies, built, queries, strict=True):
             result = self.parse(reply, vf, return_fields=q.return_fields)
+            result.plan = plan
+            results.append(result)
+        return results
+
+    def _buffered_many(self, queries: Sequence[KnnQuery]) -> Plan[list[SearchResult]]:
+        """:meth:`search_many` on the index and its buffer, in one round trip."""
+        assert self.buffered is not None
+        built, fresh = [], []
+        for n, q in enumerate(queries):
+            whole = dataclasses.replace(q, k=q.k + q.offset, offset=0)
+            try:
+                built.append((yield from self.planned_knn(whole)))
+                fresh.append((yield from self.buffered.planned_knn(whole)))
+            except ValidationError as e:
+                raise type(e)(f"searches[{n}]: {e}") from None
+        steps: list[Command] = [Search(args) for args, _, _ in built]
+        steps += [Search(args, index=self.buffered.name) for args, _, _ in fresh]
+        replies = self._searched((yield steps)) if steps else []
+        half = len(built)
+        results = []
+        for n, q in enumerate(queries):
+            (_, vf, plan), (_, fresh_vf, _) = built[n], fresh[n]
+            result = merged(
+                self.parse(replies[n], vf, return_fields=q.return_fields),
+                self.buffered.parse(replies[half + n], fresh_vf, return_fields=q.return_fields),
+                q.k, q.offset,
+            )  # fmt: skip
             result.plan = plan
             results.append(result)
         return results
@@ -606,6 +723,20 @@ class IndexCore:
     def range_query(self, q: RangeQuery) -> Plan[SearchResult]:
         """A range query built by the caller (:class:`redvec.query.RangeQuery`)."""
         vf = self.schema.vector_field(q.vector_field)
+        if self.buffered is not None:
+            whole = dataclasses.replace(q, k=q.k + q.offset, offset=0)
+            args = build_range(self.schema, whole, query_blob(q.vector, vf))
+            buffer = self.buffered.schema
+            fresh_vf = buffer.vector_field(q.vector_field)
+            fresh_args = build_range(buffer, whole, query_blob(q.vector, fresh_vf))
+            main, fresh = self._searched(
+                (yield [Search(args), Search(fresh_args, index=buffer.name)])
+            )
+            return merged(
+                self.parse(main, vf, return_fields=q.return_fields),
+                self.buffered.parse(fresh, fresh_vf, return_fields=q.return_fields),
+                q.k, q.offset,
+            )  # fmt: skip
         args = build_range(self.schema, q, query_blob(q.vector, vf))
         (reply,) = self._searched((yield [Search(args)]))
         return self.parse(reply, vf, return_fields=q.return_fields)
@@ -627,7 +758,25 @@ class IndexCore:
         return (yield from self.range_query(q))
 
     def text_query(self, q: TextQuery) -> Plan[SearchResult]:
-        """BM25 full-text search (RediSearch's scorer); ``score`` is the BM25 score."""
+        """BM25 full-text search (RediSearch's scorer); ``score`` is the BM25 score. With a
+        write buffer, the buffer's hits are merged in by score (each index scores with its
+        own term statistics)."""
+        if self.buffered is not None:
+            whole = dataclasses.replace(q, k=q.k + q.offset, offset=0)
+            buffer = self.buffered.schema
+            main, fresh = self._searched(
+                (
+                    yield [
+                        Search(build_text(self.schema, whole), scored=True),
+                        Search(build_text(buffer, whole), scored=True, index=buffer.name),
+                    ]
+                )
+            )
+            return merged(
+                self.parse(main, None, scored=True, return_fields=q.return_fields),
+                self.buffered.parse(fresh, None, scored=True, return_fields=q.return_fields),
+                q.k, q.offset, by_score=True,
+            )  # fmt: skip
         (reply,) = self._searched((yield [Search(build_text(self.schema, q), scored=True)]))
         return self.parse(reply, None, scored=True, return_fields=q.return_fields)
 
@@ -714,13 +863,47 @@ class IndexCore:
             return_fields,
         )  # fmt: skip
         knn_args, vf, knn_plan = yield from self.planned_knn(knn)
+        fresh = None
+        if self.buffered is not None:
+            fresh = yield from self.buffered.hybrid_plan(
+                text_query, vector, k, filter=filter, text_weight=text_weight,
+                vector_weight=vector_weight, candidates=n, text_field=text_field,
+                vector_field=vector_field, ef_runtime=ef_runtime, rrf_k=rrf_k,
+                return_fields=return_fields, hybrid_policy=hybrid_policy, batch_size=batch_size,
+            )  # fmt: skip
         return HybridPlan(
             text_args, knn_args, vf, k, (text_weight, vector_weight), rrf_k, return_fields,
-            knn_plan,
+            knn_plan, fresh,
         )  # fmt: skip
 
     def hybrid(self, plan: HybridPlan) -> Plan[SearchResult]:
-        """Send a plan from :meth:`hybrid_plan`; fuse its two rankings."""
+        """Send a plan from :meth:`hybrid_plan`; fuse its two rankings (with a write buffer,
+        each ranking merged with the buffer's first)."""
+        fresh = plan.fresh
+        if fresh is not None and self.buffered is not None:
+            name = self.buffered.name
+            text_reply, knn_reply, fresh_text, fresh_knn = self._searched(
+                (
+                    yield [
+                        Search(plan.text_args, scored=True),
+                        Search(plan.knn_args),
+                        Search(fresh.text_args, scored=True, index=name),
+                        Search(fresh.knn_args, index=name),
+                    ]
+                )
+            )
+            keep, many = plan.return_fields, 1 << 30  # every candidate of both, then fused
+            text = merged(
+                self.parse(text_reply, None, scored=True, return_fields=keep),
+                self.buffered.parse(fresh_text, None, scored=True, return_fields=keep),
+                many, by_score=True,
+            )  # fmt: skip
+            knn = merged(
+                self.parse(knn_reply, plan.vector_field, return_fields=keep),
+                self.buffered.parse(fresh_knn, fresh.vector_field, return_fields=keep),
+                many,
+            )
+            return self._fuse(plan, text.hits, knn.hits)
         text_reply, knn_reply = self._searched(
             (yield [Search(plan.text_args, scored=True), Search(plan.knn_args)])
         )
@@ -731,11 +914,25 @@ class IndexCore:
         keep = plan.return_fields
         text_hits = self.parse(text_reply, None, scored=True, return_fields=keep).hits
         knn_hits = self.parse(knn_reply, plan.vector_field, return_fields=keep).hits
+        return self._fuse(plan, text_hits, knn_hits)
+
+    def _fuse(self, plan: HybridPlan, text_hits: list[Hit], knn_hits: list[Hit]) -> SearchResult:
         fused: list[Hit] = rrf_fuse(
             [text_hits, knn_hits], list(plan.weights), plan.k, rrf_k=plan.rrf_k
         )
         total = len({h.id for h in text_hits} | {h.id for h in knn_hits})
         return SearchResult(total, fused, plan.knn_plan)
+
+
+def _flat(replies: Sequence[Any]) -> list[Any]:
+    """Replies with a transaction's (EXEC's list of replies) opened up."""
+    out: list[Any] = []
+    for reply in replies:
+        if isinstance(reply, list):
+            out.extend(reply)
+        else:
+            out.append(reply)
+    return out
 
 
 def _total_of(reply: Any) -> int:

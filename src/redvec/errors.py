@@ -39,6 +39,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 __all__ = [
+    "BufferFullError",
     "ConfigError",
     "DataDirError",
     "DocumentError",
@@ -53,6 +54,7 @@ __all__ = [
     "RedisTimeoutError",
     "RedisUnavailableError",
     "RedvecError",
+    "RerankError",
     "SchemaError",
     "ServerError",
     "TenantExistsError",
@@ -88,6 +90,13 @@ class RerankError(ConfigError):
     """A reranker failed: a hosted API refused or timed out, or a model could not load."""
 
     status, code = 502, "rerank_failed"
+
+
+class BufferFullError(RedvecError):
+    """An index's write buffer stayed full for longer than the writer may wait: the
+    merger is behind (or not running). Nothing of the refused write was written."""
+
+    status, code = 503, "buffer_full"
 
 
 class ServerError(RedvecError):

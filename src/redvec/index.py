@@ -26,7 +26,7 @@ from redvec.connection import unavailable
 from redvec.core import HybridPlan, IndexCore, IndexInfo, WriteError, WriteReport
 from redvec.plans import Pause, Plan, Search, Step, redis_message, search_error
 from redvec.query import KnnQuery, SearchResult
-from redvec.schema import IndexSchema
+from redvec.schema import BUFFER_SUFFIX, IndexSchema
 from redvec.storage import SPLIT_SEARCH_SCRIPT, plain
 from redvec.surface import VectorIndex
 
@@ -48,8 +48,10 @@ _T = TypeVar("_T")
 
 
 def list_indexes(client: redis.Redis) -> list[str]:
-    """The names of the indexes on this Redis (FT._LIST), sorted."""
-    return sorted(text(n) for n in client.execute_command("FT._LIST"))
+    """The names of the indexes on this Redis (FT._LIST), sorted; write buffers' own
+    indexes (``<name>.wbuf``) are part of their index and left out."""
+    names = (text(n) for n in client.execute_command("FT._LIST"))
+    return sorted(n for n in names if not n.endswith(BUFFER_SUFFIX))
 
 
 def queue(target: Any, command: Any, schema: IndexSchema | None, index: str, script: Any) -> Any:
@@ -62,7 +64,12 @@ def queue(target: Any, command: Any, schema: IndexSchema | None, index: str, scr
         if schema is None:
             raise TypeError("a plan run without a schema sent a search")
         return schema.store.send_search(
-            target, schema, index, command.args, scored=command.scored, script=script
+            target,
+            schema,
+            command.index or index,
+            command.args,
+            scored=command.scored,
+            script=script,
         )
     name = command[0]
     if name == "DEL":
@@ -264,6 +271,7 @@ class SearchIndex:
     get = _sync(IndexCore.get)
     delete = _sync(IndexCore.delete)
     clear = _sync(IndexCore.clear)
+    merge_buffer = _sync(IndexCore.merge_buffer)
 
     def iter_vectors(
         self, vector_field: str | None = None, batch: int = 1000

@@ -47,10 +47,12 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class Search:
-    """One FT.SEARCH of the index (split storage sends it inside its join script)."""
+    """One FT.SEARCH of the index (split storage sends it inside its join script), or of
+    ``index`` when given (an index's write buffer)."""
 
     args: list[Any]
     scored: bool = False
+    index: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

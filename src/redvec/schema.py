@@ -41,6 +41,7 @@ __all__ = [
     "TagField",
     "TextField",
     "VectorField",
+    "WriteBuffer",
     "load_schema",
 ]
 
@@ -56,6 +57,20 @@ _WORDLIKE = re.compile(r"^\w+$")
 # ``__dist``): a field of that name would clash, so every name starting "__" is redvec's.
 RESERVED_FIELD_PREFIX = "__"
 _INDEX_NAME = re.compile(r"^[A-Za-z0-9_:.{}\-]+$")
+BUFFER_SUFFIX = ".wbuf"  # a write buffer's index: '<name>.wbuf'
+BUFFER_PREFIX = "wbuf:"  # ... over '<prefix of the index>' behind this
+
+
+@dataclass(frozen=True)
+class WriteBuffer:
+    """An index's write buffer (docs/operations.md, "Reads under writes"): new and changed
+    documents are written under a buffer prefix covered by a small FLAT index, where an
+    insert is a copy rather than an HNSW graph search, and a merger moves them into the
+    index one at a time. ``max_docs`` bounds the buffer: a writer that would exceed it
+    waits (up to ``wait_seconds``), then is refused with :class:`BufferFullError`."""
+
+    max_docs: int = 5000
+    wait_seconds: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -187,6 +202,7 @@ class IndexSchema:
     # The index's stop words: None is RediSearch's default list, () none at all. Text
     # queries drop exactly these words (an OR of stop words crashes RediSearch 2.10.5).
     stopwords: tuple[str, ...] | None = None
+    write_buffer: WriteBuffer | None = None
 
     def __hash__(self) -> int:
         # Schemas key the query caches; hashing every field on every search is measurable.
@@ -200,6 +216,7 @@ class IndexSchema:
                     self.document_prefix,
                     self.fields,
                     self.stopwords,
+                    self.write_buffer,
                 )
             )
             object.__setattr__(self, "_hash", cached)
@@ -274,6 +291,31 @@ class IndexSchema:
                 isinstance(f.weight, int | float) and f.weight > 0
             ):
                 raise SchemaError(f"field '{f.name}': weight must be positive, got {f.weight!r}")
+        if self.write_buffer is not None:
+            self._check_buffer(self.write_buffer)
+
+    def _check_buffer(self, wb: WriteBuffer) -> None:
+        where = f"index '{self.name}': write_buffer"
+        if not isinstance(wb, WriteBuffer):
+            raise SchemaError(f"{where} must be a WriteBuffer, got {wb!r}")
+        if (
+            isinstance(wb.max_docs, bool)
+            or not isinstance(wb.max_docs, int)
+            or not (1 <= wb.max_docs <= 1_000_000)
+        ):
+            raise SchemaError(f"{where}: max_docs must be an integer from 1 to 1000000")
+        if not isinstance(wb.wait_seconds, int | float) or not 0 <= wb.wait_seconds <= 3600:
+            raise SchemaError(f"{where}: wait_seconds must be a number from 0 to 3600")
+        if self.storage == "split":
+            raise SchemaError(
+                f"{where} is not supported with split storage (a document there is two keys, "
+                f"which one RENAME cannot move); use hash or json storage"
+            )
+        if not any(f.algorithm == "HNSW" for f in self.vector_fields):
+            raise SchemaError(
+                f"{where}: the index has no HNSW vector field, and a FLAT insert is already "
+                f"a copy: a buffer would only add work"
+            )
 
     # -- lookups ------------------------------------------------------------------
 
@@ -320,6 +362,24 @@ class IndexSchema:
     def key(self, doc_id: str) -> str:
         """The Redis key of document ``doc_id`` (the prefix and the id)."""
         return f"{self.prefix}{doc_id}"
+
+    @functools.cached_property
+    def buffer(self) -> IndexSchema | None:
+        """The write buffer's own schema (None without one): index ``<name>.wbuf`` over
+        ``wbuf:<prefix>`` (the same hash tag, so a key and its buffered twin share a
+        cluster slot), the same fields, each vector field FLAT."""
+        if self.write_buffer is None:
+            return None
+        fields = tuple(
+            VectorField(f.name, f.dims, "FLAT", f.datatype, f.distance)
+            if isinstance(f, VectorField)
+            else f
+            for f in self.fields
+        )
+        return IndexSchema(
+            self.name + BUFFER_SUFFIX, BUFFER_PREFIX + self.prefix, fields, self.storage,
+            stopwords=self.stopwords,
+        )  # fmt: skip
 
     def document_key(self, doc_id: str) -> str:
         """Where a document's metadata lives: its own key, or the JSON key in split mode."""
@@ -384,6 +444,8 @@ class IndexSchema:
             out["document_prefix"] = self.document_prefix
         if self.stopwords is not None:
             out["stopwords"] = list(self.stopwords)
+        if self.write_buffer is not None:
+            out["write_buffer"] = asdict(self.write_buffer)
         out["fields"] = []
         for f in self.fields:
             d = {k: v for k, v in asdict(f).items() if v is not None and k != "kind"}
@@ -399,7 +461,9 @@ class IndexSchema:
         """A schema from the schema file's JSON; :class:`SchemaError` names what is wrong."""
         if not isinstance(data, dict):
             raise SchemaError(f"a schema is a mapping, got {type(data).__name__}")
-        allowed = {"name", "prefix", "storage", "document_prefix", "fields", "stopwords"}
+        allowed = {
+            "name", "prefix", "storage", "document_prefix", "fields", "stopwords", "write_buffer",
+        }  # fmt: skip
         unknown = sorted(set(data) - allowed)
         if unknown:
             raise SchemaError(
@@ -418,12 +482,29 @@ class IndexSchema:
             raise SchemaError("schema: 'stopwords' must be a list of words ([] for none)")
         return cls(
             stopwords=None if stopwords is None else tuple(stopwords),
+            write_buffer=_buffer_from_dict(data.get("write_buffer")),
             name=data["name"],
             prefix=data["prefix"],
             storage=storage,  # type: ignore[arg-type]
             document_prefix=data.get("document_prefix"),
             fields=tuple(_field_from_dict(f) for f in raw_fields),
         )
+
+
+def _buffer_from_dict(raw: Any) -> WriteBuffer | None:
+    if raw is None or raw is False:
+        return None
+    if raw is True:
+        return WriteBuffer()
+    if not isinstance(raw, dict):
+        raise SchemaError("schema: 'write_buffer' is a mapping such as {max_docs: 5000}")
+    unknown = sorted(set(raw) - {"max_docs", "wait_seconds"})
+    if unknown:
+        raise SchemaError(
+            f"schema: write_buffer: unknown key(s) {', '.join(unknown)} "
+            f"(allowed: max_docs, wait_seconds)"
+        )
+    return WriteBuffer(**raw)
 
 
 def _field_from_dict(raw: Any) -> Field:

@@ -104,6 +104,7 @@ ENVIRONMENT: tuple[EnvVar, ...] = (
     EnvVar("REDVEC_COMMAND_TIMEOUT", "command_timeout", _number, "one Redis command's limit, s"),
     EnvVar("REDVEC_FAST_SEARCH", "fast_search", _flag, "the HTTP search fast lane (0 or 1)"),
     EnvVar("REDVEC_RERANKERS", "rerankers", _text, "rerankers the service offers, as JSON"),
+    EnvVar("REDVEC_MERGE", "merge", _flag, "the HTTP service merges write buffers (0 or 1)"),
     EnvVar("OPENAI_BASE_URL", "openai_base_url", _text, "the OpenAI-protocol provider's URL"),
     EnvVar("OPENAI_API_KEY", "openai_api_key", _text, "the OpenAI-protocol provider's key"),
     EnvVar("CO_API_URL", "cohere_base_url", _text, "the Cohere provider's URL"),
@@ -137,6 +138,7 @@ class Settings:
     # The rerankers the HTTP service and the MCP server offer beyond mmr, as JSON
     # {"name": {"kind": ..., options}} (redvec.rerank.NamedRerankers).
     rerankers: str | None = None
+    merge: bool = True  # `redvec serve` merges every index's write buffer in the background
     # Hosted embedding providers, under the names their own SDKs read.
     openai_base_url: str | None = None
     openai_api_key: str | None = field(default=None, repr=False)

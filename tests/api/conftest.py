@@ -76,6 +76,7 @@ def start_service(
     full_env = {
         **os.environ,
         "REDVEC_INDEX_CACHE_SECONDS": "0",
+        "REDVEC_MERGE": "0",  # no background merger unless a test asks (tests/test_buffer.py)
         "OPENAI_API_KEY": API_KEY,  # for the tests' local OpenAI-protocol server
         **(env or {}),
     }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -27,6 +28,7 @@ from redvec.api.routes import CONTROLLERS
 from redvec.api.routes.documents import stream_for
 from redvec.api.searching import answer_search
 from redvec.api.service import Service, ServiceConfig
+from redvec.merger import merge_all_buffers
 
 __all__ = ["create_app", "create_app_from_env", "stream_for"]
 
@@ -95,8 +97,17 @@ def create_app(config: ServiceConfig) -> ASGIApp:
     off) the search fast lane in front."""
     svc = Service(config)
 
+    merging = threading.Event()
+
     async def close() -> None:
+        merging.set()
         await svc.aclose()
+
+    def start_merger() -> None:
+        if config.merge:
+            threading.Thread(
+                target=merge_all_buffers, args=(svc.client, merging), name="merger", daemon=True
+            ).start()
 
     def settle() -> None:
         # Everything loaded so far lives as long as the process: move it out of the
@@ -120,7 +131,7 @@ def create_app(config: ServiceConfig) -> ASGIApp:
             path="/docs",
             render_plugins=[SwaggerRenderPlugin()],
         ),
-        on_startup=[settle],
+        on_startup=[settle, start_merger],
         on_shutdown=[close],
         debug=False,
     )
@@ -158,5 +169,6 @@ def create_app_from_env() -> ASGIApp:
             s.index_cache_seconds,
             fast_search=s.fast_search,
             rerankers=s.rerankers,
+            merge=s.merge,
         )
     )

@@ -51,6 +51,7 @@ class ServiceConfig:
     fast_search: bool = True
     socket_timeout: float = 10.0
     rerankers: str | None = None  # REDVEC_RERANKERS: the rerankers offered beyond mmr
+    merge: bool = False  # merge every index's write buffer in the background (redvec.merger)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @staticmethod

@@ -12,6 +12,7 @@ from redvec.cli.common import (
     IndexName,
     JsonOpt,
     UrlOpt,
+    app,
     index_app,
     out,
     print_json,
@@ -110,3 +111,35 @@ def index_drop(
     """Drop an index; its documents stay unless --delete-docs."""
     SearchIndex.open(connect(url), name).drop(delete_documents=delete_docs)
     out.print(f"dropped index '{name}'" + (" and its documents" if delete_docs else ""))
+
+
+@app.command()
+def merge(
+    index: Annotated[str, typer.Option("--index", "-i", help="Index name")],
+    once: Annotated[
+        bool, typer.Option("--once", help="Empty the buffer once and exit (else run until ^C)")
+    ] = False,
+    pause: Annotated[
+        float, typer.Option(help="Seconds between two moves (paces the merge further)")
+    ] = 0.0,
+    url: UrlOpt = None,
+) -> None:
+    """Move an index's write-buffered documents into it, one atomic RENAME at a time
+    (`redvec worker` and `redvec serve` run this too); safe beside other mergers, and
+    safe to kill at any moment."""
+    import signal
+    import threading
+
+    from redvec.merger import Merger
+
+    merger = Merger(SearchIndex.open(connect(url), index), pause=pause)
+    if once:
+        totals = merger.drain()
+    else:
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            totals = merger.run(stop)
+        except KeyboardInterrupt:
+            totals = merger.totals
+    out.print(f"merged {totals.moved} documents into '{index}' ({totals.gone} found gone)")

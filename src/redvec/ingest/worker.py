@@ -21,6 +21,7 @@ import logging
 import os
 import signal
 import socket
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ import redis
 
 from redvec._resp import text
 from redvec.embeddings.base import Embedder, EmbeddingError
-from redvec.errors import RedisUnavailableError
+from redvec.errors import BufferFullError, RedisUnavailableError
 from redvec.index import SearchIndex
 from redvec.ingest.pipeline import FieldMap, Ingestor, IngestSummary
 from redvec.ingest.readers import Record
@@ -88,8 +89,12 @@ class StreamWorker:
         claim_idle_ms: int = 30_000,
         max_attempts: int = 5,
         dead_letter: str | None = None,
+        merge: bool = True,
     ) -> None:
         self.client = index.client
+        self.index = index
+        # With a write buffer, the worker also merges it (redvec.merger), unless told not.
+        self.merge = merge and index.schema.write_buffer is not None
         self.stream = stream
         self.group = group
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
@@ -293,6 +298,19 @@ class StreamWorker:
         if install_signal_handlers:
             signal.signal(signal.SIGTERM, self.stop)
             signal.signal(signal.SIGINT, self.stop)
+        merging = threading.Event()
+        if self.merge:
+            from redvec.merger import Merger
+
+            merger = Merger(self.index).start(merging)
+        try:
+            return self._run(idle_exit)
+        finally:
+            if self.merge:
+                merging.set()
+                merger.join(5)
+
+    def _run(self, idle_exit: bool) -> WorkerStats:
         while not self._stopping:
             try:
                 handled = self.process_once()
@@ -313,6 +331,7 @@ class StreamWorker:
 
 # Failures that say nothing about the jobs: retry the batch as it is.
 _TRANSIENT = (
+    BufferFullError,  # the write buffer is full: the merger catches up, the batch waits
     redis.ConnectionError,
     redis.TimeoutError,
     RedisUnavailableError,

@@ -1,0 +1,153 @@
+"""An index's write buffer, as plans: what a buffered write sends, how a search's two
+answers (the index's and the buffer's) become one, and the merge that moves buffered
+documents into the index.
+
+Why a buffer: RediSearch 2.10 inserts into an HNSW graph on Redis's one thread, so a
+pipelined batch of writes stalls every reader for its whole length (39 ms p99 under the
+stream worker, docs/benchmarks.md). A FLAT index's insert is a copy: writing there first
+makes a document searchable at once and costs readers little; the merger then moves each
+document with one ``RENAME`` (atomic: RediSearch drops it from the buffer's index and
+inserts it into the graph), one key per command, so no command holds the thread for longer
+than one graph insert.
+
+The rules that keep every document exactly once:
+
+- A write is one ``MULTI``/``EXEC``: delete the index's key, replace the buffered key. An
+  updated document therefore lives in the buffer alone until merged: the newest version is
+  the only one.
+- A delete removes both keys in one ``DEL``.
+- A merge is ``RENAME buffered -> key``: atomic, so a merger killed at any point leaves the
+  document in one place; a second merger renaming the same key finds it gone and skips it;
+  a write after the merge replaces the merged version.
+- A search asks both indexes in one round trip and merges by distance (or BM25 score);
+  an id both answered (a merge between the two searches) is kept once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import redis
+
+from redvec.errors import BufferFullError
+from redvec.plans import Pause, Plan, one
+from redvec.query import Hit, SearchResult
+from redvec.schema import IndexSchema
+
+if TYPE_CHECKING:
+    from redvec.core import IndexCore
+
+__all__ = [
+    "MergeReport",
+    "buffered_commands",
+    "buffered_count",
+    "make_room",
+    "merge_plan",
+    "merged",
+]
+
+
+def buffered_commands(schema: IndexSchema, doc_id: str, commands: list[Any]) -> list[Any]:
+    """One buffered write: the index's key deleted and the buffer's written, atomically
+    (``commands`` are the document's commands encoded against the buffer's schema)."""
+    main_keys = schema.store.keys_of(schema, doc_id)
+    return [("MULTI",), ("DEL", *main_keys), *commands, ("EXEC",)]
+
+
+def buffered_count(buffer: IndexSchema) -> Plan[int]:
+    """How many documents the buffer holds now."""
+    reply = yield from one(("FT.SEARCH", buffer.name, "*", "LIMIT", 0, 0, "DIALECT", 2))
+    return int(reply[0]) if isinstance(reply, list) else int(reply.get("total_results", 0))
+
+
+def make_room(
+    schema: IndexSchema, coming: int, *, written: int = 0, poll: float = 0.05
+) -> Plan[None]:
+    """Wait until the buffer can take ``coming`` more documents: at most the schema's
+    ``wait_seconds``, then :class:`BufferFullError` (back-pressure, never a lost write),
+    which says how many documents of the call (``written``) went in before."""
+    wb, buffer = schema.write_buffer, schema.buffer
+    assert wb is not None and buffer is not None
+    need = min(coming, wb.max_docs)
+    waited = 0.0
+    before = (
+        f"{written} documents of this call were written before it filled; the rest were not"
+        if written
+        else "nothing of this call was written"
+    )
+    while True:
+        held = yield from buffered_count(buffer)
+        if held + need <= wb.max_docs:
+            return
+        if waited >= wb.wait_seconds:
+            raise BufferFullError(
+                f"index '{schema.name}': its write buffer holds {held} of {wb.max_docs} "
+                f"documents and did not drain in {wb.wait_seconds:g} s; is a merger running "
+                f"(redvec merge -i {schema.name})? {before}"
+            )
+        yield Pause(poll)
+        waited += poll
+
+
+def merged(
+    main: SearchResult,
+    buffered: SearchResult,
+    k: int,
+    offset: int = 0,
+    *,
+    by_score: bool = False,
+) -> SearchResult:
+    """One answer from the index's and the buffer's: the buffer's hit of an id wins (it is
+    the newer), ordered by distance (or by score, higher first), ``offset`` and ``k``
+    applied. ``total`` is the sum of both, less the ids both answered."""
+    fresh = {h.id for h in buffered.hits}
+    hits = [*buffered.hits, *(h for h in main.hits if h.id not in fresh)]
+    key: Callable[[Hit], float] = _by_score if by_score else _by_distance
+    hits.sort(key=key)
+    both = len(main.hits) + len(buffered.hits) - len(hits)
+    return SearchResult(main.total + buffered.total - both, hits[offset : offset + k], main.plan)
+
+
+def _by_distance(hit: Hit) -> float:
+    return hit.distance if hit.distance is not None else float("inf")
+
+
+def _by_score(hit: Hit) -> float:
+    return -hit.score
+
+
+@dataclass
+class MergeReport:
+    """What one merge pass did: documents moved into the index, and those found gone
+    (moved by another merger, or deleted, between the listing and the move)."""
+
+    moved: int = 0
+    gone: int = 0
+
+
+def merge_plan(core: IndexCore, limit: int = 500, pause: float = 0.0) -> Plan[MergeReport]:
+    """Move up to ``limit`` buffered documents into the index, one ``RENAME`` per round
+    trip (``pause`` seconds between them, to leave readers more of the thread)."""
+    schema, buffer = core.schema, core.schema.buffer
+    if buffer is None:
+        return MergeReport()
+    reply = yield from one(
+        ("FT.SEARCH", buffer.name, "*", "NOCONTENT", "LIMIT", 0, limit, "DIALECT", 2)
+    )
+    found = [k.decode() if isinstance(k, bytes) else str(k) for k in reply[1:]]
+    report = MergeReport()
+    cut = len(buffer.prefix)
+    for key in found:
+        doc_id = key[cut:]
+        (answer,) = yield [("RENAME", key, schema.key(doc_id))]
+        if isinstance(answer, redis.ResponseError):
+            if "no such key" not in str(answer).lower():
+                raise answer
+            report.gone += 1
+        else:
+            report.moved += 1
+        if pause:
+            yield Pause(pause)
+    return report
