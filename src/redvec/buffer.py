@@ -25,6 +25,7 @@ The rules that keep every document exactly once:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -32,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import redis
 
 from redvec.errors import BufferFullError
-from redvec.plans import Pause, Plan, one
+from redvec.plans import Command, Pause, Plan, one
 from redvec.query import Hit, SearchResult
 from redvec.schema import IndexSchema
 
@@ -62,12 +63,41 @@ def buffered_count(buffer: IndexSchema) -> Plan[int]:
     return int(reply[0]) if isinstance(reply, list) else int(reply.get("total_results", 0))
 
 
+class BufferRoom:
+    """A writer's upper bound on its buffer's fill: the count it last read, plus what it
+    wrote since (merges only lower the real count). Within ``fresh_for`` seconds of the
+    read and under the limit, a write needs no round trip to check; other writers' writes
+    are seen at the next read, so with several writers ``max_docs`` may be passed by what
+    they write in that time."""
+
+    def __init__(self, fresh_for: float = 1.0) -> None:
+        self.fresh_for = fresh_for
+        self.held: int | None = None
+        self.read_at = 0.0
+
+    def fits(self, coming: int, max_docs: int) -> bool:
+        """Whether ``coming`` more surely fit, without asking Redis."""
+        if self.held is None or time.monotonic() - self.read_at > self.fresh_for:
+            return False
+        return self.held + min(coming, max_docs) <= max_docs
+
+    def seen(self, held: int) -> None:
+        """The count just read from Redis."""
+        self.held, self.read_at = held, time.monotonic()
+
+    def wrote(self, count: int) -> None:
+        """Documents just written into the buffer."""
+        if self.held is not None:
+            self.held += count
+
+
 def make_room(
     schema: IndexSchema, coming: int, *, written: int = 0, poll: float = 0.05
-) -> Plan[None]:
+) -> Plan[int]:
     """Wait until the buffer can take ``coming`` more documents: at most the schema's
     ``wait_seconds``, then :class:`BufferFullError` (back-pressure, never a lost write),
-    which says how many documents of the call (``written``) went in before."""
+    which says how many documents of the call (``written``) went in before. Returns the
+    count it last read."""
     wb, buffer = schema.write_buffer, schema.buffer
     assert wb is not None and buffer is not None
     need = min(coming, wb.max_docs)
@@ -80,7 +110,7 @@ def make_room(
     while True:
         held = yield from buffered_count(buffer)
         if held + need <= wb.max_docs:
-            return
+            return held
         if waited >= wb.wait_seconds:
             raise BufferFullError(
                 f"index '{schema.name}': its write buffer holds {held} of {wb.max_docs} "
@@ -127,9 +157,12 @@ class MergeReport:
     gone: int = 0
 
 
-def merge_plan(core: IndexCore, limit: int = 500, pause: float = 0.0) -> Plan[MergeReport]:
-    """Move up to ``limit`` buffered documents into the index, one ``RENAME`` per round
-    trip (``pause`` seconds between them, to leave readers more of the thread)."""
+def merge_plan(
+    core: IndexCore, limit: int = 500, pause: float = 0.0, group: int = 1
+) -> Plan[MergeReport]:
+    """Move up to ``limit`` buffered documents into the index, ``group`` RENAMEs to a
+    round trip (Redis runs a round trip's commands back to back, so a reader may wait
+    ``group`` graph inserts; ``pause`` seconds between round trips leaves it more)."""
     schema, buffer = core.schema, core.schema.buffer
     if buffer is None:
         return MergeReport()
@@ -139,15 +172,18 @@ def merge_plan(core: IndexCore, limit: int = 500, pause: float = 0.0) -> Plan[Me
     found = [k.decode() if isinstance(k, bytes) else str(k) for k in reply[1:]]
     report = MergeReport()
     cut = len(buffer.prefix)
-    for key in found:
-        doc_id = key[cut:]
-        (answer,) = yield [("RENAME", key, schema.key(doc_id))]
-        if isinstance(answer, redis.ResponseError):
-            if "no such key" not in str(answer).lower():
-                raise answer
-            report.gone += 1
-        else:
-            report.moved += 1
+    step = max(1, group)
+    for lo in range(0, len(found), step):
+        moves: list[Command] = [
+            ("RENAME", key, schema.key(key[cut:])) for key in found[lo : lo + step]
+        ]
+        for answer in (yield moves):
+            if isinstance(answer, redis.ResponseError):
+                if "no such key" not in str(answer).lower():
+                    raise answer
+                report.gone += 1
+            else:
+                report.moved += 1
         if pause:
             yield Pause(pause)
     return report

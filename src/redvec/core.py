@@ -25,7 +25,14 @@ import redis
 
 from redvec import keys
 from redvec._resp import pairs, text
-from redvec.buffer import MergeReport, buffered_commands, make_room, merge_plan, merged
+from redvec.buffer import (
+    BufferRoom,
+    MergeReport,
+    buffered_commands,
+    make_room,
+    merge_plan,
+    merged,
+)
 from redvec.connection import progress_of
 from redvec.documents import encode_document
 from redvec.errors import DocumentError, IndexNotFoundError, ValidationError
@@ -158,6 +165,9 @@ class IndexCore:
         self.match_counts = MatchCounts()  # the planner's counts (redvec.planner)
         # The write buffer's own core (redvec.buffer), when the schema has one.
         self.buffered: IndexCore | None = None
+        # What this handle knows of the buffer's fill: the count last read, when, and how
+        # many documents it wrote since (an upper bound needs no round trip to check).
+        self.buffer_room = BufferRoom()
         if schema.buffer is not None:
             self.buffered = IndexCore(schema.buffer, batch_size=batch_size)
 
@@ -348,7 +358,10 @@ class IndexCore:
         step = max(1, min(len(encoded), self.schema.write_buffer.max_docs))
         for lo in range(0, len(encoded), step):
             part = encoded[lo : lo + step]
-            yield from make_room(self.schema, len(part), written=len(report.written))
+            if not self.buffer_room.fits(len(part), self.schema.write_buffer.max_docs):
+                held = yield from make_room(self.schema, len(part), written=len(report.written))
+                self.buffer_room.seen(held)
+            self.buffer_room.wrote(len(part))
             last = lo + step >= len(encoded)
             done = yield from self.buffered.write_documents(part, extra if last else None)
             report.written += done.written
@@ -520,10 +533,12 @@ class IndexCore:
 
     # -- the write buffer (redvec.buffer) -----------------------------------------------
 
-    def merge_buffer(self, limit: int = 500, pause: float = 0.0) -> Plan[MergeReport]:
+    def merge_buffer(
+        self, limit: int = 500, pause: float = 0.0, group: int = 1
+    ) -> Plan[MergeReport]:
         """Move up to ``limit`` documents from the write buffer into the index, one atomic
-        RENAME each (:func:`redvec.buffer.merge_plan`); nothing to do without a buffer."""
-        return (yield from merge_plan(self, limit, pause))
+        RENAME each, ``group`` to a round trip (:func:`redvec.buffer.merge_plan`)."""
+        return (yield from merge_plan(self, limit, pause, group))
 
     # -- searching ---------------------------------------------------------------------
 

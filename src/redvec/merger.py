@@ -36,10 +36,18 @@ class MergeTotals:
 
 class Merger:
     """Merges one index's write buffer until stopped: a pass, then (when it found
-    nothing) ``idle`` seconds of sleep; ``pause`` seconds between moves paces it further."""
+    nothing) ``idle`` seconds of sleep. ``group`` RENAMEs go in one round trip (more merge
+    throughput, a longer wait for a reader behind them); ``pause`` seconds between round
+    trips paces it further."""
 
     def __init__(
-        self, index: SearchIndex, *, batch: int = 500, pause: float = 0.0, idle: float = 0.05
+        self,
+        index: SearchIndex,
+        *,
+        batch: int = 500,
+        pause: float = 0.0,
+        idle: float = 0.05,
+        group: int = 1,
     ) -> None:
         if index.schema.write_buffer is None:
             raise RedvecError(f"index '{index.name}' has no write buffer to merge")
@@ -47,11 +55,12 @@ class Merger:
         self.batch = batch
         self.pause = pause
         self.idle = idle
+        self.group = group
         self.totals = MergeTotals()
 
     def once(self) -> int:
         """One pass; how many documents it moved."""
-        report = self.index.merge_buffer(self.batch, self.pause)
+        report = self.index.merge_buffer(self.batch, self.pause, self.group)
         self.totals.moved += report.moved
         self.totals.gone += report.gone
         self.totals.passes += 1

@@ -120,8 +120,12 @@ def merge(
         bool, typer.Option("--once", help="Empty the buffer once and exit (else run until ^C)")
     ] = False,
     pause: Annotated[
-        float, typer.Option(help="Seconds between two moves (paces the merge further)")
+        float, typer.Option(help="Seconds between two round trips (paces the merge further)")
     ] = 0.0,
+    group: Annotated[
+        int,
+        typer.Option(min=1, max=64, help="RENAMEs per round trip (1: a reader waits one insert)"),
+    ] = 1,
     url: UrlOpt = None,
 ) -> None:
     """Move an index's write-buffered documents into it, one atomic RENAME at a time
@@ -132,7 +136,7 @@ def merge(
 
     from redvec.merger import Merger
 
-    merger = Merger(SearchIndex.open(connect(url), index), pause=pause)
+    merger = Merger(SearchIndex.open(connect(url), index), pause=pause, group=group)
     if once:
         totals = merger.drain()
     else:
