@@ -105,7 +105,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=20_000)
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--burst", type=int, default=20_000)
-    ap.add_argument("--group", type=int, default=1, help="the merger's RENAMEs per round trip")
+    ap.add_argument("--group", type=int, default=2, help="the merger's RENAMEs per round trip")
     ap.add_argument("--url")
     ap.add_argument("--child", help=argparse.SUPPRESS)  # writer|merger, for the kill -9 check
     args = ap.parse_args()
@@ -137,6 +137,8 @@ def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
         name = "rwb" if buffered else "rw"
         idx = SearchIndex.create(client, schema(name, buffered), overwrite=True)
         idx.upsert({"id": i, "text": f"doc {i}", "vec": v} for i, v in enumerate(base))
+        if buffered:
+            Merger(idx, group=64).drain()  # the base in the graph before any phase
         idx.wait_indexed()
         merger = None
         if buffered:  # the merger in its own process, as `redvec merge` or a worker runs it
@@ -206,6 +208,7 @@ def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
     more = clustered(args.burst, DIM, seed=17)
     for idx in (direct, merged):
         idx.upsert({"id": i, "text": "d", "vec": v} for i, v in enumerate(base))
+        Merger(idx, group=64).drain() if idx is merged else None
         idx.wait_indexed()
     start = time.perf_counter()
     for lo in range(0, len(more), 64):

@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     from redvec.core import IndexCore
 
 __all__ = [
+    "PIPELINE",
+    "BufferRoom",
     "MergeReport",
     "buffered_commands",
     "buffered_count",
@@ -48,6 +50,10 @@ __all__ = [
     "merge_plan",
     "merged",
 ]
+
+
+PIPELINE = 16  # buffered documents a round trip (docs/operations.md: measured)
+MERGE_GROUP = 2  # RENAMEs a round trip, by default
 
 
 def buffered_commands(schema: IndexSchema, doc_id: str, commands: list[Any]) -> list[Any]:
@@ -158,7 +164,7 @@ class MergeReport:
 
 
 def merge_plan(
-    core: IndexCore, limit: int = 500, pause: float = 0.0, group: int = 1
+    core: IndexCore, limit: int = 500, pause: float = 0.0, group: int = MERGE_GROUP
 ) -> Plan[MergeReport]:
     """Move up to ``limit`` buffered documents into the index, ``group`` RENAMEs to a
     round trip (Redis runs a round trip's commands back to back, so a reader may wait

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import redis
 
+from redvec.buffer import MERGE_GROUP
 from redvec.errors import IndexNotFoundError, RedvecError
 from redvec.index import SearchIndex, list_indexes
 
@@ -47,7 +48,7 @@ class Merger:
         batch: int = 500,
         pause: float = 0.0,
         idle: float = 0.05,
-        group: int = 1,
+        group: int = MERGE_GROUP,
     ) -> None:
         if index.schema.write_buffer is None:
             raise RedvecError(f"index '{index.name}' has no write buffer to merge")
@@ -92,10 +93,16 @@ class Merger:
         return thread
 
 
-def merge_all_buffers(client: redis.Redis, stop: threading.Event, rescan: float = 5.0) -> None:
+def merge_all_buffers(
+    client: redis.Redis,
+    stop: threading.Event,
+    mergers: dict[str, Merger] | None = None,
+    rescan: float = 5.0,
+) -> None:
     """Merge every buffered index of this Redis until ``stop`` (what ``redvec serve`` runs
-    in the background): indexes are looked for again every ``rescan`` seconds."""
-    mergers: dict[str, Merger] = {}
+    in the background): indexes are looked for again every ``rescan`` seconds; ``mergers``
+    (index -> its merger, with its totals) is kept up to date for the caller to report."""
+    mergers = {} if mergers is None else mergers
     next_scan = 0.0
     while not stop.is_set():
         try:

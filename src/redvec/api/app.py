@@ -106,7 +106,10 @@ def create_app(config: ServiceConfig) -> ASGIApp:
     def start_merger() -> None:
         if config.merge:
             threading.Thread(
-                target=merge_all_buffers, args=(svc.client, merging), name="merger", daemon=True
+                target=merge_all_buffers,
+                args=(svc.client, merging, svc.mergers),
+                name="merger",
+                daemon=True,
             ).start()
 
     def settle() -> None:

@@ -13,11 +13,12 @@ from typing import Any
 
 import redis
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from redvec.connection import index_progress
 from redvec.index import list_indexes
+from redvec.schema import BUFFER_SUFFIX
 
 __all__ = ["Metrics"]
 
@@ -38,8 +39,11 @@ _SERVER_GAUGES = (
 
 
 class _IndexCollector(Collector):
-    def __init__(self, client: Callable[[], redis.Redis]) -> None:
+    def __init__(
+        self, client: Callable[[], redis.Redis], mergers: Callable[[], dict[str, Any]]
+    ) -> None:
         self.client = client
+        self.mergers = mergers
 
     def collect(self) -> Iterator[Metric]:
         docs = GaugeMetricFamily(
@@ -54,6 +58,17 @@ class _IndexCollector(Collector):
             "redvec_index_indexing_failures",
             "Documents the index refused (FT.INFO hash_indexing_failures): a wrong vector "
             "length or a value of the wrong type; they are stored but not searchable",
+            labels=["index"],
+        )
+        buffered = GaugeMetricFamily(
+            "redvec_write_buffer_documents",
+            "Documents waiting in the index's write buffer (searchable, not yet merged)",
+            labels=["index"],
+        )
+        merged = CounterMetricFamily(
+            "redvec_write_buffer_merged",
+            "Documents this service's merger moved from the write buffer into the index; "
+            "buffer documents / rate(merged) is how long the buffer takes to drain",
             labels=["index"],
         )
         up = GaugeMetricFamily("redvec_redis_up", "1 when Redis answered the last scrape")
@@ -72,6 +87,13 @@ class _IndexCollector(Collector):
                 docs.add_metric([name], p.num_docs)
                 percent.add_metric([name], p.percent_indexed)
                 failures.add_metric([name], p.hash_indexing_failures)
+                try:
+                    held = index_progress(client, name + BUFFER_SUFFIX).num_docs
+                except redis.ResponseError:
+                    continue  # no write buffer
+                buffered.add_metric([name], held)
+            for name, merger in list(self.mergers().items()):
+                merged.add_metric([name], merger.totals.moved)
             for key, family in server.items():
                 if key in info:
                     family.add_metric([], float(info[key]))
@@ -81,6 +103,8 @@ class _IndexCollector(Collector):
         yield docs
         yield percent
         yield failures
+        yield buffered
+        yield merged
         yield up
         yield from server.values()
 
@@ -89,7 +113,11 @@ class Metrics:
     """The service's Prometheus metrics, on a registry of its own (so several services in one
     process, as in the tests, never collide); see docs/api.md for the list."""
 
-    def __init__(self, client: Callable[[], redis.Redis]) -> None:
+    def __init__(
+        self,
+        client: Callable[[], redis.Redis],
+        mergers: Callable[[], dict[str, Any]] = dict,
+    ) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter(
@@ -148,7 +176,7 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
-        r.register(_IndexCollector(client))
+        r.register(_IndexCollector(client, mergers))
 
     def timed_redis(self, operation: str) -> Any:
         """A context manager that records one Redis round trip of ``operation``."""

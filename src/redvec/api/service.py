@@ -87,7 +87,8 @@ class Service:
         self.aclient: aredis.Redis = redis_client(
             config.redis_url, settings, aio=True, timeout=timeout
         )
-        self.metrics = Metrics(lambda: self.client)
+        self.mergers: dict[str, Any] = {}  # index -> its Merger, when this service merges
+        self.metrics = Metrics(lambda: self.client, lambda: self.mergers)
         self.rerankers = NamedRerankers.from_json(config.rerankers)
         self._indexes: dict[str, tuple[float, SearchIndex, AsyncSearch]] = {}
         self._embedders: dict[tuple[str, str], Embedder] = {}

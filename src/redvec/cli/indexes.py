@@ -125,7 +125,7 @@ def merge(
     group: Annotated[
         int,
         typer.Option(min=1, max=64, help="RENAMEs per round trip (1: a reader waits one insert)"),
-    ] = 1,
+    ] = 2,
     url: UrlOpt = None,
 ) -> None:
     """Move an index's write-buffered documents into it, one atomic RENAME at a time
