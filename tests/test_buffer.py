@@ -258,5 +258,8 @@ def test_the_http_service_uses_the_buffer_and_merges_it(
                 time.sleep(0.1)
             assert keys_under(r, "wh:") == {str(i) for i in range(30)}  # merged by the service
             assert c.get("/v1/indexes").json()["indexes"] == ["wh"]
+            metrics = c.get("/metrics").text
+            assert 'redvec_write_buffer_documents{index="wh"} 0.0' in metrics
+            assert 'redvec_write_buffer_merged_total{index="wh"} 30.0' in metrics
     finally:
         svc.stop()
