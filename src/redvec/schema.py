@@ -13,6 +13,10 @@ Storage modes:
 - ``split``: the metadata as a JSON document under ``document_prefix`` and the vector
   plus the filterable fields as a HASH under ``prefix``; the index is on the HASH.
   Rich documents with cheap vector rewrites (re-embedding touches no JSON).
+
+Why this file is over 500 lines: every field kind, its validation, its FT.CREATE form and
+its schema-file form belong together (a new option is one edit in one place), and the
+write buffer's schema is derived from the index's own.
 """
 
 from __future__ import annotations
@@ -306,10 +310,10 @@ class IndexSchema:
             raise SchemaError(f"{where}: max_docs must be an integer from 1 to 1000000")
         if not isinstance(wb.wait_seconds, int | float) or not 0 <= wb.wait_seconds <= 3600:
             raise SchemaError(f"{where}: wait_seconds must be a number from 0 to 3600")
-        if self.storage == "split":
+        if not self.store.bufferable:
             raise SchemaError(
-                f"{where} is not supported with split storage (a document there is two keys, "
-                f"which one RENAME cannot move); use hash or json storage"
+                f"{where} is not supported with {self.storage} storage (a document there is "
+                f"more than one key, which one RENAME cannot move); use hash or json storage"
             )
         if not any(f.algorithm == "HNSW" for f in self.vector_fields):
             raise SchemaError(
