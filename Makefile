@@ -31,9 +31,9 @@ $(NODE_DEPS): examples/node/package-lock.json
 	else echo "npm not found: the Node example's test will be skipped"; fi
 
 # The programs some tests drive: Debian's chromium (the search page), stunnel4 and openssl
-# (TLS), redis-cli (the cluster check), wrk (the load generator of benchmarks/http_search.py).
-# Installed with apt-get where this runs as root on
-# Debian; elsewhere those tests skip and name the command that brings them back.
+# (TLS), redis-cli (the cluster check); and wrk, the load generator of
+# benchmarks/http_search.py. Installed with apt-get where this runs as root on Debian;
+# elsewhere those tests skip and name the command that brings them back.
 SYSTEM_DEPS := chromium:chromium stunnel4:stunnel4 openssl:openssl redis-cli:redis-tools wrk:wrk
 
 system-deps:
