@@ -107,5 +107,5 @@ def test_ratios_to_hnswlib_compare_single_with_single_and_batched_with_batched(
         assert ours.recall >= 0.9 and theirs.recall >= 0.9
         # hnswlib has one point per mode here, so its QPS "at equal recall" is that point's.
         assert ours.qps_vs_hnswlib == pytest.approx(ours.qps / theirs.qps, rel=1e-9)
-    # One knn_query for all queries costs less per query than one call per query.
-    assert by[("hnswlib", "batched")].qps > by[("hnswlib", "single")].qps
+    # Which mode is faster is a benchmark's finding, not a test's: on 60 queries of 16
+    # dimensions both modes take about a millisecond, and the order flipped in a full run.
