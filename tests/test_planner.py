@@ -16,7 +16,14 @@ from redvec.errors import ValidationError
 from redvec.exact import exact_knn
 from redvec.filters import Num, Tag
 from redvec.index import SearchIndex
-from redvec.planner import ADHOC_WORK, MIN_BATCH, MatchCounts, choose, policy_of
+from redvec.planner import (
+    ADHOC_WORK,
+    MIN_BATCH,
+    MatchCounts,
+    RecallGuard,
+    choose,
+    policy_of,
+)
 from redvec.query import KnnQuery
 from redvec.schema import IndexSchema, NumericField, TagField, TextField, VectorField
 
@@ -273,3 +280,95 @@ def test_a_search_with_a_tuned_ef_runtime_still_runs_when_the_planner_picks_brut
     common = tuned.search(q, 5, filter=Tag("kind") == "common")
     assert common.plan.policy == "BATCHES" and common.plan.batch_size is not None
     assert common.plan.batch_size >= 150  # never below the tuned EF_RUNTIME
+
+
+def _clustered_index(
+    r: redis.Redis, name: str, n: int, dims: int, *, m: int, ef_construction: int
+) -> tuple[SearchIndex, np.ndarray]:
+    """Clustered unit vectors; ``half`` is ``odd`` on every odd document."""
+    rng = np.random.default_rng(11)
+    centers = rng.normal(size=(32, dims))
+    x = centers[rng.integers(0, 32, n)] + 0.35 * rng.normal(size=(n, dims))
+    x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    vf = VectorField("vec", dims=dims, distance="COSINE", m=m, ef_construction=ef_construction)
+    schema = IndexSchema(name, f"{name}:", (TagField("half"), vf))
+    idx = SearchIndex.create(r, schema, overwrite=True)
+    idx.upsert([{"id": str(i), "half": "odd" if i % 2 else "even", "vec": x[i]} for i in range(n)])
+    idx.wait_indexed()
+    return idx, x
+
+
+def test_filtered_search_on_a_graph_that_misses_neighbours_still_finds_the_exact_answer(
+    r: redis.Redis,
+) -> None:
+    """A user's filtered search came back with 0.65 of the exact answer where RediSearch's
+    own brute force found all of it: the planner's batches walked a graph that finds
+    few of these queries' neighbours. The planner now checks its batches against exact
+    search and widens them, or compares every match, until they find the answer."""
+    # A sparse graph (M 4, EF_CONSTRUCTION 8) searched from outside the clusters: batches
+    # of the rule's size find a small part of the answer.
+    idx, x = _clustered_index(r, "hardgraph", 6000, 128, m=4, ef_construction=8)
+    odd = np.arange(len(x)) % 2 == 1
+    rng = np.random.default_rng(12)
+    recalls, plans = [], []
+    for q in rng.normal(size=(30, x.shape[1])).astype(np.float32):
+        result = idx.search(q, 10, filter=Tag("half") == "odd")
+        want, _ = exact_knn(x, q, 10, "COSINE", mask=odd)
+        recalls.append(len(set(result.ids) & {str(i) for i in want[0]}) / 10)
+        plans.append(result.plan)
+    assert np.mean(recalls) >= 0.95
+    first = plans[0]
+    assert first.policy == "BATCHES" and first.checked is not None and first.checked < 0.95
+    assert "checked against ADHOC_BF" in first.reason
+    last = plans[-1]  # learnt: brute force, or batches wider than the rule's
+    assert last.policy == "ADHOC_BF" or (last.batch_size or 0) > (first.batch_size or 0)
+    assert "checked against exact" in last.reason
+    forced = idx.search(x[0], 10, filter=Tag("half") == "odd", hybrid_policy="batches")
+    assert forced.plan.checked is None  # a forced plan is sent as asked, never checked
+
+
+def test_a_planned_batch_search_is_checked_until_judged_then_every_half_minute(
+    r: redis.Redis,
+) -> None:
+    # A well-connected graph searched from its own documents: batches find the answer.
+    idx, vectors = _clustered_index(r, "easygraph", 8000, 64, m=16, ef_construction=100)
+    common = Tag("half") == "odd"
+    checked = [idx.search(v, 10, filter=common).plan.checked for v in vectors[:8]]
+    assert all(c is not None for c in checked[:5])  # judged after five good checks...
+    assert checked[5:] == [None, None, None]  # ...then left alone
+    before = _searches(r)
+    idx.search(vectors[9], 10, filter=common)
+    assert _searches(r) - before == 1  # a settled filter costs its search only
+    idx.core.recall_guard.max_age = 0.0
+    again = idx.search(vectors[10], 10, filter=common)
+    assert again.plan.checked is not None and again.plan.policy == "BATCHES"
+    odd = np.arange(len(vectors)) % 2 == 1
+    want, _ = exact_knn(vectors, vectors[10], 10, "COSINE", mask=odd)
+    assert again.ids == [str(i) for i in want[0]]  # a checked search answers exactly
+
+
+def test_the_guard_doubles_batches_that_miss_then_turns_to_brute_force() -> None:
+    guard = RecallGuard()
+    where, matches = "@kind:{common}", 100_000
+    for _ in range(3):
+        guard.record(where, 1, 9, 10, batch_size=50, matches=matches, now=0.0)
+    assert guard.widen(where) == 2  # mean 0.9 over three checks: wider
+    guard.record(where, 1, 0, 10, batch_size=50, matches=matches, now=0.0)
+    assert guard.widen(where) == 2  # planned before the change: not counted twice
+    guard.record(where, 2, 2, 10, batch_size=100, matches=matches, now=0.0)
+    assert guard.widen(where) == 4  # under half found: wider at once
+    guard.record(where, 4, 1, 10, batch_size=4000, matches=matches, now=0.0)
+    assert guard.widen(where) == 0  # batches of 8000 cost about all matches: brute force
+    assert not guard.due(where, now=100.0) or guard.widen(where) == 0
+    good = "@kind:{other}"
+    for _ in range(5):
+        assert guard.due(good, now=1.0)
+        guard.record(good, 1, 10, 10, batch_size=50, matches=matches, now=1.0)
+    assert not guard.due(good, now=2.0) and guard.due(good, now=40.0)
+    guard.record(good, 1, 9, 10, batch_size=50, matches=matches, now=40.0)
+    assert not guard.due(good, now=41.0)  # one miss of ten on a settled filter: kept
+    guard.record(good, 1, 7, 10, batch_size=50, matches=matches, now=80.0)
+    assert guard.due(good, now=81.0) and guard.widen(good) == 1  # judged again
+    plan = choose(90_000, 100_000, 10, algorithm="HNSW", dims=128, widen=4)
+    assert plan.batch_size == 4 * choose(90_000, 100_000, 10, algorithm="HNSW", dims=128).batch_size
+    assert choose(90_000, 100_000, 10, algorithm="HNSW", dims=128, widen=0).policy == "ADHOC_BF"

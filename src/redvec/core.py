@@ -44,6 +44,7 @@ from redvec.planner import (
     FLAT,
     UNFILTERED,
     MatchCounts,
+    RecallGuard,
     SearchPlan,
     choose,
     forced,
@@ -150,6 +151,16 @@ class HybridPlan:
     fresh: HybridPlan | None = None  # the same two requests of the write buffer
 
 
+@dataclass(frozen=True, slots=True)
+class _Check:
+    """A search sent a second time as ``ADHOC_BF`` (``args``) to check the plan it ran
+    under: its rendered filter and the guard's multiplier the plan was made with."""
+
+    where: str
+    widen: int
+    args: list[Any]
+
+
 class IndexCore:
     """Everything one index does, as plans; ``SearchIndex`` and ``AsyncSearchIndex``
     run them. Holds what a handle remembers between calls: the index's settings (read
@@ -165,6 +176,7 @@ class IndexCore:
         self.failures_seen: int | None = None  # FT.INFO's count after our last write
         self.cached_settings: dict[str, str] | None = None
         self.match_counts = MatchCounts()  # the planner's counts (redvec.planner)
+        self.recall_guard = RecallGuard()  # what the planner's checks learnt (same)
         # The write buffer's own core (redvec.buffer), when the schema has one.
         self.buffered: IndexCore | None = None
         # What this handle knows of the buffer's fill: the count last read, when, and how
@@ -531,6 +543,7 @@ class IndexCore:
                 if cursor == "0":
                     break
         self.match_counts.forget()
+        self.recall_guard.forget()
         if self.buffered is not None:
             removed += yield from self.buffered.clear()
         return removed
@@ -580,7 +593,49 @@ class IndexCore:
         counts = yield from self.counted([where])
         matches, documents = counts[where], counts["*"]
         ef = q.ef_runtime if q.ef_runtime is not None else (yield from self.default_ef_runtime())
-        return choose(matches, documents, k, algorithm=vf.algorithm, dims=vf.dims, ef=ef)
+        widen = self.recall_guard.widen(where)
+        return choose(
+            matches, documents, k, algorithm=vf.algorithm, dims=vf.dims, ef=ef, widen=widen
+        )
+
+    def _check_of(self, q: KnnQuery, plan: SearchPlan) -> _Check | None:
+        """The exact twin of a search the planner sent in batches, when the
+        :class:`~redvec.planner.RecallGuard` wants this filter checked now; else None."""
+        if plan.chosen_by != "planner" or plan.policy != "BATCHES":
+            return None
+        where = render_filter(q.filter, self.schema)
+        guard = self.recall_guard
+        if not guard.due(where):
+            return None
+        vf = self.schema.vector_field(q.vector_field)
+        exact = forced("ADHOC_BF", None)
+        args = build_knn(self.schema, q, query_blob(q.vector, vf), None, exact)
+        return _Check(where, guard.widen(where), args)
+
+    def _judged(
+        self, check: _Check, plan: SearchPlan, planned: SearchResult, exact: SearchResult
+    ) -> SearchResult:
+        """Tell the guard how much of ``exact`` the ``planned`` answer found (a hit counts
+        when it is no farther than the exact answer's last: ties are not misses), and
+        return the exact answer, its plan saying so."""
+        expected = len(exact.hits)
+        last = max((h.distance or 0.0 for h in exact.hits), default=0.0)
+        bound = last + 1e-6 * max(1.0, abs(last))
+        found = min(expected, sum(1 for h in planned.hits if (h.distance or 0.0) <= bound))
+        assert plan.batch_size is not None and plan.matches is not None
+        self.recall_guard.record(
+            check.where, check.widen, found, expected,
+            batch_size=plan.batch_size, matches=plan.matches,
+        )  # fmt: skip
+        if expected:
+            exact.plan = dataclasses.replace(
+                plan, checked=found / expected,
+                reason=f"{plan.reason}; checked against ADHOC_BF: the batches found "
+                f"{found} of the {expected} exact hits, the exact answer returned",
+            )  # fmt: skip
+        else:
+            exact.plan = plan
+        return exact
 
     def counted(self, wheres: Sequence[str]) -> Plan[dict[str, int]]:
         """How many documents each rendered filter matches (and ``*``: how many the index
@@ -639,6 +694,12 @@ class IndexCore:
         if self.buffered is not None:
             return (yield from self._buffered_knn(q))
         args, vf, plan = yield from self.planned_knn(q)
+        check = self._check_of(q, plan)
+        if check is not None:
+            reply, exact = self._searched((yield [Search(args), Search(check.args)]))
+            keep = q.return_fields
+            planned = self.parse(reply, vf, return_fields=keep)
+            return self._judged(check, plan, planned, self.parse(exact, vf, return_fields=keep))
         (reply,) = self._searched((yield [Search(args)]))
         result = self.parse(reply, vf, return_fields=q.return_fields)
         result.plan = plan
@@ -650,12 +711,18 @@ class IndexCore:
         whole = dataclasses.replace(q, k=q.k + q.offset, offset=0)
         args, vf, plan = yield from self.planned_knn(whole)
         fresh_args, fresh_vf, _ = yield from self.buffered.planned_knn(whole)
-        main, fresh = self._searched(
-            (yield [Search(args), Search(fresh_args, index=self.buffered.name)])
-        )
+        check = self._check_of(whole, plan)
+        steps: list[Command] = [Search(args), Search(fresh_args, index=self.buffered.name)]
+        if check is not None:
+            steps.append(Search(check.args))
+        replies = self._searched((yield steps))
+        main = self.parse(replies[0], vf, return_fields=q.return_fields)
+        if check is not None:
+            exact = self.parse(replies[2], vf, return_fields=q.return_fields)
+            main = self._judged(check, plan, main, exact)
+            plan = main.plan or plan
         result = merged(
-            self.parse(main, vf, return_fields=q.return_fields),
-            self.buffered.parse(fresh, fresh_vf, return_fields=q.return_fields),
+            main, self.buffered.parse(replies[1], fresh_vf, return_fields=q.return_fields),
             q.k, q.offset,
         )  # fmt: skip
         result.plan = plan
@@ -684,11 +751,27 @@ class IndexCore:
                 built.append((yield from self.planned_knn(q)))
             except ValidationError as e:
                 raise type(e)(f"searches[{n}]: {e}") from None
-        replies = self._searched((yield [Search(args) for args, _, _ in built])) if built else []
+        checks: dict[int, _Check] = {}  # by query position, one per filter and batch
+        checking: set[str] = set()
+        for n, (q, (_, _, plan)) in enumerate(zip(queries, built, strict=True)):
+            check = self._check_of(q, plan)
+            if check is not None and check.where not in checking:
+                checks[n] = check
+                checking.add(check.where)
+        steps: list[Command] = [Search(args) for args, _, _ in built]
+        steps += [Search(check.args) for check in checks.values()]
+        replies = self._searched((yield steps)) if steps else []
+        exact_replies = dict(zip(checks, replies[len(built) :], strict=True))
         results = []
-        for reply, (_, vf, plan), q in zip(replies, built, queries, strict=True):
+        for n, (reply, (_, vf, plan), q) in enumerate(
+            zip(replies[: len(built)], built, queries, strict=True)
+        ):
             result = self.parse(reply, vf, return_fields=q.return_fields)
-            result.plan = plan
+            if n in checks:
+                exact = self.parse(exact_replies[n], vf, return_fields=q.return_fields)
+                result = self._judged(checks[n], plan, result, exact)
+            else:
+                result.plan = plan
             results.append(result)
         return results
 

@@ -30,9 +30,21 @@ The rule (:func:`choose`), in the order it is applied:
   filters, which cost more per batch, one large batch did), never below :func:`min_batch`
   (the batch size is the graph search's candidate list, its EF: smaller ones lose recall).
 
+The batch sizes above hold recall on graphs that find a query's neighbours easily, and
+no count can tell a graph that does not: on clustered vectors searched from outside their
+clusters (``benchmarks/langchain.py``), batches of 50 found 0.65 of the exact filtered
+answer where RediSearch's brute force found all of it. So the planner checks itself
+(:class:`RecallGuard`): a search planned as batches is now and then sent twice in one round
+trip, as planned and as ``ADHOC_BF``, the caller gets the exact answer, and the share of it
+the batches found is kept per filter. A filter whose batches find less than
+:data:`RECALL_TARGET` of the exact answer gets batches twice as large, and ad-hoc brute force
+once batches would cost about as much as comparing every match. A filter is checked on each
+search until its recall has been judged, then once every :attr:`RecallGuard.max_age`
+seconds, so a settled filter costs one brute-force search per half minute.
+
 A caller may always force ``ADHOC_BF`` or ``BATCHES`` (with a batch size), or ask for
 RediSearch's own choice (``REDISEARCH``); every KNN result carries the plan it ran under
-(:attr:`redvec.query.SearchResult.plan`).
+(:attr:`redvec.query.SearchResult.plan`). Forced plans are never checked.
 """
 
 from __future__ import annotations
@@ -53,9 +65,11 @@ __all__ = [
     "FLAT",
     "MIN_BATCH",
     "POLICIES",
+    "RECALL_TARGET",
     "REDISEARCH",
     "UNFILTERED",
     "MatchCounts",
+    "RecallGuard",
     "SearchPlan",
     "choose",
     "forced",
@@ -76,6 +90,12 @@ ADHOC_WORK = 200_000
 MIN_BATCH = 50
 MIN_BATCH_AT = 20_000
 MAX_BATCH = 10_000
+# The share of the exact filtered answer a planned batch search must find (recall@k).
+RECALL_TARGET = 0.95
+# One graph batch of size B costs about as many distance computations as brute force over
+# B * BATCH_COST matches (the issue 17 table: batches of 50 and brute force over 2,000
+# matches ran at the same speed on 20k x 384); beyond that, brute force is cheaper.
+BATCH_COST = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +116,7 @@ class SearchPlan:
     reason: str
     matches: int | None = None
     documents: int | None = None
+    checked: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The plan as JSON-ready data (the HTTP answer's ``plan``)."""
@@ -106,6 +127,7 @@ class SearchPlan:
             "reason": self.reason,
             "matches": self.matches,
             "documents": self.documents,
+            "checked": self.checked,
         }
 
 
@@ -147,11 +169,20 @@ def min_batch(documents: int, k: int, ef: int | None = None) -> int:
 
 @functools.lru_cache(maxsize=4096)
 def choose(
-    matches: int, documents: int, k: int, *, algorithm: str, dims: int, ef: int | None = None
+    matches: int,
+    documents: int,
+    k: int,
+    *,
+    algorithm: str,
+    dims: int,
+    ef: int | None = None,
+    widen: int = 1,
 ) -> SearchPlan:
     """The plan for a filter matching ``matches`` of ``documents``, for the nearest ``k``
     (offset included) on a vector field of ``algorithm`` and ``dims``, searched with
-    EF_RUNTIME ``ef`` (None: RediSearch's default)."""
+    EF_RUNTIME ``ef`` (None: RediSearch's default). ``widen`` is what the
+    :class:`RecallGuard` learnt of this filter: batches that many times the rule's size,
+    or ``0``: batches lost recall at every size worth walking, compare every match."""
     if algorithm != "HNSW":
         return FLAT
     if matches * dims <= ADHOC_WORK or matches <= k:
@@ -161,14 +192,131 @@ def choose(
             f"each (exact)",
             matches, documents,
         )  # fmt: skip
+    if widen == 0:
+        return SearchPlan(
+            "ADHOC_BF", None, "planner",
+            f"the filter matches {matches} of {documents} documents, and batches large "
+            f"enough to find {RECALL_TARGET:.0%} of its exact answer cost about as much as "
+            f"comparing each (checked against exact)",
+            matches, documents,
+        )  # fmt: skip
     selectivity = matches / max(documents, matches, 1)
     size = min(MAX_BATCH, max(min_batch(documents, k, ef), math.ceil(k / (2 * selectivity))))
+    size = min(MAX_BATCH, size * widen)
+    widened = f", {widen} times the rule's size (checked against exact)" if widen > 1 else ""
     return SearchPlan(
         "BATCHES", size, "planner",
         f"the filter matches {matches} of {documents} documents ({selectivity:.1%}): "
-        f"walking the graph in batches of {size} finds {k} matches in about two batches",
+        f"walking the graph in batches of {size} finds {k} matches in about two "
+        f"batches{widened}",
         matches, documents,
     )  # fmt: skip
+
+
+@dataclass(slots=True)
+class _Watch:
+    """What the guard knows of one filter: its batches' multiplier (0: brute force), the
+    exact hits found and expected by the checks at that multiplier, whether its recall has
+    been judged, and when it was last checked."""
+
+    widen: int = 1
+    found: int = 0
+    expected: int = 0
+    checks: int = 0
+    settled: bool = False
+    checked_at: float = 0.0
+
+
+class RecallGuard:
+    """Whether the planner's batches find the exact answer, learnt per filter of one index
+    from the searches themselves (see the module's text).
+
+    :meth:`widen` is what :func:`choose` is told; :meth:`due` says whether a search should
+    also run exactly; :meth:`record` takes that check's outcome. A filter's recall is judged
+    once three checks at one batch size are in: below ``target`` the batches double (a check
+    finding under half of the exact answer doubles them at once); after five checks at or
+    above it the filter is settled and checked every ``max_age`` seconds, and one such check
+    finding under :data:`LOST` of the exact answer judges it again. Batches never shrink back
+    while the filter is remembered (at most ``size`` filters, the least recently used
+    forgotten first): a wider batch costs time, a narrower one could cost answers."""
+
+    LOST = 0.8
+
+    def __init__(
+        self, target: float = RECALL_TARGET, max_age: float = 30.0, size: int = 4096
+    ) -> None:
+        self.target = target
+        self.max_age = max_age
+        self.size = size
+        self._watches: OrderedDict[str, _Watch] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def widen(self, where: str) -> int:
+        """The batch multiplier learnt for the rendered filter ``where`` (1 when none was)."""
+        with self._lock:
+            watch = self._watches.get(where)
+            return 1 if watch is None else watch.widen
+
+    def due(self, where: str, now: float | None = None) -> bool:
+        """Whether a search with ``where`` planned as batches should be checked now."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            watch = self._watches.get(where)
+            if watch is None:
+                return True
+            return not watch.settled or now - watch.checked_at > self.max_age
+
+    def record(
+        self,
+        where: str,
+        widen: int,
+        found: int,
+        expected: int,
+        *,
+        batch_size: int,
+        matches: int,
+        now: float | None = None,
+    ) -> None:
+        """A check of ``where`` planned with multiplier ``widen`` and batches of
+        ``batch_size``: its batches found ``found`` of the ``expected`` exact hits, among
+        ``matches`` documents. A check planned before the multiplier last changed is
+        ignored (searches running at once must not double it twice)."""
+        if expected <= 0:
+            return
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            watch = self._watches.get(where)
+            if watch is None:
+                watch = self._watches[where] = _Watch()
+            self._watches.move_to_end(where)
+            while len(self._watches) > self.size:
+                self._watches.popitem(last=False)
+            if watch.widen != widen:
+                return
+            watch.checked_at = now
+            recall = found / expected
+            if watch.settled:
+                if recall >= self.LOST:
+                    return
+                watch.settled = False
+                watch.found = watch.expected = watch.checks = 0
+            watch.found += found
+            watch.expected += expected
+            watch.checks += 1
+            mean = watch.found / watch.expected
+            if recall < 0.5 or (watch.checks >= 3 and mean < self.target):
+                wider = 2 * batch_size
+                exact = wider >= MAX_BATCH or wider * BATCH_COST >= matches
+                watch.widen = 0 if exact else 2 * widen
+                watch.found = watch.expected = watch.checks = 0
+                watch.settled = exact
+            elif watch.checks >= 5:
+                watch.settled = True
+
+    def forget(self) -> None:
+        """Drop what was learnt (after a write that changes the index a lot, such as clear)."""
+        with self._lock:
+            self._watches.clear()
 
 
 class MatchCounts:

@@ -128,7 +128,9 @@ class SearchHit(msgspec.Struct, omit_defaults=True):
 class SearchPlanAnswer(msgspec.Struct):
     """How a KNN ran (:class:`redvec.planner.SearchPlan`): the ``HYBRID_POLICY`` and
     ``BATCH_SIZE`` sent (null: none), who chose them (planner, forced, redisearch,
-    unfiltered), why, and the match counts the planner used."""
+    unfiltered), why, the match counts the planner used, and ``checked``: when this search
+    was also run exactly to check the plan, the share of the exact answer the plan found
+    (the answer returned is then the exact one)."""
 
     policy: str | None
     batch_size: int | None
@@ -136,6 +138,7 @@ class SearchPlanAnswer(msgspec.Struct):
     reason: str
     matches: int | None
     documents: int | None
+    checked: float | None = None
 
 
 class SearchResponse(msgspec.Struct, omit_defaults=True):

@@ -117,5 +117,5 @@ def search(
     result = done.result
     if explain:
         plan = result.plan.to_dict() if result.plan is not None else None
-        err.print(f"plan: {json.dumps(plan)}", markup=False, highlight=False)
+        err.print(f"plan: {json.dumps(plan)}", markup=False, highlight=False, soft_wrap=True)
     print_hits(result.hits, as_json)
