@@ -22,6 +22,7 @@ from redvec.planner import (
     MatchCounts,
     RecallGuard,
     choose,
+    guard_key,
     policy_of,
 )
 from redvec.query import KnnQuery
@@ -325,6 +326,9 @@ def test_filtered_search_on_a_graph_that_misses_neighbours_still_finds_the_exact
     assert "checked against exact" in last.reason
     forced = idx.search(x[0], 10, filter=Tag("half") == "odd", hybrid_policy="batches")
     assert forced.plan.checked is None  # a forced plan is sent as asked, never checked
+    # Another filter matching the same share of the index is planned from what was learnt.
+    even = idx.search(x[1], 10, filter=Tag("half") == "even").plan
+    assert (even.policy, even.batch_size) == (last.policy, last.batch_size)
 
 
 def test_a_planned_batch_search_is_checked_until_judged_then_every_half_minute(
@@ -369,6 +373,9 @@ def test_the_guard_doubles_batches_that_miss_then_turns_to_brute_force() -> None
     assert not guard.due(good, now=41.0)  # one miss of ten on a settled filter: kept
     guard.record(good, 1, 7, 10, batch_size=50, matches=matches, now=80.0)
     assert guard.due(good, now=81.0) and guard.widen(good) == 1  # judged again
+    assert guard_key("v", 600, 1000) == guard_key("v", 999, 1000) == "v:0"  # over a half
+    assert guard_key("v", 300, 1000) == "v:1" and guard_key("w", 300, 1000) == "w:1"
+    assert guard_key("v", 1, 10**6) == "v:19" and guard_key("v", 500, 1000) == "v:1"
     plan = choose(90_000, 100_000, 10, algorithm="HNSW", dims=128, widen=4)
     assert plan.batch_size == 4 * choose(90_000, 100_000, 10, algorithm="HNSW", dims=128).batch_size
     assert choose(90_000, 100_000, 10, algorithm="HNSW", dims=128, widen=0).policy == "ADHOC_BF"

@@ -184,3 +184,21 @@ def test_cosine_length_fast_check_agrees_with_the_exact_one() -> None:
             passed += 1
             assert exact_ok, vec
     assert passed > 1000
+
+
+def test_an_integer_too_large_for_any_float_is_refused_with_the_reason() -> None:
+    """A vector holding a Python integer of hundreds of digits escaped as numpy's bare
+    OverflowError ("int too large to convert to float"), from writes and searches alike."""
+    huge = [10**400] + [1] * (DIM - 1)
+    with pytest.raises(VectorError, match="has a value beyond float32"):
+        check_vector(huge, field())
+    with pytest.raises(VectorError, match="has a value beyond float32"):
+        query_blob(huge, field("COSINE"))
+
+
+def test_a_list_of_python_floats_is_read_exactly_as_float32_would_round_it() -> None:
+    values = np.random.default_rng(3).normal(size=DIM) * 1e3
+    listed = [float(x) for x in values]
+    assert check_vector(listed, field()).tobytes() == values.astype(np.float32).tobytes()
+    edge = [float(np.finfo(np.float32).max)] + [0.0] * (DIM - 1)  # the largest float32
+    assert check_vector(edge, field("L2"))[0] == np.finfo(np.float32).max

@@ -48,6 +48,7 @@ from redvec.planner import (
     SearchPlan,
     choose,
     forced,
+    guard_key,
     policy_of,
 )
 from redvec.plans import (
@@ -154,9 +155,10 @@ class HybridPlan:
 @dataclass(frozen=True, slots=True)
 class _Check:
     """A search sent a second time as ``ADHOC_BF`` (``args``) to check the plan it ran
-    under: its rendered filter and the guard's multiplier the plan was made with."""
+    under: the guard's key (:func:`redvec.planner.guard_key`) and the multiplier the plan
+    was made with."""
 
-    where: str
+    key: str
     widen: int
     args: list[Any]
 
@@ -593,7 +595,7 @@ class IndexCore:
         counts = yield from self.counted([where])
         matches, documents = counts[where], counts["*"]
         ef = q.ef_runtime if q.ef_runtime is not None else (yield from self.default_ef_runtime())
-        widen = self.recall_guard.widen(where)
+        widen = self.recall_guard.widen(guard_key(vf.name, matches, documents))
         return choose(
             matches, documents, k, algorithm=vf.algorithm, dims=vf.dims, ef=ef, widen=widen
         )
@@ -603,14 +605,15 @@ class IndexCore:
         :class:`~redvec.planner.RecallGuard` wants this filter checked now; else None."""
         if plan.chosen_by != "planner" or plan.policy != "BATCHES":
             return None
-        where = render_filter(q.filter, self.schema)
-        guard = self.recall_guard
-        if not guard.due(where):
-            return None
         vf = self.schema.vector_field(q.vector_field)
+        assert plan.matches is not None and plan.documents is not None
+        key = guard_key(vf.name, plan.matches, plan.documents)
+        guard = self.recall_guard
+        if not guard.due(key):
+            return None
         exact = forced("ADHOC_BF", None)
         args = build_knn(self.schema, q, query_blob(q.vector, vf), None, exact)
-        return _Check(where, guard.widen(where), args)
+        return _Check(key, guard.widen(key), args)
 
     def _judged(
         self, check: _Check, plan: SearchPlan, planned: SearchResult, exact: SearchResult
@@ -624,7 +627,7 @@ class IndexCore:
         found = min(expected, sum(1 for h in planned.hits if (h.distance or 0.0) <= bound))
         assert plan.batch_size is not None and plan.matches is not None
         self.recall_guard.record(
-            check.where, check.widen, found, expected,
+            check.key, check.widen, found, expected,
             batch_size=plan.batch_size, matches=plan.matches,
         )  # fmt: skip
         if expected:
@@ -755,9 +758,9 @@ class IndexCore:
         checking: set[str] = set()
         for n, (q, (_, _, plan)) in enumerate(zip(queries, built, strict=True)):
             check = self._check_of(q, plan)
-            if check is not None and check.where not in checking:
+            if check is not None and check.key not in checking:
                 checks[n] = check
-                checking.add(check.where)
+                checking.add(check.key)
         steps: list[Command] = [Search(args) for args, _, _ in built]
         steps += [Search(check.args) for check in checks.values()]
         replies = self._searched((yield steps)) if steps else []

@@ -36,11 +36,14 @@ clusters (``benchmarks/langchain.py``), batches of 50 found 0.65 of the exact fi
 answer where RediSearch's brute force found all of it. So the planner checks itself
 (:class:`RecallGuard`): a search planned as batches is now and then sent twice in one round
 trip, as planned and as ``ADHOC_BF``, the caller gets the exact answer, and the share of it
-the batches found is kept per filter. A filter whose batches find less than
-:data:`RECALL_TARGET` of the exact answer gets batches twice as large, and ad-hoc brute force
-once batches would cost about as much as comparing every match. A filter is checked on each
-search until its recall has been judged, then once every :attr:`RecallGuard.max_age`
-seconds, so a settled filter costs one brute-force search per half minute.
+the batches found is kept per vector field and filter share (:func:`guard_key`: filters
+matching between a half and all of the index learn together, and so on by halves, so a
+filter on a value that changes with each user does not pay checks for each new value).
+Where batches find less than :data:`RECALL_TARGET` of the exact answer they become twice as
+large, and ad-hoc brute force once batches would cost about as much as comparing every
+match. A share is checked on each search until its recall has been judged, then once every
+:attr:`RecallGuard.max_age` seconds, so a settled share costs one brute-force search per
+half minute.
 
 A caller may always force ``ADHOC_BF`` or ``BATCHES`` (with a batch size), or ask for
 RediSearch's own choice (``REDISEARCH``); every KNN result carries the plan it ran under
@@ -73,6 +76,7 @@ __all__ = [
     "SearchPlan",
     "choose",
     "forced",
+    "guard_key",
     "min_batch",
     "policy_of",
 ]
@@ -213,11 +217,20 @@ def choose(
     )  # fmt: skip
 
 
+def guard_key(vector_field: str, matches: int, documents: int) -> str:
+    """What :class:`RecallGuard` learns under: the vector field and the share of the index
+    the filter matches, in halves (0: more than half, 1: a quarter to a half, ...). How
+    well batches find a filter's exact answer follows how much of the graph the filter
+    keeps; keying by share lets every filter of that share learn from each check."""
+    share = matches / max(documents, matches, 1)
+    return f"{vector_field}:{int(-math.log2(max(share, 1e-12)))}"
+
+
 @dataclass(slots=True)
 class _Watch:
-    """What the guard knows of one filter: its batches' multiplier (0: brute force), the
-    exact hits found and expected by the checks at that multiplier, whether its recall has
-    been judged, and when it was last checked."""
+    """What the guard knows of one key (:func:`guard_key`): its batches' multiplier (0:
+    brute force), the exact hits found and expected by the checks at that multiplier,
+    whether its recall has been judged, and when it was last checked."""
 
     widen: int = 1
     found: int = 0
@@ -228,16 +241,16 @@ class _Watch:
 
 
 class RecallGuard:
-    """Whether the planner's batches find the exact answer, learnt per filter of one index
-    from the searches themselves (see the module's text).
+    """Whether the planner's batches find the exact answer, learnt per :func:`guard_key`
+    of one index from the searches themselves (see the module's text).
 
     :meth:`widen` is what :func:`choose` is told; :meth:`due` says whether a search should
-    also run exactly; :meth:`record` takes that check's outcome. A filter's recall is judged
+    also run exactly; :meth:`record` takes that check's outcome. A key's recall is judged
     once three checks at one batch size are in: below ``target`` the batches double (a check
     finding under half of the exact answer doubles them at once); after five checks at or
-    above it the filter is settled and checked every ``max_age`` seconds, and one such check
+    above it the key is settled and checked every ``max_age`` seconds, and one such check
     finding under :data:`LOST` of the exact answer judges it again. Batches never shrink back
-    while the filter is remembered (at most ``size`` filters, the least recently used
+    while the key is remembered (at most ``size`` keys, the least recently used
     forgotten first): a wider batch costs time, a narrower one could cost answers."""
 
     LOST = 0.8
@@ -252,13 +265,13 @@ class RecallGuard:
         self._lock = threading.Lock()
 
     def widen(self, where: str) -> int:
-        """The batch multiplier learnt for the rendered filter ``where`` (1 when none was)."""
+        """The batch multiplier learnt for the key ``where`` (1 when none was)."""
         with self._lock:
             watch = self._watches.get(where)
             return 1 if watch is None else watch.widen
 
     def due(self, where: str, now: float | None = None) -> bool:
-        """Whether a search with ``where`` planned as batches should be checked now."""
+        """Whether a search under key ``where`` planned as batches should be checked now."""
         now = time.monotonic() if now is None else now
         with self._lock:
             watch = self._watches.get(where)

@@ -24,24 +24,36 @@ __all__ = ["check_vector", "from_bytes", "query_blob", "to_bytes"]
 FloatArray = npt.NDArray[np.float32]
 # The fast path reads native float32 as little-endian words, as Redis stores them.
 _F32 = np.dtype("<f4") if sys.byteorder == "little" else None
+_F32_MAX = float(np.finfo(np.float32).max)
 
 
 def check_vector(value: Any, field: VectorField, *, what: str = "vector") -> FloatArray:
     """A 1-d float32 (float64 for FLOAT64 fields) array of ``value``, or a clear error.
 
-    Converting straight to float32 turns out-of-range values into inf, which the
-    finiteness check then refuses, so no float64 detour is needed on the hot path.
+    A list is read as float64 and then cast: as fast as a float32 read for Python floats,
+    and four times faster for a list of numpy scalars (``list(embedding)``: 15 µs
+    against 64 µs for 384 of them on this machine, where numpy casts each scalar to
+    float32 one by one). The float64 values are checked before the cast, so a value beyond
+    float32 is refused instead of turning into inf, and an integer beyond any float is
+    refused too.
     """
     dtype = np.float64 if field.datatype == "FLOAT64" else np.float32
     vec: FloatArray
-    try:
-        if isinstance(value, np.ndarray) and value.dtype == dtype:
-            vec = value
-        else:
-            with np.errstate(over="ignore"):
-                vec = np.asarray(value, dtype=dtype)
-    except (TypeError, ValueError):
-        raise VectorError(f"{what} for field '{field.name}' must be a list of numbers") from None
+    if isinstance(value, np.ndarray) and value.dtype == dtype:
+        vec = value
+        wide = None
+    else:
+        try:
+            wide = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise VectorError(
+                f"{what} for field '{field.name}' must be a list of numbers"
+            ) from None
+        except OverflowError:  # an integer with more digits than any float holds
+            raise VectorError(
+                f"{what} for field '{field.name}' has a value beyond float32"
+            ) from None
+        vec = wide  # checked below, then cast
     if vec.ndim != 1:
         raise VectorError(
             f"{what} for field '{field.name}' must be one-dimensional, got shape {vec.shape}"
@@ -50,9 +62,17 @@ def check_vector(value: Any, field: VectorField, *, what: str = "vector") -> Flo
         raise VectorError(
             f"{what} for field '{field.name}' has dimension {vec.shape[0]}, expected {field.dims}"
         )
-    # isfinite and any raise no floating-point warnings, so they need no errstate (whose
-    # context manager cost more than the checks on the search path).
-    if not np.isfinite(vec).all():
+    # isfinite, abs and any raise no floating-point warnings, so they need no errstate
+    # (whose context manager cost more than the checks on the search path).
+    if wide is not None and dtype is np.float32:
+        # NaN fails the comparison too; an empty vector was refused by its dimension.
+        if not np.abs(wide).max() <= _F32_MAX:
+            raise VectorError(
+                f"{what} for field '{field.name}' contains NaN or infinity "
+                f"(or a value beyond float32)"
+            )
+        vec = wide.astype(np.float32)
+    elif not np.isfinite(vec).all():
         raise VectorError(
             f"{what} for field '{field.name}' contains NaN or infinity (or a value beyond float32)"
         )
@@ -63,11 +83,8 @@ def check_vector(value: Any, field: VectorField, *, what: str = "vector") -> Flo
             raise VectorError(
                 f"{what} for field '{field.name}' is all zeros, which has no direction under COSINE"
             )
-        _check_cosine_norm(vec, field, what)
+        _check_cosine_norm(vec if wide is None else wide, field, what)
     return vec
-
-
-_F32_MAX = float(np.finfo(np.float32).max)
 
 
 def _check_cosine_norm(vec: Any, field: VectorField, what: str) -> None:
