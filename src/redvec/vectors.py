@@ -38,7 +38,7 @@ def check_vector(value: Any, field: VectorField, *, what: str = "vector") -> Flo
     refused too.
     """
     dtype = np.float64 if field.datatype == "FLOAT64" else np.float32
-    vec: FloatArray
+    vec: npt.NDArray[Any]  # float64 for a FLOAT64 field
     if isinstance(value, np.ndarray) and value.dtype == dtype:
         vec = value
         wide = None
