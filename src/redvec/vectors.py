@@ -39,9 +39,9 @@ def check_vector(value: Any, field: VectorField, *, what: str = "vector") -> Flo
     """
     dtype = np.float64 if field.datatype == "FLOAT64" else np.float32
     vec: npt.NDArray[Any]  # float64 for a FLOAT64 field
+    wide: npt.NDArray[Any] | None = None  # a list read as float64, before its cast
     if isinstance(value, np.ndarray) and value.dtype == dtype:
         vec = value
-        wide = None
     else:
         try:
             wide = np.asarray(value, dtype=np.float64)
