@@ -258,3 +258,104 @@ def test_clear_empties_the_index_and_keeps_it(r: redis.Redis, storage: str) -> N
 def test_a_field_named_metadata_is_refused() -> None:
     with pytest.raises(SchemaError, match="reserved for a document's metadata"):
         IndexSchema("x", "x:", (TextField("metadata"), VectorField("v", 3)))
+
+
+@pytest.mark.parametrize("storage", STORAGES)
+def test_a_bad_document_in_a_later_batch_stops_the_upsert_after_the_earlier_batches(
+    r: redis.Redis, storage: str
+) -> None:
+    """Batches are encoded while the previous one is written: a bad document still
+    stops the call with its reason, every earlier batch written and counted, nothing of
+    its own batch or after it."""
+    idx = SearchIndex.create(r, _schema(storage, f"later_{storage}"))
+    idx.batch_size = 5
+    docs = [_doc(i) for i in range(23)]
+    docs[12]["v"] = [1.0, 2.0]  # in the third batch
+    with pytest.raises(DocumentError, match="document '12' vector for field 'v' has dimension 2"):
+        idx.upsert(docs)
+    idx.wait_indexed()
+    assert sorted(int(d["id"]) for d in idx.get([str(i) for i in range(23)]) if d) == list(
+        range(10)
+    )
+    docs[12]["v"] = [12.0, 1.0, 0.0]
+    assert idx.upsert(docs) == 23
+    assert idx.count() == 23
+
+
+def test_the_next_batch_is_prepared_while_redis_takes_the_last(
+    r: redis.Redis, redis_url: str
+) -> None:
+    """A Meanwhile step's work runs during its round trip, on sync and asyncio clients
+    alike: here the round trip is a BLPOP that only the work can answer (run after the
+    round trip, it would time out and reply None), and a work that fails is handed to the
+    plan after the replies, never lost."""
+    import asyncio
+
+    import redis.asyncio as aredis
+
+    from redvec.aio import AsyncSearchIndex
+    from redvec.plans import Meanwhile, Plan
+
+    idx = SearchIndex.create(r, _schema("hash", "meanwhile"))
+    other = redis.Redis.from_url(redis_url, protocol=2)
+
+    def plan(key: str, fail: bool) -> Plan[tuple[Any, Any, Any]]:
+        def work() -> str:
+            other.lpush(key, "ready")
+            if fail:
+                raise ValueError("bad batch")
+            return "encoded"
+
+        replies, result, error = yield Meanwhile([("BLPOP", key, 5)], work)
+        return replies, result, error
+
+    replies, result, error = idx.run(plan("mw:sync", False))
+    assert [list(map(bytes, replies[0])), result, error] == [
+        [b"mw:sync", b"ready"],
+        "encoded",
+        None,
+    ]
+    replies, result, error = idx.run(plan("mw:fail", True))
+    assert replies[0] is not None and result is None and str(error) == "bad batch"
+
+    async def main() -> Any:
+        client = aredis.Redis.from_url(redis_url, protocol=2)
+        try:
+            aidx = await AsyncSearchIndex.open(client, "meanwhile")
+            return await aidx.run(plan("mw:async", False))
+        finally:
+            await client.aclose()
+
+    replies, result, _ = asyncio.run(main())
+    assert list(map(bytes, replies[0])) == [b"mw:async", b"ready"] and result == "encoded"
+    other.close()
+
+
+def test_an_asyncio_upsert_encodes_ahead_and_stops_at_a_bad_document(redis_url: str) -> None:
+    import asyncio
+
+    import redis.asyncio as aredis
+
+    from redvec.aio import AsyncSearchIndex
+
+    async def main() -> tuple[int, str, int]:
+        client = aredis.Redis.from_url(redis_url, protocol=2)
+        try:
+            aidx = await AsyncSearchIndex.create(client, _schema("hash", "ahead"), overwrite=True)
+            aidx.core.batch_size = 4
+            written = await aidx.upsert([_doc(i) for i in range(10)])
+            bad = [_doc(i) for i in range(10, 20)]
+            bad[5]["n"] = "many"
+            try:
+                await aidx.upsert(bad)
+                refused = ""
+            except DocumentError as e:
+                refused = str(e)
+            await aidx.wait_indexed()
+            return written, refused, await aidx.count()
+        finally:
+            await client.aclose()
+
+    written, refused, count = asyncio.run(main())
+    assert written == 10 and "document '15' field 'n'" in refused
+    assert count == 14  # the batch before the bad one was written, the bad one's was not

@@ -25,7 +25,7 @@ from redvec.catalog import create_plan, open_plan
 from redvec.connection import unavailable
 from redvec.core import HybridPlan, IndexCore
 from redvec.index import SearchIndex, queue
-from redvec.plans import Pause, Plan, Step
+from redvec.plans import Meanwhile, Pause, Plan, Step, run_work
 from redvec.query import KnnQuery, SearchResult, TextQuery
 from redvec.schema import IndexSchema
 from redvec.storage import SPLIT_SEARCH_SCRIPT
@@ -62,6 +62,12 @@ async def _run_async(
             if isinstance(step, Pause):
                 await asyncio.sleep(step.seconds)
                 step = plan.send(None)
+            elif isinstance(step, Meanwhile):
+                # The work runs in a thread, so the event loop keeps serving meanwhile.
+                replies, (result, error) = await asyncio.gather(
+                    trip(step.commands), asyncio.to_thread(run_work, step.work)
+                )
+                step = plan.send((replies, result, error))
             else:
                 step = plan.send(await trip(step))
     except StopIteration as done:

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Generator, Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, overload
 
 import redis
 
@@ -53,11 +53,13 @@ from redvec.planner import (
 )
 from redvec.plans import (
     Command,
+    Meanwhile,
     Plan,
     Search,
     checked,
     one,
     redis_message,
+    run_work,
     search_error,
     wait_ready,
 )
@@ -81,6 +83,8 @@ from redvec.storage import WHOLE
 from redvec.vectors import check_vector, query_blob
 
 __all__ = ["HybridPlan", "IndexCore", "IndexInfo", "WriteError", "WriteReport"]
+
+_W = TypeVar("_W")  # what a write's meanwhile work returns
 
 SETTINGS_PREFIX = keys.SETTINGS
 
@@ -306,12 +310,24 @@ class IndexCore:
         batch is written.
         """
         written = 0
-        for batch in _batches(docs, self.batch_size):
-            encoded = [self.encode(d, id_field) for d in batch]
-            report = yield from self.write_documents(encoded)
+        batches = _batches(docs, self.batch_size)
+
+        def encoded_next() -> list[tuple[str, list[Any]]] | None:
+            batch = next(batches, None)
+            return None if batch is None else [self.encode(d, id_field) for d in batch]
+
+        encoded = encoded_next()
+        while encoded is not None:
+            # The next batch is encoded while Redis takes this one (see Meanwhile).
+            report, following, error = yield from self.write_documents(
+                encoded, meanwhile=encoded_next
+            )
             written += len(report.written)
             if report.failed:
                 raise WriteError(report, written)
+            if error is not None:
+                raise error
+            encoded = following
         return written
 
     def indexing_failures(self) -> Plan[int]:
@@ -321,17 +337,42 @@ class IndexCore:
             raise search_error(self.name, reply)
         return int(pairs(reply).get("hash_indexing_failures", 0) or 0)
 
+    @overload
     def write_documents(
         self, encoded: Sequence[tuple[str, list[Any]]], extra: list[Any] | None = None
-    ) -> Plan[WriteReport]:
+    ) -> Plan[WriteReport]: ...
+
+    @overload
+    def write_documents(
+        self,
+        encoded: Sequence[tuple[str, list[Any]]],
+        extra: list[Any] | None = None,
+        *,
+        meanwhile: Callable[[], _W],
+    ) -> Plan[tuple[WriteReport, _W | None, Exception | None]]: ...
+
+    def write_documents(
+        self,
+        encoded: Sequence[tuple[str, list[Any]]],
+        extra: list[Any] | None = None,
+        *,
+        meanwhile: Callable[[], Any] | None = None,
+    ) -> Plan[Any]:
         """Send encoded documents (``(id, commands)`` from :meth:`encode`) in one
         pipeline, and say which landed: a document whose command Redis refused, or that
         RediSearch failed to index (FT.INFO's ``hash_indexing_failures`` rises across
         the batch; each document is then looked up), is in ``failed`` with the reason.
         ``extra`` commands (bookkeeping) are sent after the documents; their errors raise.
+        With ``meanwhile`` (pure computation, such as encoding the next batch), it runs
+        while Redis takes the documents (:class:`redvec.plans.Meanwhile`), and the plan
+        returns ``(report, its result, the exception it raised)``.
         """
         if self.buffered is not None:
-            return (yield from self._write_buffered(encoded, extra))
+            report = yield from self._write_buffered(encoded, extra)
+            if meanwhile is None:
+                return report
+            result, failure = run_work(meanwhile)
+            return report, result, failure
         # The failure count after this batch rides in the batch's own pipeline; the one
         # before is the previous batch's (a failure someone else caused in between is
         # told apart by looking each document up).
@@ -341,8 +382,8 @@ class IndexCore:
             seen = self.failures_seen
             before = seen if seen is not None else (yield from self.indexing_failures())
             probe = [("FT.INFO", self.name)]
-        errors, replies = yield from self._write(
-            [commands for _, commands in encoded], [*(extra or []), *probe]
+        errors, replies, done = yield from self._write(
+            [commands for _, commands in encoded], [*(extra or []), *probe], meanwhile
         )
         checked(replies[: len(extra or [])])
         info: Any = None
@@ -362,7 +403,7 @@ class IndexCore:
             unindexed = yield from self._unindexed(report.written, pairs(info))
             report.failed.update(unindexed)
             report.written = [i for i in report.written if i not in report.failed]
-        return report
+        return report if meanwhile is None else (report, *done)
 
     def _write_buffered(
         self, encoded: Sequence[tuple[str, list[Any]]], extra: list[Any] | None
@@ -427,24 +468,37 @@ class IndexCore:
         others' success nor lets its bookkeeping pass for a write; an ``extra`` command
         refused raises.
         """
-        errors, replies = yield from self._write(encoded, extra)
+        errors, replies, _ = yield from self._write(encoded, extra)
         checked(replies)
         return errors
 
     def _write(
-        self, encoded: list[list[Any]], extra: list[Any] | None
-    ) -> Plan[tuple[list[str | None], list[Any]]]:
-        """Per-document errors, and the ``extra`` commands' replies (errors included)."""
+        self,
+        encoded: list[list[Any]],
+        extra: list[Any] | None,
+        meanwhile: Callable[[], Any] | None = None,
+    ) -> Plan[tuple[list[str | None], list[Any], tuple[Any, Exception | None]]]:
+        """Per-document errors, the ``extra`` commands' replies (errors included), and
+        ``meanwhile``'s outcome (result, exception) when given, run during the round trip."""
         commands: list[Command] = [tuple(c) for cs in encoded for c in cs]
         commands += [tuple(c) for c in extra or []]
-        replies = (yield commands) if commands else []
+        done: tuple[Any, Exception | None] = (None, None)
+        if not commands:
+            replies: list[Any] = []
+            if meanwhile is not None:
+                done = run_work(meanwhile)
+        elif meanwhile is None:
+            replies = yield commands
+        else:
+            replies, *outcome = yield Meanwhile(commands, meanwhile)
+            done = (outcome[0], outcome[1])
         out: list[str | None] = []
         at = 0
         for cs in encoded:
             refused = [r for r in _flat(replies[at : at + len(cs)]) if isinstance(r, Exception)]
             out.append(redis_message(refused[0]) if refused else None)
             at += len(cs)
-        return out, list(replies[at:])
+        return out, list(replies[at:]), done
 
     def update_vectors(
         self, ids: Sequence[str], vectors: Sequence[Any], *, vector_field: str | None = None

@@ -12,6 +12,7 @@ else is described from ``FT.INFO`` instead.
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -24,7 +25,16 @@ from redvec._resp import text
 from redvec.catalog import create_plan, open_plan
 from redvec.connection import unavailable
 from redvec.core import HybridPlan, IndexCore, IndexInfo, WriteError, WriteReport
-from redvec.plans import Pause, Plan, Search, Step, redis_message, search_error
+from redvec.plans import (
+    Meanwhile,
+    Pause,
+    Plan,
+    Search,
+    Step,
+    redis_message,
+    run_work,
+    search_error,
+)
 from redvec.query import KnnQuery, SearchResult
 from redvec.schema import BUFFER_SUFFIX, IndexSchema
 from redvec.storage import SPLIT_SEARCH_SCRIPT, plain
@@ -79,6 +89,13 @@ def queue(target: Any, command: Any, schema: IndexSchema | None, index: str, scr
     return target.execute_command(*command)
 
 
+@functools.cache
+def _sender() -> concurrent.futures.ThreadPoolExecutor:
+    """The threads that send a :class:`~redvec.plans.Meanwhile` round trip while its
+    caller works (one per writer at once; more callers queue their round trips)."""
+    return concurrent.futures.ThreadPoolExecutor(8, thread_name_prefix="redvec-send")
+
+
 def _run_sync(
     client: Any, schema: IndexSchema | None, index: str, script: Any, plan: Plan[_T]
 ) -> _T:
@@ -102,6 +119,12 @@ def _run_sync(
             if isinstance(step, Pause):
                 time.sleep(step.seconds)
                 step = plan.send(None)
+            elif isinstance(step, Meanwhile):
+                # redis-py waits for the replies with the GIL released, so the work runs
+                # here while another thread sends the round trip and reads its replies.
+                sent = _sender().submit(trip, step.commands)
+                result, error = run_work(step.work)
+                step = plan.send((sent.result(), result, error))
             else:
                 step = plan.send(trip(step))
     except StopIteration as done:

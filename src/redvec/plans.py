@@ -1,19 +1,20 @@
 """The vocabulary of plans: how an operation on Redis is written once, without I/O.
 
 A plan is a generator. It yields a :data:`Step` (a list of commands to send in one
-round trip, or a :class:`Pause`), receives the replies (a list, Redis's refusals as
-``redis.ResponseError`` values, never raised), and returns the operation's result. It
-never touches a socket, so the same plan runs on a sync client (:mod:`redvec.index`),
-an asyncio client (:mod:`redvec.aio`) or a cluster router: the executors only send
-what a plan yields and sleep when it pauses. That is redis-py's split (commands build
-their arguments once; clients only execute) carried to multi-step operations.
+round trip, a :class:`Meanwhile`, or a :class:`Pause`), receives the replies (a list,
+Redis's refusals as ``redis.ResponseError`` values, never raised), and returns the
+operation's result. It never touches a socket, so the same plan runs on a sync client
+(:mod:`redvec.index`), an asyncio client (:mod:`redvec.aio`) or a cluster router: the
+executors only send what a plan yields and sleep when it pauses. That is redis-py's split
+(commands build their arguments once; clients only execute) carried to multi-step
+operations.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -31,6 +32,7 @@ from redvec.errors import (
 
 __all__ = [
     "Command",
+    "Meanwhile",
     "Pause",
     "Plan",
     "Search",
@@ -63,8 +65,32 @@ class Pause:
 
 
 Command = tuple[Any, ...] | Search
-Step = list[Command] | Pause
+
+
+@dataclass(frozen=True, slots=True)
+class Meanwhile:
+    """Send ``commands`` in one round trip and run ``work`` (pure computation, no I/O)
+    while Redis answers them; the plan receives ``(replies, result, error)``: ``work``'s
+    result, or the exception it raised (the replies always arrive first, so a failing
+    ``work`` never leaves a write unaccounted for). A write spends most of its round
+    trip waiting for Redis (an HNSW insert per document), so preparing the next batch
+    in that wait takes the client's share off the write's time. An executor that cannot
+    overlap runs ``work`` after the round trip: the same outcome, later."""
+
+    commands: list[Command]
+    work: Callable[[], Any]
+
+
+Step = list[Command] | Pause | Meanwhile
 Plan = Generator[Step, Any, T]
+
+
+def run_work(work: Callable[[], Any]) -> tuple[Any, Exception | None]:
+    """``work``'s result, or the exception it raised, for a :class:`Meanwhile` reply."""
+    try:
+        return work(), None
+    except Exception as e:  # handed to the plan, which raises it once its replies are read
+        return None, e
 
 
 def redis_message(e: Exception) -> str:
