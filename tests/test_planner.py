@@ -331,24 +331,26 @@ def test_filtered_search_on_a_graph_that_misses_neighbours_still_finds_the_exact
     assert (even.policy, even.batch_size) == (last.policy, last.batch_size)
 
 
-def test_a_planned_batch_search_is_checked_until_judged_then_every_half_minute(
+def test_a_planned_batch_search_is_checked_until_judged_then_now_and_then(
     r: redis.Redis,
 ) -> None:
     # A well-connected graph searched from its own documents: batches find the answer.
     idx, vectors = _clustered_index(r, "easygraph", 8000, 64, m=16, ef_construction=100)
     common = Tag("half") == "odd"
     checked = [idx.search(v, 10, filter=common).plan.checked for v in vectors[:8]]
-    assert all(c is not None for c in checked[:5])  # judged after five good checks...
-    assert checked[5:] == [None, None, None]  # ...then left alone
+    assert all(c is not None for c in checked[:3])  # judged after three good checks...
+    assert checked[3:] == [None] * 5  # ...then left alone
     before = _searches(r)
     idx.search(vectors[9], 10, filter=common)
     assert _searches(r) - before == 1  # a settled filter costs its search only
-    idx.core.recall_guard.max_age = 0.0
-    again = idx.search(vectors[10], 10, filter=common)
-    assert again.plan.checked is not None and again.plan.policy == "BATCHES"
+    guard = idx.core.recall_guard
+    guard.max_age, guard.every = 0.0, 3  # every third search, with no wait
+    later = [idx.search(v, 10, filter=common) for v in vectors[10:14]]
+    assert [res.plan.checked is not None for res in later] == [True, False, False, True]
+    assert later[-1].plan.policy == "BATCHES"
     odd = np.arange(len(vectors)) % 2 == 1
-    want, _ = exact_knn(vectors, vectors[10], 10, "COSINE", mask=odd)
-    assert again.ids == [str(i) for i in want[0]]  # a checked search answers exactly
+    want, _ = exact_knn(vectors, vectors[13], 10, "COSINE", mask=odd)
+    assert later[-1].ids == [str(i) for i in want[0]]  # a checked search answers exactly
 
 
 def test_the_guard_doubles_batches_that_miss_then_turns_to_brute_force() -> None:
@@ -365,12 +367,16 @@ def test_the_guard_doubles_batches_that_miss_then_turns_to_brute_force() -> None
     assert guard.widen(where) == 0  # batches of 8000 cost about all matches: brute force
     assert not guard.due(where, now=100.0) or guard.widen(where) == 0
     good = "@kind:{other}"
-    for _ in range(5):
+    guard.every = 2
+    for _ in range(3):
         assert guard.due(good, now=1.0)
         guard.record(good, 1, 10, 10, batch_size=50, matches=matches, now=1.0)
-    assert not guard.due(good, now=2.0) and guard.due(good, now=40.0)
+    assert not guard.due(good, now=2.0)  # settled; one search counted
+    assert not guard.due(good, now=40.0)  # old enough, but too few searches since
+    assert guard.due(good, now=40.0)  # both
     guard.record(good, 1, 9, 10, batch_size=50, matches=matches, now=40.0)
-    assert not guard.due(good, now=41.0)  # one miss of ten on a settled filter: kept
+    assert not guard.due(good, now=41.0)  # one miss of ten on a settled key: kept
+    assert not guard.due(good, now=42.0)  # two searches, but not old enough
     guard.record(good, 1, 7, 10, batch_size=50, matches=matches, now=80.0)
     assert guard.due(good, now=81.0) and guard.widen(good) == 1  # judged again
     assert guard_key("v", 600, 1000) == guard_key("v", 999, 1000) == "v:0"  # over a half

@@ -41,9 +41,9 @@ matching between a half and all of the index learn together, and so on by halves
 filter on a value that changes with each user does not pay checks for each new value).
 Where batches find less than :data:`RECALL_TARGET` of the exact answer they become twice as
 large, and ad-hoc brute force once batches would cost about as much as comparing every
-match. A share is checked on each search until its recall has been judged, then once every
-:attr:`RecallGuard.max_age` seconds, so a settled share costs one brute-force search per
-half minute.
+match. A share is checked on each search until its recall has been judged (three checks
+when the batches hold), then once per :attr:`RecallGuard.every` searches and at most once
+per :attr:`RecallGuard.max_age` seconds.
 
 A caller may always force ``ADHOC_BF`` or ``BATCHES`` (with a batch size), or ask for
 RediSearch's own choice (``REDISEARCH``); every KNN result carries the plan it ran under
@@ -230,7 +230,8 @@ def guard_key(vector_field: str, matches: int, documents: int) -> str:
 class _Watch:
     """What the guard knows of one key (:func:`guard_key`): its batches' multiplier (0:
     brute force), the exact hits found and expected by the checks at that multiplier,
-    whether its recall has been judged, and when it was last checked."""
+    whether its recall has been judged, when it was last checked and how many searches
+    came since."""
 
     widen: int = 1
     found: int = 0
@@ -238,6 +239,7 @@ class _Watch:
     checks: int = 0
     settled: bool = False
     checked_at: float = 0.0
+    searches: int = 0  # searches planned under the key since it was settled or checked
 
 
 class RecallGuard:
@@ -246,20 +248,27 @@ class RecallGuard:
 
     :meth:`widen` is what :func:`choose` is told; :meth:`due` says whether a search should
     also run exactly; :meth:`record` takes that check's outcome. A key's recall is judged
-    once three checks at one batch size are in: below ``target`` the batches double (a check
-    finding under half of the exact answer doubles them at once); after five checks at or
-    above it the key is settled and checked every ``max_age`` seconds, and one such check
-    finding under :data:`LOST` of the exact answer judges it again. Batches never shrink back
-    while the key is remembered (at most ``size`` keys, the least recently used
+    from the checks at one batch size: one finding under half of the exact answer doubles
+    the batches at once; three whose mean is below ``target`` double them; three at or
+    above it settle the key. A settled key is checked again once ``every`` searches and
+    ``max_age`` seconds have both passed (so checks cost at most one brute-force search per
+    ``every`` planned ones, and a quiet key one per ``max_age`` seconds), and one such check
+    finding under :data:`LOST` of the exact answer judges it again. Batches never shrink
+    back while the key is remembered (at most ``size`` keys, the least recently used
     forgotten first): a wider batch costs time, a narrower one could cost answers."""
 
     LOST = 0.8
 
     def __init__(
-        self, target: float = RECALL_TARGET, max_age: float = 30.0, size: int = 4096
+        self,
+        target: float = RECALL_TARGET,
+        max_age: float = 30.0,
+        every: int = 500,
+        size: int = 4096,
     ) -> None:
         self.target = target
         self.max_age = max_age
+        self.every = every
         self.size = size
         self._watches: OrderedDict[str, _Watch] = OrderedDict()
         self._lock = threading.Lock()
@@ -277,7 +286,10 @@ class RecallGuard:
             watch = self._watches.get(where)
             if watch is None:
                 return True
-            return not watch.settled or now - watch.checked_at > self.max_age
+            if not watch.settled:
+                return True
+            watch.searches += 1
+            return watch.searches >= self.every and now - watch.checked_at > self.max_age
 
     def record(
         self,
@@ -307,6 +319,7 @@ class RecallGuard:
             if watch.widen != widen:
                 return
             watch.checked_at = now
+            watch.searches = 0
             recall = found / expected
             if watch.settled:
                 if recall >= self.LOST:
@@ -323,7 +336,7 @@ class RecallGuard:
                 watch.widen = 0 if exact else 2 * widen
                 watch.found = watch.expected = watch.checks = 0
                 watch.settled = exact
-            elif watch.checks >= 5:
+            elif watch.checks >= 3:
                 watch.settled = True
 
     def forget(self) -> None:
