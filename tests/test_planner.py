@@ -367,16 +367,15 @@ def test_the_guard_doubles_batches_that_miss_then_turns_to_brute_force() -> None
     assert guard.widen(where) == 0  # batches of 8000 cost about all matches: brute force
     assert not guard.due(where, now=100.0) or guard.widen(where) == 0
     good = "@kind:{other}"
-    guard.every = 2
+    guard.every = 3
     for _ in range(3):
         assert guard.due(good, now=1.0)
         guard.record(good, 1, 10, 10, batch_size=50, matches=matches, now=1.0)
     assert not guard.due(good, now=2.0)  # settled; one search counted
-    assert not guard.due(good, now=40.0)  # old enough, but too few searches since
-    assert guard.due(good, now=40.0)  # both
+    assert not guard.due(good, now=40.0)  # old enough, but two searches since
+    assert guard.due(good, now=40.0)  # old enough and three searches
     guard.record(good, 1, 9, 10, batch_size=50, matches=matches, now=40.0)
-    assert not guard.due(good, now=41.0)  # one miss of ten on a settled key: kept
-    assert not guard.due(good, now=42.0)  # two searches, but not old enough
+    assert [guard.due(good, now=t) for t in (41.0, 42.0, 43.0)] == [False] * 3  # too soon
     guard.record(good, 1, 7, 10, batch_size=50, matches=matches, now=80.0)
     assert guard.due(good, now=81.0) and guard.widen(good) == 1  # judged again
     assert guard_key("v", 600, 1000) == guard_key("v", 999, 1000) == "v:0"  # over a half
