@@ -379,16 +379,20 @@ def test_the_guard_doubles_batches_that_miss_then_turns_to_brute_force() -> None
     guard.record(good, 1, 7, 10, batch_size=50, matches=matches, now=80.0)
     assert guard.due(good, now=81.0) and guard.widen(good) == 1  # judged again
     backing = RecallGuard(every=100, first=5)
-    for _ in range(3):
-        backing.record("k", 1, 10, 10, batch_size=50, matches=matches, now=0.0)
+    for _ in range(3):  # a check costs about one search: 1000 matches, batches of 50
+        backing.record("k", 1, 10, 10, batch_size=50, matches=1000, now=0.0)
     gaps = []
     for _ in range(4):  # rechecked after 5 searches, then 10, 20, 40, ... up to 100
         n = 1
         while not backing.due("k", now=1000.0 * (len(gaps) + 1)):
             n += 1
         gaps.append(n)
-        backing.record("k", 1, 10, 10, batch_size=50, matches=matches, now=1000.0)
+        backing.record("k", 1, 10, 10, batch_size=50, matches=1000, now=1000.0)
     assert gaps == [5, 10, 20, 40] and backing.first << 5 > backing.every
+    dear = RecallGuard(every=100, first=5)
+    for _ in range(3):  # a check costs about ten searches: the first recheck comes later
+        dear.record("k", 1, 10, 10, batch_size=50, matches=10_000, now=0.0)
+    assert [dear.due("k", now=100.0) for _ in range(50)] == [False] * 49 + [True]
     assert guard_key("v", 600, 1000) == guard_key("v", 999, 1000) == "v:0"  # over a half
     assert guard_key("v", 300, 1000) == "v:1" and guard_key("w", 300, 1000) == "w:1"
     assert guard_key("v", 1, 10**6) == "v:19" and guard_key("v", 500, 1000) == "v:1"
@@ -403,14 +407,15 @@ def test_a_share_whose_first_searches_were_easy_is_still_caught_when_the_graph_m
     """A LangChain user's filtered searches found 0.65 of the exact answer: the planner's
     first three checks happened to find all of it, the share was settled, and no check
     came again in the next 300 searches. A settled share is now checked again after 20
-    searches, then 40, 80, ... so a graph that misses is caught."""
+    searches (times what a check costs in searches: about 3 here), then twice as many each
+    time, so a graph that misses is caught."""
     idx, x = _clustered_index(r, "luckygraph", 6000, 128, m=16, ef_construction=100)
     odd = np.arange(len(x)) % 2 == 1
     flt = Tag("half") == "odd"
     easy = [idx.search(x[i], 10, filter=flt).plan for i in (1, 3, 5)]  # its own documents
     assert all(p.checked == 1.0 for p in easy) and easy[-1].policy == "BATCHES"
     recalls = []
-    for q in np.random.default_rng(12).normal(size=(100, x.shape[1])).astype(np.float32):
+    for q in np.random.default_rng(12).normal(size=(150, x.shape[1])).astype(np.float32):
         result = idx.search(q, 10, filter=flt)  # from outside every cluster: hard
         want, _ = exact_knn(x, q, 10, "COSINE", mask=odd)
         recalls.append(len(set(result.ids) & {str(i) for i in want[0]}) / 10)

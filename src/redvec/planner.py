@@ -241,6 +241,7 @@ class _Watch:
     checked_at: float = 0.0
     searches: int = 0  # searches planned under the key since it was settled or checked
     rechecks: int = 0  # checks since it was settled
+    base: int = 1  # searches before its first recheck (RecallGuard.first, by the cost)
 
 
 class RecallGuard:
@@ -253,8 +254,9 @@ class RecallGuard:
     the batches at once; three whose mean is below ``target`` double them; three at or
     above it settle the key. Three checks can be lucky (on clustered data searched from
     outside, the first three found all of the answer and the graph found 0.65 of it over
-    300 searches), so a settled key is checked again after ``first`` searches, then after
-    twice as many each time, until once per ``every`` searches and at most once per
+    300 searches), so a settled key is checked again after ``first`` searches (times what a
+    check costs in searches, when more than one), then after twice as many each time,
+    until once per ``every`` searches and at most once per
     ``max_age`` seconds (checks then cost at most one brute-force search per ``every``
     planned ones, and a quiet key one per ``max_age`` seconds); one such check
     finding under :data:`LOST` of the exact answer judges it again. Batches never shrink
@@ -295,7 +297,7 @@ class RecallGuard:
             if not watch.settled:
                 return True
             watch.searches += 1
-            need = min(self.every, self.first << watch.rechecks)
+            need = min(self.every, watch.base << watch.rechecks)
             if need < self.every:
                 return watch.searches >= need
             return watch.searches >= need and now - watch.checked_at > self.max_age
@@ -349,6 +351,10 @@ class RecallGuard:
             elif watch.checks >= 3:
                 watch.settled = True
                 watch.rechecks = 0
+                # A check costs about matches / (batch_size * BATCH_COST) searches: the
+                # dearer it is, the later it comes, so checks stay a few percent of the work.
+                cost = matches / max(1, batch_size * BATCH_COST)
+                watch.base = max(self.first, math.ceil(self.first * cost))
 
     def forget(self) -> None:
         """Drop what was learnt (after a write that changes the index a lot, such as clear)."""
