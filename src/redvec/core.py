@@ -340,7 +340,8 @@ class IndexCore:
     @overload
     def write_documents(
         self, encoded: Sequence[tuple[str, list[Any]]], extra: list[Any] | None = None
-    ) -> Plan[WriteReport]: ...
+    ) -> Plan[WriteReport]:
+        """Without ``meanwhile``: the write's report."""
 
     @overload
     def write_documents(
@@ -349,7 +350,8 @@ class IndexCore:
         extra: list[Any] | None = None,
         *,
         meanwhile: Callable[[], _W],
-    ) -> Plan[tuple[WriteReport, _W | None, Exception | None]]: ...
+    ) -> Plan[tuple[WriteReport, _W | None, Exception | None]]:
+        """With ``meanwhile``: the report, the work's result and the exception it raised."""
 
     def write_documents(
         self,
