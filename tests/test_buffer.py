@@ -5,6 +5,7 @@ service and the stream worker use the buffer."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import subprocess
 import threading
@@ -15,7 +16,9 @@ from typing import Any
 import numpy as np
 import pytest
 import redis
+import redis.asyncio as aredis
 
+from redvec import AsyncSearchIndex
 from redvec.errors import BufferFullError, SchemaError
 from redvec.index import SearchIndex, list_indexes
 from redvec.ingest.worker import StreamWorker, enqueue
@@ -263,3 +266,94 @@ def test_the_http_service_uses_the_buffer_and_merges_it(
             assert 'redvec_write_buffer_merged_total{index="wh"} 30.0' in metrics
     finally:
         svc.stop()
+
+
+@pytest.mark.parametrize("storage", ["hash", "json"])
+def test_replacing_vectors_on_a_buffered_index_keeps_every_field_and_each_document_once(
+    r: redis.Redis, storage: str
+) -> None:
+    """update_vectors (the re-embed's write) on an index with a write buffer: it was refused;
+    now a merged document moves into the buffer with its new vector (a vector write into the
+    graph would stall readers like any write), a buffered one is changed where it is."""
+    idx = SearchIndex.create(r, buffered_schema(storage=storage))
+    idx.upsert(docs(20))
+    Merger(idx).drain()
+    idx.upsert(docs(5, seed=1, start=20))  # 20..24 stay buffered
+    rng = np.random.default_rng(7)
+    fresh = {i: rng.normal(size=DIMS).astype(np.float32) for i in ("3", "4", "21")}
+    assert idx.update_vectors(list(fresh), list(fresh.values())) == 3
+    assert keys_under(r, "wb:") == {str(i) for i in range(20)} - {"3", "4"}
+    assert keys_under(r, "wbuf:wb:") == {"3", "4", *(str(i) for i in range(20, 25))}
+    for doc_id, vector in fresh.items():
+        got = idx.get([doc_id], with_vectors=True)[0]
+        assert got is not None and got["n"] == int(doc_id) and got["cat"] in ("odd", "even")
+        np.testing.assert_allclose(got["v"], vector, rtol=1e-6)
+        hit = idx.search(vector, 1).hits[0]
+        assert hit.id == doc_id and hit.distance == pytest.approx(0.0, abs=1e-5)
+        assert doc_id in idx.search(vector, 3, filter=f"n:{doc_id}..{doc_id}").ids
+    assert idx.count() == 25
+    Merger(idx).drain()
+    assert keys_under(r, "wb:") == {str(i) for i in range(25)} and not keys_under(r, "wbuf:wb:")
+    idx.wait_indexed()
+    assert idx.search(fresh["4"], 1).ids == ["4"] and idx.count() == 25
+
+
+def test_iterating_vectors_of_a_buffered_index_gives_each_document_once_newest_vector(
+    r: redis.Redis, redis_url: str
+) -> None:
+    """iter_vectors (ground truth for the tuner and the benchmarks) read the index's keys
+    only, so a buffered index's newest documents were missing from exact search."""
+    idx = SearchIndex.create(r, buffered_schema())
+    idx.upsert(docs(30))
+    Merger(idx).drain()
+    newer = {**docs(30)[2], "v": np.full(DIMS, 9.0, dtype=np.float32)}
+    idx.upsert([newer, *docs(10, start=30)])
+    ids, rows = [], []
+    for batch_ids, matrix in idx.iter_vectors(batch=7):
+        ids += batch_ids
+        rows.append(matrix)
+    assert sorted(ids, key=int) == [str(i) for i in range(40)]
+    np.testing.assert_allclose(np.vstack(rows)[ids.index("2")], newer["v"])
+
+    async def walk_async() -> list[str]:
+        client = aredis.Redis.from_url(redis_url, protocol=2)
+        try:
+            aidx = await AsyncSearchIndex.open(client, "wb")
+            return [i async for batch_ids, _ in aidx.iter_vectors(batch=7) for i in batch_ids]
+        finally:
+            await client.aclose()
+
+    assert sorted(asyncio.run(walk_async()), key=int) == [str(i) for i in range(40)]
+
+
+def test_reembedding_a_buffered_index_replaces_every_vector(
+    r: redis.Redis, server: EmbeddingServer
+) -> None:
+    from redvec.embeddings import make_provider
+    from redvec.ingest.reembed import reembed
+
+    from .embedding_server import vector_for
+
+    schema = IndexSchema.from_dict(
+        {
+            "name": "wbr",
+            "prefix": "wbr:",
+            "write_buffer": {"max_docs": 100},
+            "fields": [
+                {"name": "text", "type": "text"},
+                {"name": "v", "type": "vector", "dims": 8, "distance": "COSINE"},
+            ],
+        }
+    )
+    idx = SearchIndex.create(r, schema)
+    idx.upsert([{"id": f"d{i}", "text": f"text {i}", "v": np.ones(8)} for i in range(12)])
+    Merger(idx).drain()
+    idx.upsert([{"id": f"d{i}", "text": f"text {i}", "v": np.ones(8)} for i in range(12, 20)])
+    new = make_provider("openai", model="m2", base_url=f"{server.url}/v1", api_key=API_KEY, dims=8)
+    summary = reembed(idx, new, ["text"], batch_size=5)
+    assert (summary.seen, summary.updated) == (20, 20)
+    for i in (0, 11, 12, 19):
+        got = idx.get([f"d{i}"], with_vectors=True)[0]
+        assert got is not None and got["text"] == f"text {i}"
+        np.testing.assert_allclose(got["v"], vector_for(f"text {i}", 8, "m2"), rtol=1e-6)
+    assert idx.count() == 20

@@ -20,10 +20,9 @@ import redis
 import redis.asyncio as aredis
 from redis.commands.core import AsyncScript
 
-from redvec._resp import text
 from redvec.catalog import create_plan, open_plan
 from redvec.connection import unavailable
-from redvec.core import HybridPlan, IndexCore
+from redvec.core import DocumentWalk, HybridPlan, IndexCore
 from redvec.index import SearchIndex, queue
 from redvec.plans import Meanwhile, Pause, Plan, Step, run_work
 from redvec.query import KnnQuery, SearchResult, TextQuery
@@ -205,29 +204,32 @@ class AsyncSearchIndex:
     ) -> AsyncIterator[tuple[list[str], np.ndarray]]:
         """As :meth:`SearchIndex.iter_vectors`, as an async iterator."""
         vf = self.schema.vector_field(vector_field)
-        prefix = self.schema.prefix
         store = self.schema.store
-        found: list[Any] = []
+        walk = DocumentWalk(self.schema)
+        found: list[tuple[str, Any]] = []
 
         async def fetch() -> tuple[list[str], np.ndarray]:
             pipe = self.client.pipeline(transaction=False)
-            for key in found:
+            for _, key in found:
                 pipe.execute_command(*store.vector_read(key, vf))
             ids, rows = [], []
-            for key, raw in zip(found, await pipe.execute(), strict=True):
+            for (doc_id, _), raw in zip(found, await pipe.execute(), strict=True):
                 row = store.vector_decode(raw, vf)
                 if row is not None and row.shape == (vf.dims,):
-                    ids.append(text(key)[len(prefix) :])
+                    ids.append(doc_id)
                     rows.append(row)
             found.clear()
             matrix = np.vstack(rows) if rows else np.zeros((0, vf.dims), dtype=np.float32)
             return ids, matrix
 
         try:
-            async for key in self.client.scan_iter(match=f"{prefix}*", count=batch):
-                found.append(key)
-                if len(found) >= batch:
-                    yield await fetch()
+            for pattern in walk.patterns:
+                async for key in self.client.scan_iter(match=pattern, count=batch):
+                    doc_id = walk.take(key)
+                    if doc_id is not None:
+                        found.append((doc_id, key))
+                    if len(found) >= batch:
+                        yield await fetch()
             if found:
                 yield await fetch()
         except (redis.ConnectionError, redis.TimeoutError) as e:

@@ -15,6 +15,8 @@ The rules that keep every document exactly once:
 - A write is one ``MULTI``/``EXEC``: delete the index's key, replace the buffered key. An
   updated document therefore lives in the buffer alone until merged: the newest version is
   the only one.
+- A vector replaced alone (``update_vectors``, the re-embed) moves a merged document into
+  the buffer first, in one ``MULTI``/``EXEC`` (:func:`buffered_vector`).
 - A delete removes both keys in one ``DEL``.
 - A merge is ``RENAME buffered -> key``: atomic, so a merger killed at any point leaves the
   document in one place; a second merger renaming the same key finds it gone and skips it;
@@ -46,6 +48,7 @@ __all__ = [
     "MergeReport",
     "buffered_commands",
     "buffered_count",
+    "buffered_vector",
     "make_room",
     "merge_plan",
     "merged",
@@ -61,6 +64,24 @@ def buffered_commands(schema: IndexSchema, doc_id: str, commands: list[Any]) -> 
     (``commands`` are the document's commands encoded against the buffer's schema)."""
     main_keys = schema.store.keys_of(schema, doc_id)
     return [("MULTI",), ("DEL", *main_keys), *commands, ("EXEC",)]
+
+
+def buffered_vector(schema: IndexSchema, doc_id: str, vector_command: Command) -> list[Any]:
+    """One vector replaced on a buffered index, atomically: a document in the index is
+    first copied into the buffer and its index key deleted (``COPY`` refuses to overwrite,
+    so a document already buffered, the newer, stays as it is), then ``vector_command``
+    (written against the buffer's key) replaces the vector there. A vector written into the
+    index's own key would be a graph insert on Redis's thread, the stall the buffer is
+    for; a merge before or after the transaction finds the document in one place."""
+    (main_key,) = schema.store.keys_of(schema, doc_id)
+    assert schema.buffer is not None
+    return [
+        ("MULTI",),
+        ("COPY", main_key, schema.buffer.key(doc_id)),
+        ("DEL", main_key),
+        vector_command,
+        ("EXEC",),
+    ]
 
 
 def buffered_count(buffer: IndexSchema) -> Plan[int]:

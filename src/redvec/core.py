@@ -31,6 +31,7 @@ from redvec.buffer import (
     BufferRoom,
     MergeReport,
     buffered_commands,
+    buffered_vector,
     make_room,
     merge_plan,
     merged,
@@ -82,7 +83,7 @@ from redvec.schema import IndexSchema, VectorField
 from redvec.storage import WHOLE
 from redvec.vectors import check_vector, query_blob
 
-__all__ = ["HybridPlan", "IndexCore", "IndexInfo", "WriteError", "WriteReport"]
+__all__ = ["DocumentWalk", "HybridPlan", "IndexCore", "IndexInfo", "WriteError", "WriteReport"]
 
 _W = TypeVar("_W")  # what a write's meanwhile work returns
 
@@ -419,15 +420,22 @@ class IndexCore:
         step = max(1, min(len(encoded), self.schema.write_buffer.max_docs, PIPELINE))
         for lo in range(0, len(encoded), step):
             part = encoded[lo : lo + step]
-            if not self.buffer_room.fits(len(part), self.schema.write_buffer.max_docs):
-                held = yield from make_room(self.schema, len(part), written=len(report.written))
-                self.buffer_room.seen(held)
-            self.buffer_room.wrote(len(part))
+            yield from self._room_for(len(part), written=len(report.written))
             last = lo + step >= len(encoded)
             done = yield from self.buffered.write_documents(part, extra if last else None)
             report.written += done.written
             report.failed.update(done.failed)
         return report
+
+    def _room_for(self, coming: int, *, written: int) -> Plan[None]:
+        """Return once the buffer has room for ``coming`` more documents (no round trip
+        while this handle's bound says they fit); :class:`BufferFullError` after the
+        schema's wait, saying that ``written`` of the call went in before."""
+        assert self.schema.write_buffer is not None
+        if not self.buffer_room.fits(coming, self.schema.write_buffer.max_docs):
+            held = yield from make_room(self.schema, coming, written=written)
+            self.buffer_room.seen(held)
+        self.buffer_room.wrote(coming)
 
     def _unindexed(self, ids: Sequence[str], info: dict[str, Any]) -> Plan[dict[str, str]]:
         """Which of ``ids`` (just written) the index does not hold, with RediSearch's
@@ -505,18 +513,17 @@ class IndexCore:
     def update_vectors(
         self, ids: Sequence[str], vectors: Sequence[Any], *, vector_field: str | None = None
     ) -> Plan[int]:
-        """Replace only vectors; in split storage no JSON document is rewritten."""
+        """Replace only vectors; in split storage no JSON document is rewritten. With a
+        write buffer a merged document moves into the buffer with its new vector (a vector
+        written into the graph stalls readers like any write) and is merged back later."""
         vf = self.schema.vector_field(vector_field)
-        if self.buffered is not None:
-            raise ValidationError(
-                f"index '{self.name}' has a write buffer: replacing vectors alone is not "
-                f"supported there yet; upsert the whole documents"
-            )
         if len(ids) != len(vectors):
             raise ValidationError(f"{len(ids)} ids but {len(vectors)} vectors")
         vetted = [
             check_vector(v, vf, what=f"vector for '{i}'") for i, v in zip(ids, vectors, strict=True)
         ]
+        if self.buffered is not None:
+            return (yield from self._buffered_vectors(ids, vetted, vf.name))
         store = self.schema.store
         for start in range(0, len(ids), self.batch_size):
             batch = zip(
@@ -529,6 +536,27 @@ class IndexCore:
                 for doc_id, vec in batch
             ]
             checked((yield commands))
+        return len(ids)
+
+    def _buffered_vectors(
+        self, ids: Sequence[str], vectors: Sequence[Any], field: str
+    ) -> Plan[int]:
+        """:meth:`update_vectors` through the write buffer, in parts it has room for
+        (:func:`redvec.buffer.buffered_vector`, one transaction a document)."""
+        assert self.buffered is not None and self.schema.write_buffer is not None
+        buffer = self.buffered.schema
+        vf, store = buffer.vector_field(field), buffer.store
+        step = max(1, min(len(ids), self.schema.write_buffer.max_docs, PIPELINE))
+        for lo in range(0, len(ids), step):
+            part = list(zip(ids[lo : lo + step], vectors[lo : lo + step], strict=True))
+            yield from self._room_for(len(part), written=lo)
+            commands: list[Command] = []
+            for doc_id, vector in part:
+                replace = store.vector_command(buffer.key(str(doc_id)), vf, vector)
+                commands += buffered_vector(self.schema, str(doc_id), replace)
+            refused = [r for r in _flat((yield commands)) if isinstance(r, Exception)]
+            if refused:
+                raise refused[0]
         return len(ids)
 
     def get(
@@ -1130,6 +1158,33 @@ def whole_document(schema: IndexSchema, fields: dict[str, Any], asked: set[str])
         if f.name not in asked:
             out.pop(f.name, None)
     return out
+
+
+class DocumentWalk:
+    """A walk over every stored document by its keys (SCAN, pattern by pattern), each id
+    given once: with a write buffer the buffer's keys come first and their ids are
+    skipped in the index, so a document merged during the walk is not given twice and the
+    newest version is the one given. A document written during the walk may be missed, as
+    SCAN promises only the keys there throughout. Remembers at most the buffer's ids."""
+
+    def __init__(self, schema: IndexSchema) -> None:
+        self.buffer_prefix = schema.buffer.prefix if schema.buffer is not None else None
+        self.prefix = schema.prefix
+        self.patterns = [
+            glob_escape(p) + "*" for p in (self.buffer_prefix, self.prefix) if p is not None
+        ]
+        self._buffered: set[str] = set()
+
+    def take(self, key: Any) -> str | None:
+        """The id stored under ``key`` (found by one of :attr:`patterns`), or None when
+        the walk gave it already."""
+        name = str(text(key))
+        if self.buffer_prefix is not None and name.startswith(self.buffer_prefix):
+            doc_id = name[len(self.buffer_prefix) :]
+            self._buffered.add(doc_id)
+            return doc_id
+        doc_id = name[len(self.prefix) :]
+        return None if doc_id in self._buffered else doc_id
 
 
 def glob_escape(text: str) -> str:

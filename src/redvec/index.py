@@ -24,7 +24,7 @@ import redis
 from redvec._resp import text
 from redvec.catalog import create_plan, open_plan
 from redvec.connection import unavailable
-from redvec.core import HybridPlan, IndexCore, IndexInfo, WriteError, WriteReport
+from redvec.core import DocumentWalk, HybridPlan, IndexCore, IndexInfo, WriteError, WriteReport
 from redvec.plans import (
     Meanwhile,
     Pause,
@@ -299,31 +299,36 @@ class SearchIndex:
     def iter_vectors(
         self, vector_field: str | None = None, batch: int = 1000
     ) -> Iterator[tuple[list[str], np.ndarray]]:
-        """Every stored vector, in batches of (ids, float32 matrix); for ground truth."""
+        """Every stored vector, in batches of (ids, float32 matrix); for ground truth.
+        Each document once, the newest version where it has a write buffer
+        (:class:`redvec.core.DocumentWalk`)."""
         vf = self.schema.vector_field(vector_field)
-        prefix = self.schema.prefix
         store = self.schema.store
-        keys: list[bytes] = []
+        walk = DocumentWalk(self.schema)
+        found: list[tuple[str, Any]] = []
 
         def fetch() -> tuple[list[str], np.ndarray]:
             pipe = self.client.pipeline(transaction=False)
-            for key in keys:
+            for _, key in found:
                 pipe.execute_command(*store.vector_read(key, vf))
             ids, rows = [], []
-            for key, raw in zip(keys, pipe.execute(), strict=True):
+            for (doc_id, _), raw in zip(found, pipe.execute(), strict=True):
                 row = store.vector_decode(raw, vf)
                 if row is not None and row.shape == (vf.dims,):
-                    ids.append(text(key)[len(prefix) :])
+                    ids.append(doc_id)
                     rows.append(row)
-            keys.clear()
+            found.clear()
             matrix = np.vstack(rows) if rows else np.zeros((0, vf.dims), dtype=np.float32)
             return ids, matrix
 
-        for key in self.client.scan_iter(match=f"{prefix}*", count=batch):
-            keys.append(key)
-            if len(keys) >= batch:
-                yield fetch()
-        if keys:
+        for pattern in walk.patterns:
+            for key in self.client.scan_iter(match=pattern, count=batch):
+                doc_id = walk.take(key)
+                if doc_id is not None:
+                    found.append((doc_id, key))
+                if len(found) >= batch:
+                    yield fetch()
+        if found:
             yield fetch()
 
     # -- searching ---------------------------------------------------------------------

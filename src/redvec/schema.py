@@ -367,6 +367,13 @@ class IndexSchema:
         """The Redis key of document ``doc_id`` (the prefix and the id)."""
         return f"{self.prefix}{doc_id}"
 
+    def places(self, doc_id: str) -> list[str]:
+        """Every key document ``doc_id`` may be stored under: the index's own and, with a
+        write buffer, its buffered twin (a stored document is under exactly one)."""
+        if self.buffer is None:
+            return [self.key(doc_id)]
+        return [self.key(doc_id), self.buffer.key(doc_id)]
+
     @functools.cached_property
     def buffer(self) -> IndexSchema | None:
         """The write buffer's own schema (None without one): index ``<name>.wbuf`` over

@@ -377,3 +377,34 @@ def test_csv_cells_are_converted_by_the_schema_and_a_bom_or_semicolons_do_not_ma
     rejects = io.StringIO()
     Ingestor(idx, provider, rejects=rejects).run(read_records(tmp_path / "b.csv"))
     assert json.loads(rejects.getvalue())["reason"] == "field 'year': 'soon' is not a number"
+
+
+@pytest.mark.parametrize("chunk_size", [None, 100])
+def test_rerunning_an_ingest_into_a_buffered_index_embeds_nothing_merged_or_not(
+    r: redis.Redis, provider: Embedder, tmp_path: Path, chunk_size: int | None
+) -> None:
+    """The check for an unchanged document looked for its key in the index only, so every
+    document still in the write buffer was embedded and written again on a rerun."""
+    from redvec.merger import Merger
+
+    schema = IndexSchema.from_dict(
+        {
+            "name": "bufd",
+            "prefix": "bufd:",
+            "write_buffer": {"max_docs": 1000},
+            "fields": [
+                {"name": "title", "type": "text"},
+                {"name": "body", "type": "text"},
+                {"name": "embedding", "type": "vector", "dims": 8},
+            ],
+        }
+    )
+    idx = SearchIndex.create(r, schema)
+    long = [{"id": f"d{i}", "title": "t", "body": " ".join(["w"] * 60)} for i in range(6)]
+    src = write_jsonl(tmp_path / "b.jsonl", long[:3])
+    assert Ingestor(idx, provider, chunk_size=chunk_size).run(read_records(src)).written == 3
+    Merger(idx).drain()  # d0..d2 merged; d3..d5 stay buffered
+    src = write_jsonl(tmp_path / "b.jsonl", long)
+    assert Ingestor(idx, provider, chunk_size=chunk_size).run(read_records(src)).written == 3
+    again = Ingestor(idx, provider, chunk_size=chunk_size).run(read_records(src))
+    assert (again.written, again.embedded, again.skipped) == (0, 0, 6)

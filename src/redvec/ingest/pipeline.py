@@ -265,18 +265,23 @@ class Ingestor:
     # -- the run -----------------------------------------------------------------------
 
     def _unchanged(self, docs: list[_Doc]) -> tuple[list[bool], list[Any]]:
-        """Per document: unchanged (hash matches and its first key exists), and its state."""
+        """Per document: unchanged (hash matches and its first key exists, in the index
+        or in its write buffer), and its state."""
         client = self.index.client
+        schema = self.index.schema
         pipe = client.pipeline(transaction=False)
         pipe.hmget(self.state_key, [d.doc_id for d in docs])
+        places = len(schema.places(""))
         for d in docs:
             first = d.doc_id if self.chunk_size is None else f"{d.doc_id}#0"
-            pipe.exists(self.index.schema.key(first))
+            for key in schema.places(first):  # one EXISTS each: a cluster's slots differ
+                pipe.exists(key)
         states, *exists = pipe.execute()
         out = []
-        for d, state, present in zip(docs, states, exists, strict=True):
+        for n, (d, state) in enumerate(zip(docs, states, strict=True)):
             digest = text(state).split(":", 1)[0] if state else None
-            out.append(digest == d.digest and bool(present))
+            present = any(exists[n * places : (n + 1) * places])
+            out.append(digest == d.digest and present)
         return out, states
 
     def _stale_keys(self, doc_id: str, old_state: Any, chunks: int | None) -> list[str]:
@@ -293,7 +298,8 @@ class Ingestor:
         if len(parts) > 2:
             old_chunked = parts[2] == "c"
         else:  # written before the shape was recorded: look at what is stored
-            old_chunked = bool(self.index.client.exists(self.index.schema.key(f"{doc_id}#0")))
+            places = self.index.schema.places(f"{doc_id}#0")
+            old_chunked = any(self.index.client.exists(key) for key in places)
         if not old_chunked:
             return [] if chunks is None else [doc_id]
         keep = 0 if chunks is None else chunks

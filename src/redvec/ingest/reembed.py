@@ -1,9 +1,9 @@
 """Re-computing every vector of an index with a (new) provider, resumably.
 
 Only vectors are rewritten (in split storage only the vector HASHes; no JSON document
-is touched). Ids already done with this provider are kept in a set
-``redvec:reembed:<index>:<provider>``, so an interrupted run resumes where it stopped;
-the set is removed when the run completes.
+is touched; with a write buffer through the buffer, like every write). Ids already done
+with this provider are kept in a set ``redvec:reembed:<index>:<provider>``, so an
+interrupted run resumes where it stopped; the set is removed when the run completes.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from redvec import keys
-from redvec._resp import text
+from redvec.core import DocumentWalk
 from redvec.documents import text_to_embed
 from redvec.embeddings.base import Embedder, check_dims
 from redvec.embeddings.cache import CachedEmbedder
@@ -52,7 +52,6 @@ def reembed(
     client = index.client
     done_key = f"{keys.REEMBED}{index.name}:{embedder.name}"
     summary = ReembedSummary()
-    prefix = index.schema.prefix
     ids: list[str] = []
 
     def flush() -> None:
@@ -77,11 +76,16 @@ def reembed(
         if on_progress is not None:
             on_progress(summary)
 
-    for key in client.scan_iter(match=f"{prefix}*", count=1000):
-        ids.append(text(key)[len(prefix) :])
-        summary.seen += 1
-        if len(ids) >= batch_size:
-            flush()
+    walk = DocumentWalk(index.schema)
+    for pattern in walk.patterns:
+        for key in client.scan_iter(match=pattern, count=1000):
+            doc_id = walk.take(key)
+            if doc_id is None:
+                continue
+            ids.append(doc_id)
+            summary.seen += 1
+            if len(ids) >= batch_size:
+                flush()
     flush()
     client.delete(done_key)
     return summary
