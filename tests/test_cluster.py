@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -232,3 +233,45 @@ def test_documents_are_read_and_deleted_across_slots(rc: RedisCluster) -> None:
     assert spread.delete([str(i) for i in range(10)] + ["nope"]) == 10
     spread.wait_indexed()
     assert spread.count() == 20
+
+
+def test_a_tenants_write_buffer_on_a_cluster_keeps_each_document_once_and_searchable(
+    rc: RedisCluster,
+) -> None:
+    """A buffered write is one MULTI/EXEC; a cluster pipeline routed the MULTI to one node
+    and the EXEC to another ("EXEC without MULTI"), writing some documents unbuffered and
+    leaving a connection inside a transaction."""
+    from redvec.merger import Merger
+    from redvec.schema import WriteBuffer
+
+    buffered = replace(schema("idx:{acme}:docs", "doc:{acme}:"), write_buffer=WriteBuffer(100))
+    tenant = ClusterIndex.create(rc, buffered)
+    data, vectors = docs(40)
+    assert tenant.upsert(data) == 40
+    (shard,) = tenant.shards
+    assert shard.client.dbsize() >= 40 and len(list(shard.client.scan_iter("wbuf:*"))) == 40
+    assert tenant.count() == 40
+    assert tenant.search(vectors[7], 3).ids[0] == "7"
+    assert tenant.search(vectors[7], 3, filter="cat:b").ids[0] == "7"
+    Merger(shard, batch=15).once()
+    changed = {**data[3], "title": "renamed"}
+    assert tenant.upsert([changed]) == 1
+    assert tenant.get(["3"])[0]["title"] == "renamed"  # type: ignore[index]
+    assert tenant.search(vectors[3], 1).hits[0].fields["title"] == "renamed"
+    shard.update_vectors(["20"], [vectors[21]])
+    assert sorted(tenant.search(vectors[21], 2).ids) == ["20", "21"]
+    assert tenant.delete(["4", "30"]) == 2
+    Merger(shard).drain()
+    tenant.wait_indexed()
+    assert tenant.count() == 38 and not list(shard.client.scan_iter("wbuf:*"))
+    assert is_coordinated(rc) is False  # every connection left outside a transaction
+
+
+def test_a_write_buffer_on_a_sharded_cluster_index_is_refused_with_the_reason(
+    rc: RedisCluster,
+) -> None:
+    from redvec.schema import WriteBuffer
+
+    with pytest.raises(SchemaError, match="hash tag"):
+        ClusterIndex.create(rc, replace(schema(), write_buffer=WriteBuffer(100)))
+    assert rc.keys("*") == []

@@ -80,3 +80,36 @@ def test_dropping_a_tenant_removes_its_indexes_and_keys_and_nothing_else(r: redi
     assert r.exists("redvec:schema:idx:{acme}:docs") == 0
     with pytest.raises(TenantNotFoundError, match="no tenant named 'acme'"):
         drop_tenant(r, "acme")
+
+
+def test_a_tenants_buffered_documents_are_searchable_counted_and_dropped_with_it(
+    r: redis.Redis,
+) -> None:
+    """A tenant's index with a write buffer: its buffer keeps the tenant's tag (same shard),
+    the buffered documents count as the tenant's, and dropping the tenant leaves none."""
+    from redvec.merger import Merger
+    from redvec.schema import WriteBuffer
+
+    buffered = IndexSchema(
+        "docs", "doc:", (TagField("cat"), VectorField("v", dims=4)),
+        write_buffer=WriteBuffer(max_docs=100),
+    )  # fmt: skip
+    for t in ("acme", "globex"):
+        create_tenant(r, t)
+    acme = create_tenant_index(r, "acme", buffered)
+    globex = create_tenant_index(r, "globex", buffered)
+    fill(acme, 6)
+    fill(globex, 6, offset=0.01)
+    assert acme.schema.buffer is not None and tenant_of(acme.schema.buffer.prefix) == "acme"
+    assert tenant_of(acme.schema.buffer.name) == "acme"
+    assert sorted(acme.search([1, 2, 3, 4], 10).ids) == [str(i) for i in range(6)]
+    Merger(acme, batch=3).once()  # three merged, three still buffered
+    listed = {t.name: (t.indexes, t.documents) for t in list_tenants(r)}
+    assert listed == {"acme": (["idx:{acme}:docs"], 6), "globex": (["idx:{globex}:docs"], 6)}
+    assert sorted(acme.search([1, 2, 3, 4], 10).ids) == [str(i) for i in range(6)]
+    assert drop_tenant(r, "acme")[0] == ["idx:{acme}:docs"]
+    assert [k for k in r.scan_iter(match="*{acme}*")] == []
+    assert [i.decode() for i in r.execute_command("FT._LIST")] == sorted(
+        ["idx:{globex}:docs", "idx:{globex}:docs.wbuf"]
+    )
+    assert sorted(globex.search([1, 2, 3, 4], 10).ids) == [str(i) for i in range(6)]

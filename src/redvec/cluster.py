@@ -270,6 +270,14 @@ class ClusterIndex:
                     f"script on the shard that answers, but on a cluster the document may live "
                     f"on another shard; use json or hash storage, or a tenant index"
                 )
+            if schema.write_buffer is not None:
+                raise SchemaError(
+                    f"index '{schema.name}': a write buffer on a sharded cluster index is not "
+                    f"supported yet: a document and its buffered twin must share a slot, and "
+                    f"an untagged prefix spreads documents over every slot. Give the index "
+                    f"and its prefix a hash tag (a tenant index, e.g. idx:{{acme}}:docs over "
+                    f"doc:{{acme}}:) or drop write_buffer"
+                )
             if client.exists(PLAN_PREFIX + schema.name):
                 raise IndexExistsError(f"index '{schema.name}' already exists on this cluster")
             shards = masters(client)

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, cast
 
 import numpy as np
 import redis
+from redis.cluster import RedisCluster
+from redis.crc import key_slot
 
 from redvec._resp import text
 from redvec.catalog import create_plan, open_plan
@@ -67,8 +69,8 @@ def list_indexes(client: redis.Redis) -> list[str]:
 def queue(target: Any, command: Any, schema: IndexSchema | None, index: str, script: Any) -> Any:
     """Send (or, on a pipeline, queue) one command of a plan on ``target``, sync or async.
 
-    DEL and UNLINK go through the client's own method, which a cluster client splits by
-    slot; a :class:`redvec.core.Search` goes through the storage mode (split storage
+    DEL and UNLINK of keys in several slots go through the client's own method, which a
+    cluster client splits by slot; a :class:`redvec.core.Search` goes through the storage mode (split storage
     sends it inside its join ``script``)."""
     if isinstance(command, Search):
         if schema is None:
@@ -82,11 +84,58 @@ def queue(target: Any, command: Any, schema: IndexSchema | None, index: str, scr
             script=script,
         )
     name = command[0]
-    if name == "DEL":
-        return target.delete(*command[1:])
-    if name == "UNLINK":
-        return target.unlink(*command[1:])
+    if name in ("DEL", "UNLINK") and not _one_slot(command[1:]):
+        return target.delete(*command[1:]) if name == "DEL" else target.unlink(*command[1:])
     return target.execute_command(*command)
+
+
+def _one_slot(keys: tuple[Any, ...]) -> bool:
+    """Whether ``keys`` share one cluster slot (a document and its buffered twin do): then
+    one DEL of them all is atomic everywhere, and a cluster pipeline takes it."""
+    first = key_slot(_as_bytes(keys[0])) if keys else 0
+    return all(key_slot(_as_bytes(k)) == first for k in keys[1:])
+
+
+def _as_bytes(key: Any) -> bytes:
+    return key if isinstance(key, bytes) else str(key).encode()
+
+
+def _opens(command: Any) -> bool:
+    return isinstance(command, tuple) and command[:1] == ("MULTI",)
+
+
+def _cluster_trip(
+    client: RedisCluster, step: list[Any], send: Callable[[Any, Any], Any]
+) -> list[Any]:
+    """A round trip holding ``MULTI`` ... ``EXEC`` groups, on a cluster client: a cluster
+    pipeline routes each command by its key, so a MULTI sent as a command lands on one
+    node and its EXEC on another. Each group goes as the client's own transaction (its
+    keys share a slot: a buffered twin keeps its document's hash tag), the commands
+    between groups in plain pipelines, in the step's order; the replies are laid out as
+    one pipeline's would be (``OK``, ``QUEUED`` each, then EXEC's list)."""
+    out: list[Any] = []
+    at = 0
+    while at < len(step):
+        if _opens(step[at]):
+            end = step.index(("EXEC",), at)
+            group = step[at + 1 : end]
+            pipe = client.pipeline(transaction=True)
+            for command in group:
+                send(pipe, command)
+            try:
+                replies: Any = list(pipe.execute(raise_on_error=False))
+            except redis.ResponseError as e:
+                replies = e
+            out += [b"OK", *([b"QUEUED"] * len(group)), replies]
+            at = end + 1
+            continue
+        end = next((n for n in range(at, len(step)) if _opens(step[n])), len(step))
+        pipe = client.pipeline(transaction=False)
+        for command in step[at:end]:
+            send(pipe, command)
+        out += list(pipe.execute(raise_on_error=False))
+        at = end
+    return out
 
 
 @functools.cache
@@ -108,6 +157,8 @@ def _run_sync(
                 return [queue(client, step[0], schema, index, script)]
             except redis.ResponseError as e:
                 return [e]
+        if isinstance(client, RedisCluster) and any(_opens(c) for c in step):
+            return _cluster_trip(client, step, lambda t, c: queue(t, c, schema, index, script))
         pipe = client.pipeline(transaction=False)
         for command in step:
             queue(pipe, command, schema, index, script)

@@ -19,7 +19,6 @@ import redis
 
 from redvec import keys
 from redvec._resp import text
-from redvec.connection import index_progress
 from redvec.errors import TenantExistsError, TenantNotFoundError, ValidationError
 from redvec.index import SearchIndex, list_indexes
 from redvec.schema import IndexSchema
@@ -115,12 +114,13 @@ def _tenant_indexes(client: redis.Redis, name: str) -> list[str]:
 
 
 def list_tenants(client: redis.Redis) -> list[TenantInfo]:
-    """Every registered tenant with its indexes and their document counts."""
+    """Every registered tenant with its indexes and their document counts (with a write
+    buffer, the buffered documents too)."""
     out = []
     for raw_name, raw in sorted(client.hgetall(TENANTS_KEY).items()):
         name = text(raw_name)
         indexes = _tenant_indexes(client, name)
-        docs = sum(index_progress(client, i).num_docs for i in indexes)
+        docs = sum(SearchIndex.open(client, i).count() for i in indexes)  # + buffered
         out.append(TenantInfo(name, float(json.loads(raw)["created"]), indexes, docs))
     return out
 
