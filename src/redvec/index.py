@@ -70,8 +70,8 @@ def queue(target: Any, command: Any, schema: IndexSchema | None, index: str, scr
     """Send (or, on a pipeline, queue) one command of a plan on ``target``, sync or async.
 
     DEL and UNLINK of keys in several slots go through the client's own method, which a
-    cluster client splits by slot; a :class:`redvec.core.Search` goes through the storage mode (split storage
-    sends it inside its join ``script``)."""
+    cluster client splits by slot; a :class:`redvec.core.Search` goes through the storage
+    mode (split storage sends it inside its join ``script``)."""
     if isinstance(command, Search):
         if schema is None:
             raise TypeError("a plan run without a schema sent a search")
