@@ -12,9 +12,10 @@ Layout of a backup folder (format 2)::
     dump.rdb        with --rdb: the server's own snapshot (BGSAVE), same version only
 
 What redvec owns: the documents under every index's prefixes (a prefix two indexes share
-is exported once), each recommender's keys (``<name>:``, users, items, histories,
-popularity, meta), and redvec's own namespaces (:mod:`redvec.keys`: schemas, settings,
-ingest state, tenants, aliases, queued jobs); the embedding cache only when asked.
+is exported once; a write buffer's documents, not yet merged, too), each recommender's
+keys (``<name>:``, users, items, histories, popularity, meta), and redvec's own
+namespaces (:mod:`redvec.keys`: schemas, settings, ingest state, tenants, aliases, queued
+jobs); the embedding cache only when asked.
 
 Each index's documents come in the order the index assigned them internal ids (read
 with ``FT.DEBUG IDTODOCID`` where the server allows it), so that a restore, which
@@ -172,7 +173,8 @@ def backup(
             for key in order or []:
                 if export(key):
                     mine.add(key)
-            for prefix in [p for p in (schema.prefix, schema.document_prefix) if p]:
+            buffered = schema.buffer.prefix if schema.buffer is not None else None
+            for prefix in [p for p in (schema.prefix, schema.document_prefix, buffered) if p]:
                 for key in _scan(client, prefix):
                     if key not in mine and export(key):
                         mine.add(key)
