@@ -17,7 +17,7 @@ from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
 from redvec.cluster import ClusterIndex, LocalCluster, connect_cluster, is_coordinated, masters
-from redvec.errors import SchemaError, TopologyChangedError
+from redvec.errors import BufferFullError, SchemaError, TopologyChangedError
 from redvec.exact import exact_knn
 from redvec.index import SearchIndex
 from redvec.query import KnnQuery
@@ -267,11 +267,56 @@ def test_a_tenants_write_buffer_on_a_cluster_keeps_each_document_once_and_search
     assert is_coordinated(rc) is False  # every connection left outside a transaction
 
 
-def test_a_write_buffer_on_a_sharded_cluster_index_is_refused_with_the_reason(
-    rc: RedisCluster,
+def test_a_sharded_index_with_a_write_buffer_searches_merges_and_counts_like_one_node(
+    rc: RedisCluster, r: redis.Redis, cluster: LocalCluster, cli_env: dict[str, str]
 ) -> None:
+    """A write buffer on an index spread over every shard: each buffered twin is named for
+    its document's slot (wbuf:{doc:42}), so a write (one transaction) and a merge (one
+    RENAME) stay in one slot, and each shard's search asks its own buffer."""
     from redvec.schema import WriteBuffer
 
-    with pytest.raises(SchemaError, match="hash tag"):
-        ClusterIndex.create(rc, replace(schema(), write_buffer=WriteBuffer(100)))
-    assert rc.keys("*") == []
+    buffered = replace(schema(), write_buffer=WriteBuffer(max_docs=N, wait_seconds=0))
+    single = SearchIndex.create(r, schema())
+    spread = ClusterIndex.create(rc, buffered)
+    assert spread.schema.write_buffer is not None and spread.schema.write_buffer.twins == "slot"
+    data, _ = docs()
+    single.upsert(data)
+    single.wait_indexed()
+    assert spread.upsert(data) == N
+    twins = [k.decode() for k in rc.scan_iter(match="wbuf:*", target_nodes=rc.ALL_NODES)]
+    assert len(twins) == N
+    assert all(key_slot(k.encode()) == key_slot(k[6:-1].encode()) for k in twins)
+    assert spread.count() == N and sum(s.count() for s in spread.shards) == N
+    again = ClusterIndex.open(rc, spread.name)  # the plan keeps the slot-named twins
+    assert again.schema == spread.schema
+    queries = np.random.default_rng(1).standard_normal((10, DIMS)).astype(np.float32)
+
+    def same_as_one_node() -> None:
+        for q in queries:
+            for kwargs in ({}, {"filter": "cat:b price<=20"}):
+                want = single.query(KnnQuery(q, 10, **kwargs))  # type: ignore[arg-type]
+                got = again.query(KnnQuery(q, 10, **kwargs))  # type: ignore[arg-type]
+                assert got.ids == want.ids
+                assert [h.fields["title"] for h in got.hits] == [f"item {i}" for i in got.ids]
+
+    same_as_one_node()  # every document buffered
+    with pytest.raises(BufferFullError, match="write buffer holds 600 of 600"):
+        spread.upsert([{**data[0], "id": "extra"}])
+    assert spread.merge_buffer(limit=100).moved == 300  # 100 a shard
+    same_as_one_node()  # some merged, some buffered
+    changed = {**data[5], "title": "renamed"}
+    spread.upsert([changed])
+    single.upsert([changed])
+    assert spread.get(["5"])[0]["title"] == "renamed"  # type: ignore[index]
+    assert spread.delete(["6", "7", "nope"]) == 2 and single.delete(["6", "7"]) == 2
+    merged = subprocess.run(
+        [*REDVEC, "merge", "--cluster", "-i", spread.name, "--once", "--url", cluster.url],
+        env=cli_env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert merged.returncode == 0, merged.stderr
+    assert f"documents into '{spread.name}'" in merged.stdout  # 298-301: which were buffered
+    spread.wait_indexed()
+    single.wait_indexed()
+    assert not list(rc.scan_iter(match="wbuf:*", target_nodes=rc.ALL_NODES))
+    assert spread.count() == N - 2
+    same_as_one_node()  # every document merged

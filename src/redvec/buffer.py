@@ -28,14 +28,14 @@ The rules that keep every document exactly once:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import redis
 
 from redvec.errors import BufferFullError
-from redvec.plans import Command, Pause, Plan, one
+from redvec.plans import Command, Pause, Plan, checked, one
 from redvec.query import Hit, SearchResult
 from redvec.schema import IndexSchema
 
@@ -84,10 +84,15 @@ def buffered_vector(schema: IndexSchema, doc_id: str, vector_command: Command) -
     ]
 
 
-def buffered_count(buffer: IndexSchema) -> Plan[int]:
-    """How many documents the buffer holds now."""
-    reply = yield from one(("FT.SEARCH", buffer.name, "*", "LIMIT", 0, 0, "DIALECT", 2))
-    return int(reply[0]) if isinstance(reply, list) else int(reply.get("total_results", 0))
+def buffered_count(names: Sequence[str]) -> Plan[int]:
+    """How many documents the buffer holds now: the sum over its indexes ``names`` (one,
+    or one per shard of a sharded cluster index), in one round trip."""
+    replies = checked(
+        (yield [("FT.SEARCH", name, "*", "LIMIT", 0, 0, "DIALECT", 2) for name in names])
+    )
+    return sum(
+        int(r[0]) if isinstance(r, list) else int(r.get("total_results", 0)) for r in replies
+    )
 
 
 class BufferRoom:
@@ -119,14 +124,21 @@ class BufferRoom:
 
 
 def make_room(
-    schema: IndexSchema, coming: int, *, written: int = 0, poll: float = 0.05
+    schema: IndexSchema,
+    coming: int,
+    *,
+    written: int = 0,
+    poll: float = 0.05,
+    counted: Sequence[str] | None = None,
 ) -> Plan[int]:
     """Wait until the buffer can take ``coming`` more documents: at most the schema's
     ``wait_seconds``, then :class:`BufferFullError` (back-pressure, never a lost write),
-    which says how many documents of the call (``written``) went in before. Returns the
-    count it last read."""
+    which says how many documents of the call (``written``) went in before. The fill is
+    counted on the buffer's index, or on the indexes ``counted`` (a sharded cluster
+    index's, one per shard). Returns the count it last read."""
     wb, buffer = schema.write_buffer, schema.buffer
     assert wb is not None and buffer is not None
+    names = [buffer.name] if counted is None else list(counted)
     need = min(coming, wb.max_docs)
     waited = 0.0
     before = (
@@ -135,7 +147,7 @@ def make_room(
         else "nothing of this call was written"
     )
     while True:
-        held = yield from buffered_count(buffer)
+        held = yield from buffered_count(names)
         if held + need <= wb.max_docs:
             return held
         if waited >= wb.wait_seconds:
@@ -198,11 +210,10 @@ def merge_plan(
     )
     found = [k.decode() if isinstance(k, bytes) else str(k) for k in reply[1:]]
     report = MergeReport()
-    cut = len(buffer.prefix)
     step = max(1, group)
     for lo in range(0, len(found), step):
         moves: list[Command] = [
-            ("RENAME", key, schema.key(key[cut:])) for key in found[lo : lo + step]
+            ("RENAME", key, schema.key(buffer.id_of(key))) for key in found[lo : lo + step]
         ]
         for answer in (yield moves):
             if isinstance(answer, redis.ResponseError):

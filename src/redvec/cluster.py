@@ -36,6 +36,7 @@ from redis.crc import key_slot
 
 from redvec import keys
 from redvec._resp import text
+from redvec.buffer import MERGE_GROUP, MergeReport
 from redvec.connection import connect_cluster
 from redvec.errors import (
     DocumentError,
@@ -242,6 +243,10 @@ class ClusterIndex:
             SearchIndex(self._node_client(key_slot(t.encode()), current), self._shard_schema(t))
             for t in self.tags
         ]
+        if self.schema.write_buffer is not None:  # the buffer's fill: every shard's
+            self.writer.core.buffer_counted = [
+                s.core.buffered.name for s in self._shards if s.core.buffered is not None
+            ]
 
     def _shard_schema(self, tag: str) -> IndexSchema:
         return replace(self.schema, name=self.shard_name(tag))
@@ -270,14 +275,10 @@ class ClusterIndex:
                     f"script on the shard that answers, but on a cluster the document may live "
                     f"on another shard; use json or hash storage, or a tenant index"
                 )
-            if schema.write_buffer is not None:
-                raise SchemaError(
-                    f"index '{schema.name}': a write buffer on a sharded cluster index is not "
-                    f"supported yet: a document and its buffered twin must share a slot, and "
-                    f"an untagged prefix spreads documents over every slot. Give the index "
-                    f"and its prefix a hash tag (a tenant index, e.g. idx:{{acme}}:docs over "
-                    f"doc:{{acme}}:) or drop write_buffer"
-                )
+            if schema.write_buffer is not None and "{" not in schema.prefix:
+                # Documents spread over every slot: each buffered twin is named for its
+                # document's slot (wbuf:{doc:42}), so a write and a merge stay in one slot.
+                schema = replace(schema, write_buffer=replace(schema.write_buffer, twins="slot"))
             if client.exists(PLAN_PREFIX + schema.name):
                 raise IndexExistsError(f"index '{schema.name}' already exists on this cluster")
             shards = masters(client)
@@ -389,8 +390,27 @@ class ClusterIndex:
             )
         return written
 
+    def merge_buffer(
+        self, limit: int = 500, pause: float = 0.0, group: int = MERGE_GROUP
+    ) -> MergeReport:
+        """Move up to ``limit`` buffered documents of each shard into its index (each shard
+        merges its own documents: a twin and its document share a slot, so a node)."""
+        self.check_topology()
+        total = MergeReport()
+        for shard in self._shards:
+            report = shard.merge_buffer(limit, pause, group)
+            total.moved += report.moved
+            total.gone += report.gone
+        return total
+
     def _failures(self) -> int:
-        return sum(shard.indexing_failures() for shard in self._shards)
+        """Documents the shards' indexes (and their write buffers') failed to index."""
+        total = 0
+        for shard in self._shards:
+            total += shard.indexing_failures()
+            if shard.core.buffered is not None:
+                total += shard.run(shard.core.buffered.indexing_failures())
+        return total
 
     def get(self, ids: Sequence[str], *, with_vectors: bool = False) -> list[dict[str, Any] | None]:
         """Documents by id, routed by key slot; None where an id is not stored."""

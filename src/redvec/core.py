@@ -189,6 +189,9 @@ class IndexCore:
         # What this handle knows of the buffer's fill: the count last read, when, and how
         # many documents it wrote since (an upper bound needs no round trip to check).
         self.buffer_room = BufferRoom()
+        # The indexes whose documents are the buffer's fill (None: the buffer's own; a
+        # sharded cluster index's writer counts every shard's buffer).
+        self.buffer_counted: list[str] | None = None
         if schema.buffer is not None:
             self.buffered = IndexCore(schema.buffer, batch_size=batch_size)
 
@@ -433,7 +436,9 @@ class IndexCore:
         schema's wait, saying that ``written`` of the call went in before."""
         assert self.schema.write_buffer is not None
         if not self.buffer_room.fits(coming, self.schema.write_buffer.max_docs):
-            held = yield from make_room(self.schema, coming, written=written)
+            held = yield from make_room(
+                self.schema, coming, written=written, counted=self.buffer_counted
+            )
             self.buffer_room.seen(held)
         self.buffer_room.wrote(coming)
 
@@ -1168,10 +1173,9 @@ class DocumentWalk:
     SCAN promises only the keys there throughout. Remembers at most the buffer's ids."""
 
     def __init__(self, schema: IndexSchema) -> None:
-        self.buffer_prefix = schema.buffer.prefix if schema.buffer is not None else None
-        self.prefix = schema.prefix
+        self.schema, self.buffer = schema, schema.buffer
         self.patterns = [
-            glob_escape(p) + "*" for p in (self.buffer_prefix, self.prefix) if p is not None
+            glob_escape(s.prefix) + "*" for s in (self.buffer, schema) if s is not None
         ]
         self._buffered: set[str] = set()
 
@@ -1179,11 +1183,11 @@ class DocumentWalk:
         """The id stored under ``key`` (found by one of :attr:`patterns`), or None when
         the walk gave it already."""
         name = str(text(key))
-        if self.buffer_prefix is not None and name.startswith(self.buffer_prefix):
-            doc_id = name[len(self.buffer_prefix) :]
+        if self.buffer is not None and name.startswith(self.buffer.prefix):
+            doc_id = self.buffer.id_of(name)
             self._buffered.add(doc_id)
             return doc_id
-        doc_id = name[len(self.prefix) :]
+        doc_id = self.schema.id_of(name)
         return None if doc_id in self._buffered else doc_id
 
 

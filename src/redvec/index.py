@@ -253,6 +253,8 @@ class SearchIndex:
     @check_indexing.setter
     def check_indexing(self, value: bool) -> None:
         self.core.check_indexing = value
+        if self.core.buffered is not None:  # a buffered write is checked on the buffer
+            self.core.buffered.check_indexing = value
 
     @property
     def batch_size(self) -> int:

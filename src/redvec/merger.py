@@ -14,12 +14,16 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import redis
 
 from redvec.buffer import MERGE_GROUP
 from redvec.errors import IndexNotFoundError, RedvecError
 from redvec.index import SearchIndex, list_indexes
+
+if TYPE_CHECKING:
+    from redvec.cluster import ClusterIndex
 
 __all__ = ["MergeTotals", "Merger", "merge_all_buffers"]
 
@@ -36,14 +40,14 @@ class MergeTotals:
 
 
 class Merger:
-    """Merges one index's write buffer until stopped: a pass, then (when it found
-    nothing) ``idle`` seconds of sleep. ``group`` RENAMEs go in one round trip (more merge
-    throughput, a longer wait for a reader behind them); ``pause`` seconds between round
-    trips paces it further."""
+    """Merges one index's write buffer until stopped (a cluster index's: every shard's):
+    a pass, then (when it found nothing) ``idle`` seconds of sleep. ``group`` RENAMEs go
+    in one round trip (more merge throughput, a longer wait for a reader behind them);
+    ``pause`` seconds between round trips paces it further."""
 
     def __init__(
         self,
-        index: SearchIndex,
+        index: SearchIndex | ClusterIndex,
         *,
         batch: int = 500,
         pause: float = 0.0,

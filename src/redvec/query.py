@@ -633,18 +633,16 @@ def parse_reply(
     """
     decoders = _decoders(schema)
     if not with_scores and not joined and vector_field is not None:
-        return _parse_knn(reply, decoders, len(schema.prefix), vector_field.distance)
+        return _parse_knn(reply, decoders, schema.id_span, vector_field.distance)
     total = int(reply[0])
     hits: list[Hit] = []
     i = 1
     n = len(reply)
-    prefix_len = len(schema.prefix)
+    span = schema.id_span
     metric = vector_field.distance if vector_field is not None else None
     while i < n:
         key = reply[i]
-        doc_id = (key.decode("utf-8", "replace") if key.__class__ is bytes else str(key))[
-            prefix_len:
-        ]
+        doc_id = (key.decode("utf-8", "replace") if key.__class__ is bytes else str(key))[span]
         i += 1
         score = 0.0
         if with_scores:
@@ -712,7 +710,7 @@ def _distance_in(raw: list[Any]) -> float | None:
 def _parse_knn(
     reply: list[Any],
     decoders: dict[bytes, tuple[str, Callable[[bytes], Any]]],
-    prefix_len: int,
+    span: slice,
     metric: str,
 ) -> SearchResult:
     """The KNN reply (``key, [field, value, ...]`` per hit): ids and distances now, the
@@ -724,9 +722,7 @@ def _parse_knn(
     l2 = metric == "L2"
     while i < n:
         key = reply[i]
-        doc_id = (key.decode("utf-8", "replace") if key.__class__ is bytes else str(key))[
-            prefix_len:
-        ]
+        doc_id = (key.decode("utf-8", "replace") if key.__class__ is bytes else str(key))[span]
         raw = reply[i + 1] if i + 1 < n and reply[i + 1].__class__ is list else None
         if raw is None:  # NOCONTENT: ids only
             i += 1

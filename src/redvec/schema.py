@@ -75,6 +75,10 @@ class WriteBuffer:
 
     max_docs: int = 5000
     wait_seconds: float = 30.0
+    # How a buffered twin is named: "prefix" puts the buffer's prefix before the key
+    # (``wbuf:doc:42``), "slot" wraps the key in a hash tag (``wbuf:{doc:42}``) so that each
+    # twin shares its document's cluster slot; a sharded cluster index takes "slot".
+    twins: Literal["prefix", "slot"] = "prefix"
 
 
 @dataclass(frozen=True)
@@ -207,6 +211,9 @@ class IndexSchema:
     # queries drop exactly these words (an OR of stop words crashes RediSearch 2.10.5).
     stopwords: tuple[str, ...] | None = None
     write_buffer: WriteBuffer | None = None
+    # What follows the id in a key: "}" for a write buffer's twins named for their
+    # document's slot (WriteBuffer.twins "slot"); set only on a buffer's own schema.
+    key_end: str = ""
 
     def __hash__(self) -> int:
         # Schemas key the query caches; hashing every field on every search is measurable.
@@ -221,6 +228,7 @@ class IndexSchema:
                     self.fields,
                     self.stopwords,
                     self.write_buffer,
+                    self.key_end,
                 )
             )
             object.__setattr__(self, "_hash", cached)
@@ -258,6 +266,8 @@ class IndexSchema:
                 f"index '{self.name}': storage must be json, hash or split, got {self.storage!r}"
             )
         check_prefix(self.name, "prefix", self.prefix)
+        if self.key_end not in ("", "}"):
+            raise SchemaError(f"index '{self.name}': key_end is '' or '}}', got {self.key_end!r}")
         self.store.validate(self)
         if not self.fields:
             raise SchemaError(f"index '{self.name}': a schema needs at least one field")
@@ -310,6 +320,13 @@ class IndexSchema:
             raise SchemaError(f"{where}: max_docs must be an integer from 1 to 1000000")
         if not isinstance(wb.wait_seconds, int | float) or not 0 <= wb.wait_seconds <= 3600:
             raise SchemaError(f"{where}: wait_seconds must be a number from 0 to 3600")
+        if wb.twins not in ("prefix", "slot"):
+            raise SchemaError(f"{where}: twins must be 'prefix' or 'slot', got {wb.twins!r}")
+        if wb.twins == "slot" and "{" in self.prefix:
+            raise SchemaError(
+                f"{where}: twins 'slot' wraps each key in a hash tag, but prefix "
+                f"'{self.prefix}' has one already (its twins share its slot as they are)"
+            )
         if not self.store.bufferable:
             raise SchemaError(
                 f"{where} is not supported with {self.storage} storage (a document there is "
@@ -365,7 +382,16 @@ class IndexSchema:
 
     def key(self, doc_id: str) -> str:
         """The Redis key of document ``doc_id`` (the prefix and the id)."""
-        return f"{self.prefix}{doc_id}"
+        return f"{self.prefix}{doc_id}{self.key_end}"
+
+    @functools.cached_property
+    def id_span(self) -> slice:
+        """Where the id is in one of the index's keys (``key[schema.id_span]``)."""
+        return slice(len(self.prefix), -len(self.key_end) or None)
+
+    def id_of(self, key: str) -> str:
+        """The id of document key ``key`` (one of this index's)."""
+        return key[self.id_span]
 
     def places(self, doc_id: str) -> list[str]:
         """Every key document ``doc_id`` may be stored under: the index's own and, with a
@@ -381,6 +407,7 @@ class IndexSchema:
         cluster slot), the same fields, each vector field FLAT."""
         if self.write_buffer is None:
             return None
+        slotted = self.write_buffer.twins == "slot"
         fields = tuple(
             VectorField(f.name, f.dims, "FLAT", f.datatype, f.distance)
             if isinstance(f, VectorField)
@@ -388,8 +415,8 @@ class IndexSchema:
             for f in self.fields
         )
         return IndexSchema(
-            self.name + BUFFER_SUFFIX, BUFFER_PREFIX + self.prefix, fields, self.storage,
-            stopwords=self.stopwords,
+            self.name + BUFFER_SUFFIX, BUFFER_PREFIX + ("{" if slotted else "") + self.prefix,
+            fields, self.storage, stopwords=self.stopwords, key_end="}" if slotted else "",
         )  # fmt: skip
 
     def document_key(self, doc_id: str) -> str:
@@ -456,7 +483,10 @@ class IndexSchema:
         if self.stopwords is not None:
             out["stopwords"] = list(self.stopwords)
         if self.write_buffer is not None:
-            out["write_buffer"] = asdict(self.write_buffer)
+            wb = asdict(self.write_buffer)
+            if wb["twins"] == "prefix":  # the default, as schemas written before it say
+                del wb["twins"]
+            out["write_buffer"] = wb
         out["fields"] = []
         for f in self.fields:
             d = {k: v for k, v in asdict(f).items() if v is not None and k != "kind"}
@@ -509,11 +539,11 @@ def _buffer_from_dict(raw: Any) -> WriteBuffer | None:
         return WriteBuffer()
     if not isinstance(raw, dict):
         raise SchemaError("schema: 'write_buffer' is a mapping such as {max_docs: 5000}")
-    unknown = sorted(set(raw) - {"max_docs", "wait_seconds"})
+    unknown = sorted(set(raw) - {"max_docs", "wait_seconds", "twins"})
     if unknown:
         raise SchemaError(
             f"schema: write_buffer: unknown key(s) {', '.join(unknown)} "
-            f"(allowed: max_docs, wait_seconds)"
+            f"(allowed: max_docs, wait_seconds, twins)"
         )
     return WriteBuffer(**raw)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -126,6 +127,10 @@ def merge(
         int,
         typer.Option(min=1, max=64, help="RENAMEs per round trip (1: a reader waits one insert)"),
     ] = 2,
+    cluster: Annotated[
+        bool,
+        typer.Option("--cluster", help="The URL is a Redis Cluster node: merge every shard's"),
+    ] = False,
     url: UrlOpt = None,
 ) -> None:
     """Move an index's write-buffered documents into it, one atomic RENAME at a time
@@ -136,7 +141,16 @@ def merge(
 
     from redvec.merger import Merger
 
-    merger = Merger(SearchIndex.open(connect(url), index), pause=pause, group=group)
+    if cluster:
+        from redvec.cluster import ClusterIndex, connect_cluster
+
+        node = url or os.environ.get("REDIS_URL")
+        if not node:
+            raise typer.BadParameter("--cluster needs --url (or REDIS_URL) of a cluster node")
+        target: SearchIndex | ClusterIndex = ClusterIndex.open(connect_cluster(node), index)
+    else:
+        target = SearchIndex.open(connect(url), index)
+    merger = Merger(target, pause=pause, group=group)
     if once:
         totals = merger.drain()
     else:
