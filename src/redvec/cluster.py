@@ -268,6 +268,10 @@ class ClusterIndex:
     def create(cls, client: RedisCluster, schema: IndexSchema, **kwargs: Any) -> ClusterIndex:
         """Create the index: on one shard for a tenant, on every shard otherwise."""
         mode = _mode_for(client, schema)
+        if schema.write_buffer is not None and "{" not in schema.prefix:
+            # Documents spread over every slot: each buffered twin is named for its
+            # document's slot (wbuf:{doc:42}), so a write and a merge stay in one slot.
+            schema = replace(schema, write_buffer=replace(schema.write_buffer, twins="slot"))
         if mode == "sharded":
             if not schema.store.shardable:
                 raise SchemaError(
@@ -275,10 +279,6 @@ class ClusterIndex:
                     f"script on the shard that answers, but on a cluster the document may live "
                     f"on another shard; use json or hash storage, or a tenant index"
                 )
-            if schema.write_buffer is not None and "{" not in schema.prefix:
-                # Documents spread over every slot: each buffered twin is named for its
-                # document's slot (wbuf:{doc:42}), so a write and a merge stay in one slot.
-                schema = replace(schema, write_buffer=replace(schema.write_buffer, twins="slot"))
             if client.exists(PLAN_PREFIX + schema.name):
                 raise IndexExistsError(f"index '{schema.name}' already exists on this cluster")
             shards = masters(client)
