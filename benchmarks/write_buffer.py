@@ -156,12 +156,14 @@ def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
         fresh_lat: list[float] = []
         writer_idx = SearchIndex.open(connect(url), name)
         counter = iter(range(10**9))
+        steady_written: list[np.ndarray] = []  # s0, s1, ...: in the index for the burst too
 
         def steady() -> None:
             period, t_next, end = 0.001, time.perf_counter(), time.perf_counter() + args.seconds
             while time.perf_counter() < end:
                 n = next(counter)
                 vec = next(steady_vecs)
+                steady_written.append(vec)
                 writer_idx.upsert([{"id": f"s{n}", "text": "steady", "vec": vec}])
                 if n % 50 == 0:  # freshness: acknowledged -> its own top hit
                     acked = time.perf_counter()
@@ -195,7 +197,10 @@ def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
         out["rows"].append((label, f"burst of {len(burst)} (batches of 64)", *burst_p,
                             len(reader.lat) / took, len(burst) / took))  # fmt: skip
         out[f"burst {label}"] = burst_p
-        out[f"recall {label}"] = burst_recall(reader.samples, base, burst, queries)
+        before = np.vstack([base, *steady_written]) if steady_written else base
+        names = [str(i) for i in range(len(base))]
+        names += [f"s{i}" for i in range(len(steady_written))]
+        out[f"recall {label}"] = burst_recall(reader.samples, before, names, burst, queries)
         if merger is not None:
             merger.send_signal(signal.SIGTERM)
             merger.wait(30)
@@ -233,15 +238,25 @@ def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
 def burst_recall(
     samples: list[tuple[int, list[str], int, int]],
     base: np.ndarray,
+    base_names: list[str],
     burst: np.ndarray,
     queries: np.ndarray,
 ) -> float:
-    """Recall@10 of sampled queries against exact search over the base and every burst
-    document acknowledged by the query's end."""
+    """Recall@10 of sampled queries against exact search over the base, every burst
+    document acknowledged when the query was sent, and the later burst documents it
+    returned. A search may or may not see a write that is acknowledged while it runs, or
+    whose batch is still being written (buffered batches of 64 go 16 a round trip, so a
+    search between two sees part of one): returning one is not wrong, and missing one is
+    not a miss. Judging against everything acknowledged by the query's end, as before,
+    counted those as misses. ``base`` is what the index held before the burst: the base
+    and the steady phase's documents (``base_names``); leaving the latter out counted
+    them as misses, more for the buffered index, whose steady writer wrote 10,000 to the
+    other's 4,000 (0.72-0.73 against 0.75)."""
     hits = total = 0
-    for q, ids, _a0, a1 in samples[:: max(1, len(samples) // 200)]:
-        pool = np.vstack([base, burst[:a1]])
-        names = [str(i) for i in range(len(base))] + [f"b{i}" for i in range(a1)]
+    for q, ids, a0, _a1 in samples[:: max(1, len(samples) // 200)]:
+        during = sorted(int(i[1:]) for i in ids if i.startswith("b") and int(i[1:]) >= a0)
+        pool = np.vstack([base, burst[:a0], burst[during]])
+        names = [*base_names, *(f"b{i}" for i in [*range(a0), *during])]
         found, _ = exact_knn(pool, queries[q][None], 10, "COSINE")
         truth = {names[j] for j in found[0]}
         hits += len(truth & set(ids))
