@@ -247,6 +247,13 @@ def test_the_rule_at_its_edges() -> None:
     assert tuned.batch_size == 300  # never below the EF_RUNTIME asked for
     assert choose(10**6, 10**6, 10, algorithm="FLAT", dims=dims).policy == "ADHOC_BF"
     assert choose(0, 100, 10, algorithm="HNSW", dims=dims).policy == "ADHOC_BF"
+    # 3-25% of the index: RediSearch's own batches (from k / share), when that first batch
+    # is no smaller than the rule's floor; widened, explicit batches from that size.
+    own = choose(2_000, 20_000, 10, algorithm="HNSW", dims=384)
+    assert (own.policy, own.batch_size) == ("BATCHES", None) and "from 100" in own.reason
+    assert choose(10_000, 100_000, 10, algorithm="HNSW", dims=128).batch_size == 112  # floor
+    wider = choose(2_000, 20_000, 10, algorithm="HNSW", dims=384, widen=2)
+    assert wider.batch_size == 200
     assert policy_of(None) == "AUTO" and policy_of("adhoc_bf") == "ADHOC_BF"
 
 

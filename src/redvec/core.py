@@ -50,6 +50,7 @@ from redvec.planner import (
     choose,
     forced,
     guard_key,
+    own_batch,
     policy_of,
 )
 from redvec.plans import (
@@ -166,6 +167,7 @@ class _Check:
     key: str
     widen: int
     args: list[Any]
+    k: int
 
 
 class IndexCore:
@@ -702,7 +704,7 @@ class IndexCore:
             return None
         exact = forced("ADHOC_BF", None)
         args = build_knn(self.schema, q, query_blob(q.vector, vf), None, exact)
-        return _Check(key, guard.widen(key), args)
+        return _Check(key, guard.widen(key), args, q.offset + q.k)
 
     def _judged(
         self, check: _Check, plan: SearchPlan, planned: SearchResult, exact: SearchResult
@@ -714,10 +716,10 @@ class IndexCore:
         last = max((h.distance or 0.0 for h in exact.hits), default=0.0)
         bound = last + 1e-6 * max(1.0, abs(last))
         found = min(expected, sum(1 for h in planned.hits if (h.distance or 0.0) <= bound))
-        assert plan.batch_size is not None and plan.matches is not None
+        assert plan.matches is not None and plan.documents is not None
+        size = plan.batch_size or own_batch(check.k, plan.matches, plan.documents)
         self.recall_guard.record(
-            check.key, check.widen, found, expected,
-            batch_size=plan.batch_size, matches=plan.matches,
+            check.key, check.widen, found, expected, batch_size=size, matches=plan.matches,
         )  # fmt: skip
         if expected:
             exact.plan = dataclasses.replace(
