@@ -24,6 +24,7 @@ from redvec.planner import (
     choose,
     guard_key,
     policy_of,
+    single_condition,
 )
 from redvec.query import KnnQuery
 from redvec.schema import IndexSchema, NumericField, TagField, TextField, VectorField
@@ -249,11 +250,17 @@ def test_the_rule_at_its_edges() -> None:
     assert choose(0, 100, 10, algorithm="HNSW", dims=dims).policy == "ADHOC_BF"
     # 3-25% of the index: RediSearch's own batches (from k / share), when that first batch
     # is no smaller than the rule's floor; widened, explicit batches from that size.
-    own = choose(2_000, 20_000, 10, algorithm="HNSW", dims=384)
+    own = choose(2_000, 20_000, 10, algorithm="HNSW", dims=384, single=True)
     assert (own.policy, own.batch_size) == ("BATCHES", None) and "from 100" in own.reason
-    assert choose(10_000, 100_000, 10, algorithm="HNSW", dims=128).batch_size == 112  # floor
-    wider = choose(2_000, 20_000, 10, algorithm="HNSW", dims=384, widen=2)
+    assert choose(1_000, 20_000, 10, algorithm="HNSW", dims=384).batch_size == 200  # k / share
+    floor = choose(10_000, 100_000, 10, algorithm="HNSW", dims=128, single=True)
+    assert floor.batch_size == 112
+    wider = choose(2_000, 20_000, 10, algorithm="HNSW", dims=384, widen=2, single=True)
     assert wider.batch_size == 200
+    assert single_condition("@cat:{a|b}") and single_condition("@price:[1 9]")
+    assert single_condition(r"@cat:{a\@b}")  # an escaped @ is a value, not a field
+    assert not single_condition("(@cat:{a} @price:[1 9])")
+    assert not single_condition("(-@cat:{a})") and not single_condition("(@a:{x} | @b:{y})")
     assert policy_of(None) == "AUTO" and policy_of("adhoc_bf") == "ADHOC_BF"
 
 

@@ -52,6 +52,7 @@ from redvec.planner import (
     guard_key,
     own_batch,
     policy_of,
+    single_condition,
 )
 from redvec.plans import (
     Command,
@@ -688,8 +689,9 @@ class IndexCore:
         ef = q.ef_runtime if q.ef_runtime is not None else (yield from self.default_ef_runtime())
         widen = self.recall_guard.widen(guard_key(vf.name, matches, documents))
         return choose(
-            matches, documents, k, algorithm=vf.algorithm, dims=vf.dims, ef=ef, widen=widen
-        )
+            matches, documents, k, algorithm=vf.algorithm, dims=vf.dims, ef=ef, widen=widen,
+            single=single_condition(where),
+        )  # fmt: skip
 
     def _check_of(self, q: KnnQuery, plan: SearchPlan) -> _Check | None:
         """The exact twin of a search the planner sent in batches, when the
