@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -143,8 +142,9 @@ def merge(
 
     if cluster:
         from redvec.cluster import ClusterIndex, connect_cluster
+        from redvec.settings import Settings
 
-        node = url or os.environ.get("REDIS_URL")
+        node = url or Settings.from_env().redis_url
         if not node:
             raise typer.BadParameter("--cluster needs --url (or REDIS_URL) of a cluster node")
         target: SearchIndex | ClusterIndex = ClusterIndex.open(connect_cluster(node), index)
