@@ -84,7 +84,7 @@ def queue(target: Any, command: Any, schema: IndexSchema | None, index: str, scr
             script=script,
         )
     name = command[0]
-    if name in ("DEL", "UNLINK") and not _one_slot(command[1:]):
+    if name in ("DEL", "UNLINK") and len(command) > 2 and not _one_slot(command[1:]):
         return target.delete(*command[1:]) if name == "DEL" else target.unlink(*command[1:])
     return target.execute_command(*command)
 
