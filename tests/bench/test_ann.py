@@ -20,7 +20,9 @@ from ..conftest import REDVEC
 def test_sweep_recall_rises_with_ef_and_reports_everything(r: redis.Redis, tmp_path: Path) -> None:
     pytest.importorskip("hnswlib")
     data = load_dataset(None, k=10, queries=50, synthetic=(3000, 32))
-    report = run_ann(r, data, k=10, builds=[(8, 40)], efs=[10, 40, 160], concurrency=[1, 2])
+    report = run_ann(
+        r, data, k=10, builds=[(8, 40)], efs=[10, 40, 160], concurrency=[1, 2], min_queries=100
+    )
     ours = [p for p in report.points if p.engine == "redvec" and p.concurrency == 1]
     recalls = [p.recall for p in sorted(ours, key=lambda p: p.ef_runtime or 0)]
     assert recalls == sorted(recalls) and recalls[0] < recalls[-1] and recalls[-1] >= 0.99
@@ -75,7 +77,8 @@ def test_cli_bench_ann_and_estimate(
     pytest.importorskip("hnswlib")
     run = subprocess.run(
         [*REDVEC, "bench", "ann", "--queries", "20", "--ef-runtime", "10,80", "--build", "M=8",
-         "--build", "EF_CONSTRUCTION=40", "--out", str(tmp_path), "--synthetic", "2000,16"],
+         "--build", "EF_CONSTRUCTION=40", "--min-queries", "60", "--out", str(tmp_path),
+         "--synthetic", "2000,16"],
         env=cli_env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
@@ -98,7 +101,7 @@ def test_ratios_to_hnswlib_compare_single_with_single_and_batched_with_batched(
 ) -> None:
     pytest.importorskip("hnswlib")
     data = load_dataset(None, k=10, queries=60, synthetic=(2000, 16))
-    report = run_ann(r, data, k=10, builds=[(8, 40)], efs=[40], batch=25)
+    report = run_ann(r, data, k=10, builds=[(8, 40)], efs=[40], batch=25, min_queries=60)
     by = {(p.engine, p.mode): p for p in report.points if p.engine != "numpy"}
     assert set(by) == {("redvec", "single"), ("redvec", "batched"), ("hnswlib", "single"),
                        ("hnswlib", "batched")}  # fmt: skip
@@ -109,3 +112,35 @@ def test_ratios_to_hnswlib_compare_single_with_single_and_batched_with_batched(
         assert ours.qps_vs_hnswlib == pytest.approx(ours.qps / theirs.qps, rel=1e-9)
     # Which mode is faster is a benchmark's finding, not a test's: on 60 queries of 16
     # dimensions both modes take about a millisecond, and the order flipped in a full run.
+
+
+def test_report_says_where_a_query_s_time_goes_and_repeats_short_query_sets(
+    r: redis.Redis, tmp_path: Path
+) -> None:
+    """100 fast queries take milliseconds, so each point repeats the set up to
+    ``min_queries``; the report splits a query's time into Redis's own and the round trip."""
+    pytest.importorskip("hnswlib")
+    data = load_dataset(None, k=10, queries=40, synthetic=(2000, 16))
+
+    def searches() -> int:
+        stats = r.info("commandstats")
+        return int(stats.get("cmdstat_FT.SEARCH", {}).get("calls", 0))
+
+    before = searches()
+    report = run_ann(r, data, k=10, builds=[(8, 40)], efs=[40], batch=20, min_queries=100)
+    sent = searches() - before
+    assert report.passes == 3  # 40 queries, at least 100 a point
+    # single: 20 warm-up + 3 x 40; batched: one warm-up pipeline of 20 + 3 x 40
+    assert sent == 20 + 120 + 20 + 120
+    assert report.ping_us is not None and report.ping_us > 0
+    for p in (p for p in report.points if p.engine == "redvec"):
+        assert p.redis_us is not None and 0 < p.redis_us < 1e6 / p.qps  # a part of the whole
+        assert p.ceiling_vs_hnswlib is not None and p.qps_vs_hnswlib is not None
+        if p.mode == "batched":  # Redis runs the pipeline's searches one after another
+            assert p.ceiling_vs_hnswlib >= p.qps_vs_hnswlib
+    write_report(report, tmp_path)
+    md = (tmp_path / "results.md").read_text()
+    assert "runs the queries 3 time(s)" in md and "Where a query's time goes" in md
+    assert "| single | 40 |" in md and "| batched | 40 |" in md
+    with pytest.raises(ConfigError, match="min_queries must be at least 1"):
+        run_ann(r, data, k=10, builds=[(8, 40)], efs=[40], min_queries=0)

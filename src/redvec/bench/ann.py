@@ -57,6 +57,11 @@ class AnnPoint:
     used_memory_mb: float | None = None
     qps_vs_hnswlib: float | None = None  # redvec / hnswlib QPS at the same recall and mode
     qps_vs_numpy: float | None = None
+    # Redis's own time per FT.SEARCH during this point (INFO commandstats), microseconds
+    redis_us: float | None = None
+    # The most redvec/hnswlib could be with a client that costs nothing: Redis's time per
+    # query, plus one round trip when each query waits for its reply (one thread, single)
+    ceiling_vs_hnswlib: float | None = None
     # single: one query per call (redvec: one round trip each; hnswlib: one knn_query each);
     # batched: the whole query set at once (redvec: search_many pipelines; hnswlib: one call)
     mode: str = "single"
@@ -74,6 +79,11 @@ class AnnReport:
     metric: str
     ground_truth: str
     points: list[AnnPoint] = field(default_factory=list)
+    # Each timed point runs the query set this many times (recall from the first pass).
+    passes: int = 1
+    # One PING's round trip from this client, microseconds (median): the floor under any
+    # command that waits for its reply, which a one-query-per-round-trip search pays.
+    ping_us: float | None = None
 
 
 def parse_build(specs: Sequence[str]) -> list[tuple[int, int]]:
@@ -128,10 +138,56 @@ def _build(client: redis.Redis, data: Dataset, m: int, efc: int) -> tuple[Search
     return idx, time.perf_counter() - start
 
 
+def _ping_us(client: redis.Redis, n: int = 2000) -> float:
+    """The median round trip of a PING from this client, in microseconds."""
+    lat = []
+    for _ in range(n):
+        t = time.perf_counter()
+        client.ping()
+        lat.append(time.perf_counter() - t)
+    return float(np.median(lat)) * 1e6
+
+
+class _ServerTime:
+    """Redis's own microseconds per FT.SEARCH between :meth:`start` and :meth:`per_call`,
+    from INFO commandstats (None where INFO is not allowed, e.g. under an ACL)."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self.before: tuple[int, int] | None = None
+
+    def _now(self) -> tuple[int, int] | None:
+        try:
+            stats: Any = self.client.info("commandstats")
+        except redis.ResponseError:
+            return None
+        row = stats.get("cmdstat_FT.SEARCH") or stats.get("cmdstat_ft.search") or {}
+        return int(row.get("calls", 0)), int(row.get("usec", 0))
+
+    def start(self) -> None:
+        self.before = self._now()
+
+    def per_call(self) -> float | None:
+        after = self._now()
+        if self.before is None or after is None or after[0] <= self.before[0]:
+            return None
+        return (after[1] - self.before[1]) / (after[0] - self.before[0])
+
+
 def _run_queries(
-    idx: SearchIndex, data: Dataset, k: int, ef: int, concurrency: int
+    idx: SearchIndex,
+    data: Dataset,
+    k: int,
+    ef: int,
+    concurrency: int,
+    passes: int = 1,
+    timer: _ServerTime | None = None,
 ) -> tuple[list[list[int]], list[float], float]:
+    """Every query ``passes`` times from ``concurrency`` threads: ids per query (first
+    pass), latency per query, and QPS. One thread calls in a plain loop, as hnswlib's
+    single mode does: a thread pool's hand-off would be counted against redvec alone."""
     queries = data.queries
+    order = [i for _ in range(passes) for i in range(len(queries))]
 
     def one(i: int) -> tuple[int, list[int], float]:
         t = time.perf_counter()
@@ -140,18 +196,33 @@ def _run_queries(
 
     found: list[list[int]] = [[] for _ in range(len(queries))]
     lat: list[float] = []
-    with ThreadPoolExecutor(concurrency) as pool:
-        list(pool.map(one, range(min(len(queries), 20))))  # warm-up
+    for i in range(min(len(queries), 20)):  # warm-up
+        one(i)
+    if timer is not None:
+        timer.start()
+    if concurrency == 1:
         start = time.perf_counter()
-        for i, ids, dt in pool.map(one, range(len(queries))):
-            found[i] = ids
-            lat.append(dt)
+        answers = [one(i) for i in order]
         wall = time.perf_counter() - start
-    return found, lat, len(queries) / wall
+    else:
+        with ThreadPoolExecutor(concurrency) as pool:
+            start = time.perf_counter()
+            answers = list(pool.map(one, order))
+            wall = time.perf_counter() - start
+    for i, ids, dt in answers:
+        found[i] = found[i] or ids
+        lat.append(dt)
+    return found, lat, len(order) / wall
 
 
 def _hnswlib_points(
-    data: Dataset, k: int, m: int, efc: int, efs: Sequence[int], concurrency: Sequence[int]
+    data: Dataset,
+    k: int,
+    m: int,
+    efc: int,
+    efs: Sequence[int],
+    concurrency: Sequence[int],
+    passes: int = 1,
 ) -> list[AnnPoint]:
     try:
         import hnswlib
@@ -168,23 +239,28 @@ def _hnswlib_points(
         index.set_ef(max(ef, k))
         lat = []
         found = []
-        for q in data.queries:  # one call per query from Python, as redvec is asked
-            t = time.perf_counter()
-            labels, _ = index.knn_query(q, k=k, num_threads=1)
-            lat.append(time.perf_counter() - t)
-            found.append(labels[0].tolist())
-        recall = _recall(found, data.neighbors, k)
+        start = time.perf_counter()
+        for _ in range(passes):
+            for q in data.queries:  # one call per query from Python, as redvec is asked
+                t = time.perf_counter()
+                labels, _ = index.knn_query(q, k=k, num_threads=1)
+                lat.append(time.perf_counter() - t)
+                found.append(labels[0].tolist())
+        wall = time.perf_counter() - start
+        recall = _recall(found[: len(data.queries)], data.neighbors, k)
         points.append(
-            AnnPoint("hnswlib", m, efc, ef, 1, recall, len(lat) / sum(lat), **_latency(lat),
+            AnnPoint("hnswlib", m, efc, ef, 1, recall, len(lat) / wall, **_latency(lat),
                      build_s=build)
         )  # fmt: skip
         for c in concurrency:
             start = time.perf_counter()
-            labels, _ = index.knn_query(data.queries, k=k, num_threads=c)
+            for _ in range(passes):
+                labels, _ = index.knn_query(data.queries, k=k, num_threads=c)
             wall = time.perf_counter() - start
             recall = _recall(labels.tolist(), data.neighbors, k)
-            each = [wall / len(data.queries)] * 2  # one call: no per-query latency to report
-            point = AnnPoint("hnswlib", m, efc, ef, c, recall, len(data.queries) / wall,
+            calls = passes * len(data.queries)
+            each = [wall / calls] * 2  # one call: no per-query latency to report
+            point = AnnPoint("hnswlib", m, efc, ef, c, recall, calls / wall,
                              **_latency(each), build_s=build)  # fmt: skip
             point.mode = "batched"
             points.append(point)
@@ -192,23 +268,33 @@ def _hnswlib_points(
 
 
 def _run_batched(
-    idx: SearchIndex, data: Dataset, k: int, ef: int, batch: int
+    idx: SearchIndex,
+    data: Dataset,
+    k: int,
+    ef: int,
+    batch: int,
+    passes: int = 1,
+    timer: _ServerTime | None = None,
 ) -> tuple[list[list[int]], list[float], float]:
-    """Every query through ``search_many`` in pipelines of ``batch``, one thread: ids per
-    query, latency per pipeline, and QPS."""
+    """Every query ``passes`` times through ``search_many`` in pipelines of ``batch``, one
+    thread: ids per query (first pass), latency per pipeline, and QPS."""
     queries = data.queries
     idx.search_many([KnnQuery(q, k, ef_runtime=ef, return_fields=[]) for q in queries[:batch]])
     found: list[list[int]] = []
     lat: list[float] = []
+    if timer is not None:
+        timer.start()
     start = time.perf_counter()
-    for i in range(0, len(queries), batch):
-        t = time.perf_counter()
-        results = idx.search_many(
-            [KnnQuery(q, k, ef_runtime=ef, return_fields=[]) for q in queries[i : i + batch]]
-        )
-        lat.append(time.perf_counter() - t)
-        found += [[int(h.id) for h in r.hits] for r in results]
-    return found, lat, len(queries) / (time.perf_counter() - start)
+    for _ in range(passes):
+        for i in range(0, len(queries), batch):
+            t = time.perf_counter()
+            results = idx.search_many(
+                [KnnQuery(q, k, ef_runtime=ef, return_fields=[]) for q in queries[i : i + batch]]
+            )
+            lat.append(time.perf_counter() - t)
+            found += [[int(h.id) for h in r.hits] for r in results]
+    wall = time.perf_counter() - start
+    return found[: len(queries)], lat, passes * len(queries) / wall
 
 
 def _numpy_point(data: Dataset, k: int) -> AnnPoint:
@@ -247,6 +333,7 @@ def run_ann(
     efs: Sequence[int] = (10, 20, 40, 80, 160, 320),
     concurrency: Sequence[int] = (1,),
     batch: int = 100,
+    min_queries: int = 1000,
     progress: Callable[[str], None] | None = None,
 ) -> AnnReport:
     """Build the index for each (M, EF_CONSTRUCTION), search the dataset's queries at each
@@ -254,14 +341,24 @@ def run_ann(
 
     Ratios to hnswlib compare like with like at equal recall: redvec one query per round
     trip against hnswlib one query per call (``single``), and redvec's ``search_many`` in
-    pipelines of ``batch`` against one hnswlib call for all queries (``batched``)."""
+    pipelines of ``batch`` against one hnswlib call for all queries (``batched``).
+
+    Each timed point runs the query set as often as it takes to reach ``min_queries``
+    queries (100 queries at 20 us each would be 2 ms, which one scheduler hiccup doubles).
+    Where a query's time goes is reported beside the speed: Redis's own time per
+    FT.SEARCH (``redis_us``) and one PING's round trip (``ping_us``); the rest is the
+    client's (redvec and redis-py)."""
     say = progress or (lambda _: None)
     if k > data.neighbors.shape[1]:
         raise ConfigError(f"k={k} but the ground truth has {data.neighbors.shape[1]} neighbours")
+    if min_queries < 1:
+        raise ConfigError(f"min_queries must be at least 1, got {min_queries}")
+    passes = max(1, -(-min_queries // len(data.queries)))
     report = AnnReport(
         data.name, len(data.base), data.dims, len(data.queries), k, data.metric,
-        data.ground_truth,
+        data.ground_truth, passes=passes, ping_us=_ping_us(client),
     )  # fmt: skip
+    timer = _ServerTime(client)
     numpy_point = _numpy_point(data, k)
     report.points.append(numpy_point)
     try:
@@ -271,15 +368,17 @@ def run_ann(
             info = pairs(client.execute_command("FT.INFO", INDEX))
             vec_mb = float(info.get("vector_index_sz_mb", 0) or 0)
             say(f"  built in {build_s:.1f} s; hnswlib baseline")
-            baseline = _hnswlib_points(data, k, m, efc, efs, concurrency)
+            baseline = _hnswlib_points(data, k, m, efc, efs, concurrency, passes)
             report.points += baseline
             for ef in efs:
                 for c in concurrency:
-                    found, lat, qps = _run_queries(idx, data, k, ef, c)
+                    found, lat, qps = _run_queries(idx, data, k, ef, c, passes, timer)
+                    server_us = timer.per_call()
                     recall = _recall(found, data.neighbors, k)
                     point = AnnPoint(
                         "redvec", m, efc, ef, c, recall, qps, **_latency(lat), build_s=build_s,
                         vector_index_mb=vec_mb, used_memory_mb=_used_mb(client),
+                        redis_us=server_us,
                     )  # fmt: skip
                     # One thread: against hnswlib one query per call. Several: against
                     # hnswlib's one call on as many threads (it has no other way to use them).
@@ -289,19 +388,25 @@ def run_ann(
                     ]  # fmt: skip
                     hq = _qps_at(like, recall)
                     point.qps_vs_hnswlib = qps / hq if hq else None
+                    point.ceiling_vs_hnswlib = _ceiling(
+                        hq, server_us, report.ping_us if c == 1 else 0.0
+                    )
                     point.qps_vs_numpy = qps / numpy_point.qps
                     report.points.append(point)
                     say(f"  EF_RUNTIME {ef:>4} x{c}: recall {recall:.3f}, {qps:.0f} q/s")
-                found, lat, qps = _run_batched(idx, data, k, ef, batch)
+                found, lat, qps = _run_batched(idx, data, k, ef, batch, passes, timer)
+                server_us = timer.per_call()
                 recall = _recall(found, data.neighbors, k)
                 point = AnnPoint(
                     "redvec", m, efc, ef, 1, recall, qps, **_latency(lat), build_s=build_s,
                     vector_index_mb=vec_mb, used_memory_mb=_used_mb(client),
+                    redis_us=server_us,
                 )  # fmt: skip
                 point.mode = "batched"
                 one_thread = [p for p in baseline if p.mode == "batched" and p.concurrency == 1]
                 hq = _qps_at(one_thread, recall)
                 point.qps_vs_hnswlib = qps / hq if hq else None
+                point.ceiling_vs_hnswlib = _ceiling(hq, server_us, 0.0)
                 point.qps_vs_numpy = qps / numpy_point.qps
                 report.points.append(point)
                 say(f"  EF_RUNTIME {ef:>4} batched by {batch}: recall {recall:.3f}, {qps:.0f} q/s")
@@ -311,9 +416,50 @@ def run_ann(
     return report
 
 
+def _ceiling(
+    hnswlib_qps: float | None, redis_us: float | None, wait_us: float | None
+) -> float | None:
+    """redvec/hnswlib if the client cost nothing: one query takes Redis's own time plus
+    ``wait_us`` (a round trip when each query waits for its reply, 0 in a pipeline)."""
+    if not hnswlib_qps or not redis_us:
+        return None
+    return 1e6 / (redis_us + (wait_us or 0.0)) / hnswlib_qps
+
+
 def _used_mb(client: redis.Redis) -> float:
     info: Any = client.info("memory")
     return float(info["used_memory"]) / 2**20
+
+
+def _time_table(report: AnnReport) -> list[str]:
+    """Where one redvec query's time goes, beside hnswlib's: Markdown lines (none when
+    Redis's time could not be read)."""
+    ours = [p for p in report.points if p.engine == "redvec" and p.redis_us and p.concurrency == 1]
+    if not ours:
+        return []
+    ping = report.ping_us or 0.0
+    lines = [
+        "",
+        f"Where a query's time goes (microseconds; one PING's round trip: {ping:.0f}). "
+        "`client` is what redvec and redis-py add to Redis's time and, in single mode, the "
+        "round trip; `ceiling` is redvec/hnswlib with a client that cost nothing.",
+        "",
+        "| mode | EF_RUNTIME | recall | redvec us/query | Redis us/FT.SEARCH "
+        "| round trip us | client us | vs hnswlib | ceiling vs hnswlib |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for p in ours:
+        assert p.redis_us is not None
+        each = 1e6 / p.qps
+        trip = ping if p.mode == "single" else 0.0
+        vs = "" if p.qps_vs_hnswlib is None else f"{p.qps_vs_hnswlib:.2f}"
+        ceiling = "" if p.ceiling_vs_hnswlib is None else f"{p.ceiling_vs_hnswlib:.2f}"
+        lines.append(
+            f"| {p.mode} | {p.ef_runtime} | {p.recall:.4f} | {each:.0f} | "
+            f"{p.redis_us:.0f} | {trip:.0f} | {max(0.0, each - p.redis_us - trip):.0f} | "
+            f"{vs} | {ceiling} |"
+        )
+    return lines
 
 
 def _pareto(points: list[AnnPoint]) -> list[AnnPoint]:
@@ -337,7 +483,8 @@ def write_report(report: AnnReport, out: Path) -> list[Path]:
         w.writerows(rows)
     lines = [
         f"# {report.dataset}: {report.n} x {report.dims}, {report.metric}, {report.queries} "
-        f"queries, recall@{report.k} (ground truth: {report.ground_truth})",
+        f"queries, recall@{report.k} (ground truth: {report.ground_truth}); each point "
+        f"runs the queries {report.passes} time(s)",
         "",
         "| engine | M | EF_C | EF_RUNTIME | threads | recall | QPS | p50 ms | p95 ms | p99 ms "
         "| build s | vector MB | vs hnswlib | vs numpy | mode |",
@@ -355,6 +502,7 @@ def write_report(report: AnnReport, out: Path) -> list[Path]:
             f"{fmt(p.vector_index_mb, '.1f')} | {fmt(p.qps_vs_hnswlib, '.2f')} | "
             f"{fmt(p.qps_vs_numpy, '.2f')} | {p.mode} |"
         )
+    lines += _time_table(report)
     (out / "results.md").write_text("\n".join(lines) + "\n")
     files = [out / "results.json", out / "results.csv", out / "results.md"]
     try:

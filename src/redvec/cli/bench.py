@@ -44,6 +44,13 @@ def bench_ann(
     ef_runtime: Annotated[str, typer.Option(help="EF_RUNTIME values")] = "10,20,40,80,160,320",
     concurrency: Annotated[str, typer.Option(help="Client threads")] = "1",
     queries: Annotated[int | None, typer.Option(help="Use the first N queries")] = None,
+    min_queries: Annotated[
+        int,
+        typer.Option(
+            help="Each timed point runs the query set until at least this many queries "
+            "were sent (a short run's ratio is noise)"
+        ),
+    ] = 1000,
     metric: Annotated[
         str | None, typer.Option(help="L2, COSINE or IP (default: the dataset's)")
     ] = None,
@@ -74,7 +81,7 @@ def bench_ann(
     )
     report = run_ann(
         connect(url), data, k=k, builds=builds, efs=efs, concurrency=threads,
-        progress=lambda m: err.print(m, markup=False),
+        min_queries=min_queries, progress=lambda m: err.print(m, markup=False),
     )  # fmt: skip
     files = write_report(report, out_dir)
     out.print((out_dir / "results.md").read_text(), markup=False, soft_wrap=True)
