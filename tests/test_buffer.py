@@ -82,7 +82,7 @@ def answers(idx: SearchIndex, q: np.ndarray) -> dict[str, Any]:
     }
 
 
-@pytest.mark.parametrize("storage", ["hash", "json"])
+@pytest.mark.parametrize("storage", ["hash", "json", "split"])
 def test_a_buffered_document_is_found_by_every_search_before_it_is_merged(
     r: redis.Redis, storage: str
 ) -> None:
@@ -111,10 +111,11 @@ def test_a_buffered_document_is_found_by_every_search_before_it_is_merged(
     assert after["text"] == before["text"]
 
 
+@pytest.mark.parametrize("storage", ["hash", "split"])
 def test_an_update_in_the_buffer_shadows_the_merged_version_and_a_delete_removes_both(
-    r: redis.Redis,
+    r: redis.Redis, storage: str
 ) -> None:
-    idx = SearchIndex.create(r, buffered_schema())
+    idx = SearchIndex.create(r, buffered_schema(storage=storage))
     idx.upsert(docs(10))
     Merger(idx).drain()
     changed = {**docs(10)[3], "title": "renamed entirely", "cat": "moved"}
@@ -128,6 +129,8 @@ def test_an_update_in_the_buffer_shadows_the_merged_version_and_a_delete_removes
     assert idx.delete(["3", "4", "5", "nope"]) == 3  # buffered, merged, both
     assert not {"3", "4", "5"} & (keys_under(r, "wb:") | keys_under(r, "wbuf:wb:"))
     assert idx.count() == 7 and "3" not in idx.search(changed["v"], 10).ids
+    if storage == "split":  # the JSON documents went with their hashes, the rest stayed
+        assert keys_under(r, "doc:") == {str(i) for i in range(10)} - {"3", "4", "5"}
 
 
 def test_a_merger_killed_mid_move_and_restarted_ends_with_every_document_exactly_once(
@@ -198,8 +201,8 @@ def test_the_schema_of_a_buffer(r: redis.Redis) -> None:
     assert buffer is not None and buffer.name == "wb.wbuf" and buffer.prefix == "wbuf:wb:"
     assert buffer.vector_field().algorithm == "FLAT"
     bad = buffered_schema().to_dict()
-    with pytest.raises(SchemaError, match="not supported with split storage"):
-        IndexSchema.from_dict({**bad, "storage": "split"})
+    split = buffered_schema(storage="split").buffer
+    assert split is not None and split.document_prefix == "doc:"  # one JSON, two hashes
     flat = {**bad, "fields": [{"name": "v", "type": "vector", "dims": 4, "algorithm": "FLAT"}]}
     with pytest.raises(SchemaError, match="no HNSW vector field"):
         IndexSchema.from_dict(flat)
@@ -268,7 +271,7 @@ def test_the_http_service_uses_the_buffer_and_merges_it(
         svc.stop()
 
 
-@pytest.mark.parametrize("storage", ["hash", "json"])
+@pytest.mark.parametrize("storage", ["hash", "json", "split"])
 def test_replacing_vectors_on_a_buffered_index_keeps_every_field_and_each_document_once(
     r: redis.Redis, storage: str
 ) -> None:
@@ -292,18 +295,22 @@ def test_replacing_vectors_on_a_buffered_index_keeps_every_field_and_each_docume
         assert hit.id == doc_id and hit.distance == pytest.approx(0.0, abs=1e-5)
         assert doc_id in idx.search(vector, 3, filter=f"n:{doc_id}..{doc_id}").ids
     assert idx.count() == 25
+    merged = idx.get(["7"], with_vectors=True)[0]  # untouched, in the index alone
+    assert merged is not None and merged["n"] == 7
+    np.testing.assert_allclose(merged["v"], docs(20)[7]["v"], rtol=1e-6)
     Merger(idx).drain()
     assert keys_under(r, "wb:") == {str(i) for i in range(25)} and not keys_under(r, "wbuf:wb:")
     idx.wait_indexed()
     assert idx.search(fresh["4"], 1).ids == ["4"] and idx.count() == 25
 
 
+@pytest.mark.parametrize("storage", ["hash", "split"])
 def test_iterating_vectors_of_a_buffered_index_gives_each_document_once_newest_vector(
-    r: redis.Redis, redis_url: str
+    r: redis.Redis, redis_url: str, storage: str
 ) -> None:
     """iter_vectors (ground truth for the tuner and the benchmarks) read the index's keys
     only, so a buffered index's newest documents were missing from exact search."""
-    idx = SearchIndex.create(r, buffered_schema())
+    idx = SearchIndex.create(r, buffered_schema(storage=storage))
     idx.upsert(docs(30))
     Merger(idx).drain()
     newer = {**docs(30)[2], "v": np.full(DIMS, 9.0, dtype=np.float32)}
@@ -326,8 +333,9 @@ def test_iterating_vectors_of_a_buffered_index_gives_each_document_once_newest_v
     assert sorted(asyncio.run(walk_async()), key=int) == [str(i) for i in range(40)]
 
 
+@pytest.mark.parametrize("storage", ["hash", "split"])
 def test_reembedding_a_buffered_index_replaces_every_vector(
-    r: redis.Redis, server: EmbeddingServer
+    r: redis.Redis, server: EmbeddingServer, storage: str
 ) -> None:
     from redvec.embeddings import make_provider
     from redvec.ingest.reembed import reembed
@@ -338,6 +346,7 @@ def test_reembedding_a_buffered_index_replaces_every_vector(
         {
             "name": "wbr",
             "prefix": "wbr:",
+            "storage": storage,
             "write_buffer": {"max_docs": 100},
             "fields": [
                 {"name": "text", "type": "text"},

@@ -74,7 +74,7 @@ def buffered_vector(schema: IndexSchema, doc_id: str, vector_command: Command) -
     (written against the buffer's key) replaces the vector there. A vector written into the
     index's own key would be a graph insert on Redis's thread, the stall the buffer is
     for; a merge before or after the transaction finds the document in one place."""
-    (main_key,) = schema.store.keys_of(schema, doc_id)
+    main_key = schema.key(doc_id)  # in split storage the JSON document stays where it is
     assert schema.buffer is not None
     return [
         ("MULTI",),

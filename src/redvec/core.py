@@ -575,7 +575,14 @@ class IndexCore:
         if self.buffered is not None:
             fresh = yield from self.buffered.get(ids, with_vectors=with_vectors)
             older = yield from self._get(ids, with_vectors)
-            return [f if f is not None else o for f, o in zip(fresh, older, strict=True)]
+            # In split storage both reads give the one JSON document; the vectors come
+            # from whichever HASH holds the document (the buffer's, or after the merge the
+            # index's), so a buffered read without its vectors is not the buffered version.
+            vectors = [f.name for f in self.schema.vector_fields] if with_vectors else []
+            return [
+                f if f is not None and (o is None or all(n in f for n in vectors)) else o
+                for f, o in zip(fresh, older, strict=True)
+            ]
         return (yield from self._get(ids, with_vectors))
 
     def _get(self, ids: Sequence[str], with_vectors: bool) -> Plan[list[dict[str, Any] | None]]:
@@ -593,13 +600,13 @@ class IndexCore:
 
     def delete(self, ids: Sequence[str]) -> Plan[int]:
         """Delete documents; returns how many ids were stored. With a write buffer both of
-        a document's places go in one DEL."""
+        a document's places (and in split storage its JSON) go in one DEL."""
         if not ids:
             return 0
         schema = self.schema
         if self.buffered is not None:
             both: list[Command] = [
-                ("DEL", schema.key(str(i)), self.buffered.schema.key(str(i)))
+                ("DEL", *schema.store.keys_of(schema, str(i)), self.buffered.schema.key(str(i)))
                 for i in dict.fromkeys(ids)
             ]
             replies = checked((yield both))

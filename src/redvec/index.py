@@ -75,6 +75,9 @@ def queue(target: Any, command: Any, schema: IndexSchema | None, index: str, scr
     if isinstance(command, Search):
         if schema is None:
             raise TypeError("a plan run without a schema sent a search")
+        buffer = schema.buffer
+        if buffer is not None and command.index == buffer.name:
+            schema = buffer  # its keys' prefix, for split storage's join
         return schema.store.send_search(
             target,
             schema,

@@ -327,11 +327,6 @@ class IndexSchema:
                 f"{where}: twins 'slot' wraps each key in a hash tag, but prefix "
                 f"'{self.prefix}' has one already (its twins share its slot as they are)"
             )
-        if not self.store.bufferable:
-            raise SchemaError(
-                f"{where} is not supported with {self.storage} storage (a document there is "
-                f"more than one key, which one RENAME cannot move); use hash or json storage"
-            )
         if not any(f.algorithm == "HNSW" for f in self.vector_fields):
             raise SchemaError(
                 f"{where}: the index has no HNSW vector field, and a FLAT insert is already "
@@ -404,7 +399,8 @@ class IndexSchema:
     def buffer(self) -> IndexSchema | None:
         """The write buffer's own schema (None without one): index ``<name>.wbuf`` over
         ``wbuf:<prefix>`` (the same hash tag, so a key and its buffered twin share a
-        cluster slot), the same fields, each vector field FLAT."""
+        cluster slot), the same fields, each vector field FLAT. In split storage the
+        buffer holds the indexed HASH only; both indexes' hits join the one JSON document."""
         if self.write_buffer is None:
             return None
         slotted = self.write_buffer.twins == "slot"
@@ -416,7 +412,8 @@ class IndexSchema:
         )
         return IndexSchema(
             self.name + BUFFER_SUFFIX, BUFFER_PREFIX + ("{" if slotted else "") + self.prefix,
-            fields, self.storage, stopwords=self.stopwords, key_end="}" if slotted else "",
+            fields, self.storage, document_prefix=self.document_prefix,
+            stopwords=self.stopwords, key_end="}" if slotted else "",
         )  # fmt: skip
 
     def document_key(self, doc_id: str) -> str:

@@ -87,9 +87,6 @@ class Storage:
     """Whether search replies carry the JSON document joined by the split-search script."""
     shardable: ClassVar[bool] = True
     """Whether an index can span the shards of a cluster (each document wholly on one)."""
-    bufferable: ClassVar[bool] = True
-    """Whether a write buffer can hold the index's documents: the merger moves a document
-    with one RENAME, so a document must be one key."""
     raw_types: ClassVar[tuple[type, ...]] = (str,)
     """Values of unindexed fields stored as given, without the JSON-compatibility check."""
 
@@ -459,8 +456,9 @@ class SplitStorage(Storage):
     joined = True
     # The join script runs on the shard that answers; the JSON document may live on another.
     shardable = False
-    # A document is two keys, which one RENAME cannot move.
-    bufferable = False
+    # With a write buffer only the HASH is buffered (wbuf:<prefix><id>): the JSON document
+    # keeps its one key, written with the HASH in the buffered write's transaction, so the
+    # merge's one RENAME moves all that moves.
 
     def default_document_prefix(self) -> str | None:
         """``doc:``, unless the schema names another."""
