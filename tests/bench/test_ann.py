@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from redvec.bench.ann import parse_build, run_ann, write_report
+from redvec.bench.ann import parse_build, run_ann
+from redvec.bench.ann_report import write_report
 from redvec.bench.datasets import load_dataset
 from redvec.bench.estimate import estimate_memory
 from redvec.errors import ConfigError, ValidationError

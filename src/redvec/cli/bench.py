@@ -63,7 +63,8 @@ def bench_ann(
     url: UrlOpt = None,
 ) -> None:
     """Recall@k, QPS and latency per build and EF_RUNTIME, with hnswlib and numpy baselines."""
-    from redvec.bench.ann import parse_build, run_ann, write_report
+    from redvec.bench.ann import parse_build, run_ann
+    from redvec.bench.ann_report import write_report
     from redvec.bench.datasets import load_dataset
 
     builds = parse_build(build or [])
