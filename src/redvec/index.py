@@ -107,30 +107,48 @@ def _opens(command: Any) -> bool:
     return isinstance(command, tuple) and command[:1] == ("MULTI",)
 
 
+# A MULTI ... EXEC group run as one script: atomic like the transaction, and like EXEC it
+# runs every command whatever one of them answers (redis.pcall), giving each one's reply.
+# ARGV holds the commands as (argument count, arguments...) one after another.
+ATOMIC_SCRIPT = """
+local out = {}
+local i = 1
+while i <= #ARGV do
+  local n = tonumber(ARGV[i])
+  out[#out + 1] = redis.pcall(unpack(ARGV, i + 1, i + n))
+  i = i + n + 1
+end
+return out
+"""
+
+
 def _cluster_trip(
     client: RedisCluster, step: list[Any], send: Callable[[Any, Any], Any]
 ) -> list[Any]:
     """A round trip holding ``MULTI`` ... ``EXEC`` groups, on a cluster client: a cluster
     pipeline routes each command by its key, so a MULTI sent as a command lands on one
-    node and its EXEC on another. Each group goes as the client's own transaction (its
-    keys share a slot: a buffered twin keeps its document's hash tag), the commands
-    between groups in plain pipelines, in the step's order; the replies are laid out as
-    one pipeline's would be (``OK``, ``QUEUED`` each, then EXEC's list)."""
+    node and its EXEC on another, and a cluster transaction takes one slot, a round trip
+    each. A run of groups goes in one cluster pipeline instead, each group as one EVAL of
+    :data:`ATOMIC_SCRIPT` routed by its keys (they share a slot: a buffered twin keeps
+    its document's hash tag), so a batch of buffered writes is one round trip per node;
+    the commands between runs go in plain pipelines, in the step's order. The replies are
+    laid out as one pipeline's would be (``OK``, ``QUEUED`` each, then EXEC's list)."""
     out: list[Any] = []
     at = 0
     while at < len(step):
         if _opens(step[at]):
-            end = step.index(("EXEC",), at)
-            group = step[at + 1 : end]
-            pipe = client.pipeline(transaction=True)
-            for command in group:
-                send(pipe, command)
-            try:
-                replies: Any = list(pipe.execute(raise_on_error=False))
-            except redis.ResponseError as e:
-                replies = e
-            out += [b"OK", *([b"QUEUED"] * len(group)), replies]
-            at = end + 1
+            pipe = client.pipeline(transaction=False)
+            sizes = []
+            while at < len(step) and _opens(step[at]):
+                end = step.index(("EXEC",), at)
+                group = step[at + 1 : end]
+                keys = list(dict.fromkeys(command[1] for command in group))
+                flat = [part for command in group for part in (len(command), *command)]
+                pipe.execute_command("EVAL", ATOMIC_SCRIPT, len(keys), *keys, *flat)
+                sizes.append(len(group))
+                at = end + 1
+            for size, replies in zip(sizes, pipe.execute(raise_on_error=False), strict=True):
+                out += [b"OK", *([b"QUEUED"] * size), replies]
             continue
         end = next((n for n in range(at, len(step)) if _opens(step[n])), len(step))
         pipe = client.pipeline(transaction=False)
