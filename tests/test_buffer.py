@@ -366,3 +366,26 @@ def test_reembedding_a_buffered_index_replaces_every_vector(
         assert got is not None and got["text"] == f"text {i}"
         np.testing.assert_allclose(got["v"], vector_for(f"text {i}", 8, "m2"), rtol=1e-6)
     assert idx.count() == 20
+
+
+def test_a_buffered_update_on_a_full_server_is_refused_whole_and_keeps_the_merged_version(
+    r: redis.Redis,
+) -> None:
+    """Over maxmemory, the buffered write's transaction (DEL the merged key, write the
+    twin) is aborted whole: the merged version stays, and the write is named as refused."""
+    from redvec.core import WriteError
+
+    idx = SearchIndex.create(r, buffered_schema())
+    written = docs(10)
+    idx.upsert(written)
+    Merger(idx).drain()
+    try:
+        r.config_set("maxmemory", "1")
+        with pytest.raises(WriteError) as refused:
+            idx.upsert([{**written[3], "title": "lost?"}])
+        assert "3" in refused.value.report.failed
+    finally:
+        r.config_set("maxmemory", "0")
+    got = idx.get(["3"])[0]
+    assert got is not None and got["title"] == written[3]["title"]
+    assert idx.search(written[3]["v"], 1).ids == ["3"]

@@ -355,3 +355,35 @@ def test_a_batch_of_buffered_writes_on_a_cluster_is_one_round_trip_a_node_and_na
     assert spread.count() == 49 and spread.search(vectors[8], 1).ids == ["8"]
     assert rc.get("wbuf:{doc:7}") == b"not a json document"  # nothing of it was changed
     assert rc.exists("doc:7") == 0
+
+
+def test_a_buffered_update_on_a_full_cluster_is_refused_whole_and_keeps_the_merged_version(
+    rc: RedisCluster,
+) -> None:
+    """A buffered write deletes the merged key and writes its twin. A script without a
+    shebang is checked against maxmemory command by command, so its DEL would run and a
+    write after it could be refused, the merged document gone (here it was not refused at
+    all: the DEL freed the memory). With the shebang the whole script is refused before
+    any of it runs, as EXEC aborts a transaction on one server."""
+    from redvec.core import WriteError
+    from redvec.merger import Merger
+    from redvec.schema import WriteBuffer
+
+    buffered = replace(schema(), write_buffer=WriteBuffer(max_docs=N))
+    spread = ClusterIndex.create(rc, buffered)
+    data, vectors = docs(20)
+    spread.upsert(data)
+    Merger(spread).drain()
+    nodes = [n.redis_connection for n in rc.get_primaries()]
+    try:
+        for node in nodes:
+            node.config_set("maxmemory", "1")
+        with pytest.raises(WriteError) as refused:
+            spread.upsert([{**data[3], "title": "lost?"}])
+        assert "maxmemory" in refused.value.report.failed["3"]
+    finally:
+        for node in nodes:
+            node.config_set("maxmemory", "0")
+    got = spread.get(["3"])[0]
+    assert got is not None and got["title"] == "item 3"  # the merged version, untouched
+    assert spread.search(vectors[3], 1).ids == ["3"]

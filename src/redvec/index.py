@@ -110,7 +110,9 @@ def _opens(command: Any) -> bool:
 # A MULTI ... EXEC group run as one script: atomic like the transaction, and like EXEC it
 # runs every command whatever one of them answers (redis.pcall), giving each one's reply.
 # ARGV holds the commands as (argument count, arguments...) one after another.
-ATOMIC_SCRIPT = """
+# The shebang makes Redis refuse the whole script, before any of it runs, when memory is
+# over maxmemory (as EXEC aborts a transaction), not the write after the DEL that ran.
+ATOMIC_SCRIPT = """#!lua
 local out = {}
 local i = 1
 while i <= #ARGV do
@@ -120,6 +122,15 @@ while i <= #ARGV do
 end
 return out
 """
+
+
+def _keys_of(command: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The keys a write of a buffered transaction names (a script declares every key it
+    touches): all arguments of DEL and UNLINK, source and target of COPY, else the first."""
+    name = str(command[0]).upper()
+    if name in ("DEL", "UNLINK"):
+        return command[1:]
+    return command[1:3] if name == "COPY" else command[1:2]
 
 
 def _cluster_trip(
@@ -142,7 +153,7 @@ def _cluster_trip(
             while at < len(step) and _opens(step[at]):
                 end = step.index(("EXEC",), at)
                 group = step[at + 1 : end]
-                keys = list(dict.fromkeys(command[1] for command in group))
+                keys = list(dict.fromkeys(k for command in group for k in _keys_of(command)))
                 flat = [part for command in group for part in (len(command), *command)]
                 pipe.execute_command("EVAL", ATOMIC_SCRIPT, len(keys), *keys, *flat)
                 sizes.append(len(group))
