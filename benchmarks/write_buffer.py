@@ -6,7 +6,10 @@ a merger thread moves them into the graph one RENAME at a time). One reader thre
 KNN queries (k 10) back to back in each phase:
 
 1. no writer;
-2. steady: one writer thread upserting one document at a time, paced to 1000 writes/s;
+2. steady: one writer upserting one document at a time, paced to 1000 writes/s, twice:
+   as a thread of the reader's process, and as its own process (as a deployment runs it:
+   the HTTP service or an application reads, an ingest job or the stream worker writes;
+   in one process the writer's Python holds the GIL the reader waits for);
 3. burst: 20,000 new documents written as fast as the writer can, in batches of 64.
 
 Also measured: freshness (a write's acknowledgement to the document being the top hit of a
@@ -157,6 +160,7 @@ def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
         writer_idx = SearchIndex.open(connect(url), name)
         counter = iter(range(10**9))
         steady_written: list[np.ndarray] = []  # s0, s1, ...: in the index for the burst too
+        steady_names: list[str] = []
 
         def steady() -> None:
             period, t_next, end = 0.001, time.perf_counter(), time.perf_counter() + args.seconds
@@ -164,6 +168,7 @@ def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
                 n = next(counter)
                 vec = next(steady_vecs)
                 steady_written.append(vec)
+                steady_names.append(f"s{n}")
                 writer_idx.upsert([{"id": f"s{n}", "text": "steady", "vec": vec}])
                 if n % 50 == 0:  # freshness: acknowledged -> its own top hit
                     acked = time.perf_counter()
@@ -181,6 +186,23 @@ def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
         out[f"fresh {label}"] = percentiles(fresh_lat)
         out[f"alone {label}"] = alone
         out[f"steady {label}"] = steady_p
+        # 2b. the same steady writer in its own process
+        proc_out = Path(tempfile.mkdtemp()) / "steady.json"
+        me = [sys.executable, __file__, "--url", url, "--child", f"steady:{name}"]
+        env = {**os.environ, "STEADY_OUT": str(proc_out), "STEADY_SECONDS": str(args.seconds)}
+
+        def steady_process() -> None:
+            subprocess.run(me, env=env, check=True)
+
+        reader, took = with_reader(idx, queries, steady_process)
+        done = json.loads(proc_out.read_text())
+        steady_proc = percentiles(reader.lat)
+        out["rows"].append((label, "steady writer process (1000/s)", *steady_proc,
+                            len(reader.lat) / took, done["writes"] / done["seconds"]))  # fmt: skip
+        out[f"steady process {label}"] = steady_proc
+        out[f"fresh process {label}"] = percentiles(done["fresh"])
+        steady_written.extend(clustered(done["writes"], DIM, seed=PROCESS_SEED))
+        steady_names.extend(f"p{n}" for n in range(done["writes"]))
         # 3. burst: 20,000 new documents as fast as the writer can, batches of 64
         acked = [0]
 
@@ -198,8 +220,7 @@ def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
                             len(reader.lat) / took, len(burst) / took))  # fmt: skip
         out[f"burst {label}"] = burst_p
         before = np.vstack([base, *steady_written]) if steady_written else base
-        names = [str(i) for i in range(len(base))]
-        names += [f"s{i}" for i in range(len(steady_written))]
+        names = [*(str(i) for i in range(len(base))), *steady_names]
         out[f"recall {label}"] = burst_recall(reader.samples, before, names, burst, queries)
         if merger is not None:
             merger.send_signal(signal.SIGTERM)
@@ -303,9 +324,42 @@ def worker_freshness(url: str, count: int = 100) -> tuple[float, float]:
     return percentiles(lat)
 
 
+PROCESS_SEED = 23  # the steady writer process's vectors: clustered(n, DIM, seed=23)
+
+
+def steady_child(name: str, url: str) -> None:
+    """The steady writer as its own process: 1000 upserts/s of one document into ``name``
+    for STEADY_SECONDS, freshness of every 50th; writes and freshness to STEADY_OUT."""
+    idx = SearchIndex.open(connect(url), name)
+    seconds = float(os.environ["STEADY_SECONDS"])
+    vecs = clustered(int(seconds * 1000) + 1000, DIM, seed=PROCESS_SEED)
+    fresh: list[float] = []
+    n = 0
+    start = t_next = time.perf_counter()
+    end = start + seconds
+    while time.perf_counter() < end and n < len(vecs):
+        vec = vecs[n]
+        idx.upsert([{"id": f"p{n}", "text": "steady", "vec": vec}])
+        if n % 50 == 0:
+            acked = time.perf_counter()
+            while idx.search(vec, 1, return_fields=[]).ids != [f"p{n}"]:
+                pass
+            fresh.append(time.perf_counter() - acked)
+        n += 1
+        t_next += 0.001
+        time.sleep(max(0.0, t_next - time.perf_counter()))
+    took = time.perf_counter() - start
+    Path(os.environ["STEADY_OUT"]).write_text(
+        json.dumps({"writes": n, "seconds": took, "fresh": fresh})
+    )
+
+
 def child(kind: str, url: str) -> None:
     """A writer (versions 1 then 2 of documents, each batch's ids appended to a ledger
-    after its acknowledgement) or a merger, killed with -9 by the parent."""
+    after its acknowledgement) or a merger, killed with -9 by the parent; or the steady
+    writer (``steady:<index>``)."""
+    if kind.startswith("steady:"):
+        return steady_child(kind.partition(":")[2], url)
     idx = SearchIndex.open(connect(url), "kill")
     if kind == "merger":
         Merger(idx).run(threading.Event())
@@ -382,9 +436,17 @@ def print_report(r: dict[str, Any], args: argparse.Namespace) -> None:
     merge_rate, direct_rate = r["merge"]
     print(f"merge {merge_rate:.0f} docs/s, straight into the graph {direct_rate:.0f} docs/s")
     print(f"kill -9 mid-burst: {json.dumps(r['kill'])}")
+    for label in ("without", "with buffer"):
+        fp = r[f"fresh process {label}"]
+        print(f"freshness, steady writer process, {label} p50/p99: {fp[0]:.2f} / {fp[1]:.2f} ms")
     alone, steady = r["alone with buffer"][1], r["steady with buffer"][1]
     k = r["kill"]
     print(f"steady: reader p99 {steady / alone:.1f}x no-writer")
+    print(
+        f"steady, writer in its own process: reader p99 "
+        f"{r['steady process with buffer'][1] / alone:.1f}x no-writer "
+        f"(without the buffer {r['steady process without'][1] / r['alone without'][1]:.1f}x)"
+    )
     print(f"burst: reader p99 {r['burst with buffer'][1]:.1f} ms")
     print(f"freshness: p99 {r['fresh with buffer'][1]:.1f} ms")
     print(f"merge: {merge_rate / direct_rate:.2f}x direct")
