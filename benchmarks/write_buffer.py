@@ -201,7 +201,7 @@ def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
                             len(reader.lat) / took, done["writes"] / done["seconds"]))  # fmt: skip
         out[f"steady process {label}"] = steady_proc
         out[f"fresh process {label}"] = percentiles(done["fresh"])
-        steady_written.extend(clustered(done["writes"], DIM, seed=PROCESS_SEED))
+        steady_written.extend(process_vectors(args.seconds)[: done["writes"]])
         steady_names.extend(f"p{n}" for n in range(done["writes"]))
         # 3. burst: 20,000 new documents as fast as the writer can, batches of 64
         acked = [0]
@@ -324,7 +324,9 @@ def worker_freshness(url: str, count: int = 100) -> tuple[float, float]:
     return percentiles(lat)
 
 
-PROCESS_SEED = 23  # the steady writer process's vectors: clustered(n, DIM, seed=23)
+def process_vectors(seconds: float) -> np.ndarray:
+    """The steady writer process's vectors, as it and the parent both draw them."""
+    return clustered(int(seconds * 1000) + 1000, DIM, seed=23)
 
 
 def steady_child(name: str, url: str) -> None:
@@ -332,7 +334,7 @@ def steady_child(name: str, url: str) -> None:
     for STEADY_SECONDS, freshness of every 50th; writes and freshness to STEADY_OUT."""
     idx = SearchIndex.open(connect(url), name)
     seconds = float(os.environ["STEADY_SECONDS"])
-    vecs = clustered(int(seconds * 1000) + 1000, DIM, seed=PROCESS_SEED)
+    vecs = process_vectors(seconds)
     fresh: list[float] = []
     n = 0
     start = t_next = time.perf_counter()
