@@ -9,7 +9,8 @@ KNN queries (k 10) back to back in each phase:
 2. steady: one writer upserting one document at a time, paced to 1000 writes/s, twice:
    as a thread of the reader's process, and as its own process (as a deployment runs it:
    the HTTP service or an application reads, an ingest job or the stream worker writes;
-   in one process the writer's Python holds the GIL the reader waits for);
+   in one process the writer's Python holds the GIL the reader waits for); the second
+   runs last, after the burst is merged;
 3. burst: 20,000 new documents written as fast as the writer can, in batches of 64.
 
 Also measured: freshness (a write's acknowledgement to the document being the top hit of a
@@ -186,23 +187,6 @@ def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
         out[f"fresh {label}"] = percentiles(fresh_lat)
         out[f"alone {label}"] = alone
         out[f"steady {label}"] = steady_p
-        # 2b. the same steady writer in its own process
-        proc_out = Path(tempfile.mkdtemp()) / "steady.json"
-        me = [sys.executable, __file__, "--url", url, "--child", f"steady:{name}"]
-        env = {**os.environ, "STEADY_OUT": str(proc_out), "STEADY_SECONDS": str(args.seconds)}
-
-        def steady_process() -> None:
-            subprocess.run(me, env=env, check=True)
-
-        reader, took = with_reader(idx, queries, steady_process)
-        done = json.loads(proc_out.read_text())
-        steady_proc = percentiles(reader.lat)
-        out["rows"].append((label, "steady writer process (1000/s)", *steady_proc,
-                            len(reader.lat) / took, done["writes"] / done["seconds"]))  # fmt: skip
-        out[f"steady process {label}"] = steady_proc
-        out[f"fresh process {label}"] = percentiles(done["fresh"])
-        steady_written.extend(process_vectors(args.seconds)[: done["writes"]])
-        steady_names.extend(f"p{n}" for n in range(done["writes"]))
         # 3. burst: 20,000 new documents as fast as the writer can, batches of 64
         acked = [0]
 
@@ -222,6 +206,30 @@ def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
         before = np.vstack([base, *steady_written]) if steady_written else base
         names = [*(str(i) for i in range(len(base))), *steady_names]
         out[f"recall {label}"] = burst_recall(reader.samples, before, names, burst, queries)
+        # 4. the steady writer again, in its own process, once the burst is merged (last,
+        # so the burst's figures are taken on the same index as before this phase existed)
+        if buffered:
+            Merger(idx, group=64).drain()
+        idx.wait_indexed()
+        # its own no-writer figure: the index holds the steady and burst documents now
+        reader, _ = with_reader(idx, queries, lambda: time.sleep(args.seconds))
+        out[f"alone later {label}"] = later = percentiles(reader.lat)
+        out["rows"].append((label, "no writer, after the burst", *later,
+                            len(reader.lat) / args.seconds, 0.0))  # fmt: skip
+        proc_out = Path(tempfile.mkdtemp()) / "steady.json"
+        me = [sys.executable, __file__, "--url", url, "--child", f"steady:{name}"]
+        env = {**os.environ, "STEADY_OUT": str(proc_out), "STEADY_SECONDS": str(args.seconds)}
+
+        def steady_process() -> None:
+            subprocess.run(me, env=env, check=True)
+
+        reader, took = with_reader(idx, queries, steady_process)
+        done = json.loads(proc_out.read_text())
+        steady_proc = percentiles(reader.lat)
+        out["rows"].append((label, "steady writer process (1000/s)", *steady_proc,
+                            len(reader.lat) / took, done["writes"] / done["seconds"]))  # fmt: skip
+        out[f"steady process {label}"] = steady_proc
+        out[f"fresh process {label}"] = percentiles(done["fresh"])
         if merger is not None:
             merger.send_signal(signal.SIGTERM)
             merger.wait(30)
@@ -444,11 +452,12 @@ def print_report(r: dict[str, Any], args: argparse.Namespace) -> None:
     alone, steady = r["alone with buffer"][1], r["steady with buffer"][1]
     k = r["kill"]
     print(f"steady: reader p99 {steady / alone:.1f}x no-writer")
-    print(
-        f"steady, writer in its own process: reader p99 "
-        f"{r['steady process with buffer'][1] / alone:.1f}x no-writer "
-        f"(without the buffer {r['steady process without'][1] / r['alone without'][1]:.1f}x)"
+    own, own_without = (
+        r[f"steady process {label}"][1] / r[f"alone later {label}"][1]
+        for label in ("with buffer", "without")
     )
+    print(f"steady, writer in its own process (after the burst): reader p99 {own:.1f}x "
+          f"no-writer (without the buffer {own_without:.1f}x)")  # fmt: skip
     print(f"burst: reader p99 {r['burst with buffer'][1]:.1f} ms")
     print(f"freshness: p99 {r['fresh with buffer'][1]:.1f} ms")
     print(f"merge: {merge_rate / direct_rate:.2f}x direct")
