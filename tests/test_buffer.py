@@ -389,3 +389,22 @@ def test_a_buffered_update_on_a_full_server_is_refused_whole_and_keeps_the_merge
     got = idx.get(["3"])[0]
     assert got is not None and got["title"] == written[3]["title"]
     assert idx.search(written[3]["v"], 1).ids == ["3"]
+
+
+@pytest.mark.parametrize("storage", ["hash", "json"])
+def test_a_stray_key_where_a_buffered_twin_goes_does_not_cost_the_merged_document(
+    r: redis.Redis, storage: str
+) -> None:
+    """A buffered write deletes the merged key and writes the twin. In JSON storage a key
+    of another type already under the twin's name made JSON.SET fail after that DEL had
+    run: the update was refused and the merged document was gone. The twin's name is the
+    buffer's, so the write now replaces whatever is there, as hash storage did."""
+    idx = SearchIndex.create(r, buffered_schema(storage=storage))
+    written = docs(10)
+    idx.upsert(written)
+    Merger(idx).drain()
+    r.set("wbuf:wb:3", "left over")
+    assert idx.upsert([{**written[3], "title": "three, updated"}]) == 1
+    got = idx.get(["3"])[0]
+    assert got is not None and got["title"] == "three, updated"
+    assert idx.search(written[3]["v"], 1).ids == ["3"] and idx.count() == 10

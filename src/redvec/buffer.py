@@ -62,9 +62,12 @@ BACKLOG = 64  # below this many buffered documents a merge goes one RENAME a rou
 
 def buffered_commands(schema: IndexSchema, doc_id: str, commands: list[Any]) -> list[Any]:
     """One buffered write: the index's key deleted and the buffer's written, atomically
-    (``commands`` are the document's commands encoded against the buffer's schema)."""
+    (``commands`` are the document's commands encoded against the buffer's schema). The
+    twin is deleted too: a key of another type under its name would make the write fail
+    after the index's key was gone, losing the merged document."""
+    assert schema.buffer is not None
     main_keys = schema.store.keys_of(schema, doc_id)
-    return [("MULTI",), ("DEL", *main_keys), *commands, ("EXEC",)]
+    return [("MULTI",), ("DEL", *main_keys, schema.buffer.key(doc_id)), *commands, ("EXEC",)]
 
 
 def buffered_vector(schema: IndexSchema, doc_id: str, vector_command: Command) -> list[Any]:
