@@ -35,6 +35,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -157,31 +158,18 @@ def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
         alone = percentiles(reader.lat)
         out["rows"].append((label, "no writer", *alone, len(reader.lat) / args.seconds, 0.0))
         # 2. steady 1000 writes/s, with freshness of each write
-        fresh_lat: list[float] = []
         writer_idx = SearchIndex.open(connect(url), name)
-        counter = iter(range(10**9))
         steady_written: list[np.ndarray] = []  # s0, s1, ...: in the index for the burst too
-        steady_names: list[str] = []
+        fresh_lat: list[float] = []
 
         def steady() -> None:
-            period, t_next, end = 0.001, time.perf_counter(), time.perf_counter() + args.seconds
-            while time.perf_counter() < end:
-                n = next(counter)
-                vec = next(steady_vecs)
-                steady_written.append(vec)
-                steady_names.append(f"s{n}")
-                writer_idx.upsert([{"id": f"s{n}", "text": "steady", "vec": vec}])
-                if n % 50 == 0:  # freshness: acknowledged -> its own top hit
-                    acked = time.perf_counter()
-                    while writer_idx.search(vec, 1, return_fields=[]).ids != [f"s{n}"]:
-                        pass
-                    fresh_lat.append(time.perf_counter() - acked)
-                t_next += period
-                time.sleep(max(0.0, t_next - time.perf_counter()))
+            written, fresh = steady_writes(writer_idx, steady_vecs, "s", args.seconds)
+            steady_written.extend(written)
+            fresh_lat.extend(fresh)
 
         reader, took = with_reader(idx, queries, steady)
         steady_p = percentiles(reader.lat)
-        writes = next(counter)
+        writes = len(steady_written)
         out["rows"].append((label, "steady writer (1000/s)", *steady_p, len(reader.lat) / took,
                             writes / took))  # fmt: skip
         out[f"fresh {label}"] = percentiles(fresh_lat)
@@ -204,7 +192,7 @@ def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
                             len(reader.lat) / took, len(burst) / took))  # fmt: skip
         out[f"burst {label}"] = burst_p
         before = np.vstack([base, *steady_written]) if steady_written else base
-        names = [*(str(i) for i in range(len(base))), *steady_names]
+        names = [*(str(i) for i in range(len(base))), *(f"s{n}" for n in range(writes))]
         out[f"recall {label}"] = burst_recall(reader.samples, before, names, burst, queries)
         # 4. the steady writer again, in its own process, once the burst is merged (last,
         # so the burst's figures are taken on the same index as before this phase existed)
@@ -337,30 +325,41 @@ def process_vectors(seconds: float) -> np.ndarray:
     return clustered(int(seconds * 1000) + 1000, DIM, seed=23)
 
 
-def steady_child(name: str, url: str) -> None:
-    """The steady writer as its own process: 1000 upserts/s of one document into ``name``
-    for STEADY_SECONDS, freshness of every 50th; writes and freshness to STEADY_OUT."""
-    idx = SearchIndex.open(connect(url), name)
-    seconds = float(os.environ["STEADY_SECONDS"])
-    vecs = process_vectors(seconds)
+def steady_writes(
+    idx: SearchIndex, vectors: Iterator[np.ndarray], prefix: str, seconds: float
+) -> tuple[list[np.ndarray], list[float]]:
+    """Upserts of one document each (ids ``<prefix>0``, ``<prefix>1``, ...) paced to
+    1000/s for ``seconds``: the vectors written, and the freshness of every 50th (its
+    acknowledgement to being its own vector's top hit, 1 s where it never was), in seconds."""
+    written: list[np.ndarray] = []
     fresh: list[float] = []
-    n = 0
-    start = t_next = time.perf_counter()
-    end = start + seconds
-    while time.perf_counter() < end and n < len(vecs):
-        vec = vecs[n]
-        idx.upsert([{"id": f"p{n}", "text": "steady", "vec": vec}])
-        if n % 50 == 0:
+    t_next = time.perf_counter()
+    end = t_next + seconds
+    while time.perf_counter() < end and (vec := next(vectors, None)) is not None:
+        n = len(written)
+        written.append(vec)
+        idx.upsert([{"id": f"{prefix}{n}", "text": "steady", "vec": vec}])
+        if n % 50 == 0:  # an approximate search may never rank it first: wait 1 s at most
             acked = time.perf_counter()
-            while idx.search(vec, 1, return_fields=[]).ids != [f"p{n}"]:
-                pass
+            while idx.search(vec, 1, return_fields=[]).ids != [f"{prefix}{n}"]:
+                if time.perf_counter() - acked > 1.0:
+                    break
             fresh.append(time.perf_counter() - acked)
-        n += 1
         t_next += 0.001
         time.sleep(max(0.0, t_next - time.perf_counter()))
+    return written, fresh
+
+
+def steady_child(name: str, url: str) -> None:
+    """The steady writer as its own process (:func:`steady_writes` into ``name`` for
+    STEADY_SECONDS); how many it wrote, in how long, and their freshness to STEADY_OUT."""
+    idx = SearchIndex.open(connect(url), name)
+    seconds = float(os.environ["STEADY_SECONDS"])
+    start = time.perf_counter()
+    written, fresh = steady_writes(idx, iter(process_vectors(seconds)), "p", seconds)
     took = time.perf_counter() - start
     Path(os.environ["STEADY_OUT"]).write_text(
-        json.dumps({"writes": n, "seconds": took, "fresh": fresh})
+        json.dumps({"writes": len(written), "seconds": took, "fresh": fresh})
     )
 
 

@@ -192,7 +192,6 @@ def _run_queries(
         return i, [int(h.id) for h in result.hits], time.perf_counter() - t
 
     found: list[list[int]] = [[] for _ in range(len(queries))]
-    lat: list[float] = []
     for i in range(min(len(queries), 20)):  # warm-up
         one(i)
     if timer is not None:
@@ -206,10 +205,9 @@ def _run_queries(
             start = time.perf_counter()
             answers = list(pool.map(one, order))
             wall = time.perf_counter() - start
-    for i, ids, dt in answers:
-        found[i] = found[i] or ids
-        lat.append(dt)
-    return found, lat, len(order) / wall
+    for i, ids, _ in answers[: len(queries)]:  # the first pass
+        found[i] = ids
+    return found, [dt for _, _, dt in answers], len(order) / wall
 
 
 def _hnswlib_points(
