@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import redis
 
 from redvec.errors import FilterError
-from redvec.filters import Geo, Num, Tag, Text, filter_from_json, parse_filter
+from redvec.filters import Geo, Num, Tag, Text, conjoined_ranges, filter_from_json, parse_filter
 from redvec.index import SearchIndex
 from redvec.schema import GeoField, IndexSchema, NumericField, TagField, TextField, VectorField
 
@@ -172,3 +174,29 @@ def test_a_phrase_of_stop_words_only_is_refused_not_silently_empty(idx: SearchIn
     with pytest.raises(FilterError, match="only stop words"):
         found(idx, parse_filter('body:"of the"', SCHEMA))
     assert found(idx, Text("body") == "word1 common") == {"1"}
+
+
+@pytest.mark.parametrize(
+    ("flt", "outside"),
+    [
+        (Num("p") >= 5, ["@p:[-inf (5]"]),
+        (Num("p") > 5, ["@p:[-inf 5]"]),
+        (Num("p") <= 9, ["@p:[(9 +inf]"]),
+        (Num("p") < 9, ["@p:[9 +inf]"]),
+        (Num("p").between(1, 9), ["@p:[-inf (1]", "@p:[(9 +inf]"]),
+        (Num("p").between(1, 9, inclusive=False), ["@p:[-inf 1]", "@p:[9 +inf]"]),
+        (Num("p") == 3, ["@p:[-inf (3]", "@p:[(3 +inf]"]),
+    ],
+)
+def test_a_range_knows_the_values_outside_it(flt: Any, outside: list[str]) -> None:
+    (only,) = conjoined_ranges(flt)
+    assert only.complement() == outside
+    assert only.negated_complement() == f"(-({' | '.join(outside)} | ismissing(@p)))"
+
+
+def test_only_ranges_every_match_satisfies_are_conjoined() -> None:
+    a, b = Num("a") >= 1, Num("b") < 2
+    assert conjoined_ranges(a & (Tag("t") == "x") & b) == [a, b]
+    assert conjoined_ranges(a | b) == []
+    assert conjoined_ranges(~a) == []
+    assert conjoined_ranges((a | b) & b) == [b]

@@ -436,3 +436,106 @@ def test_a_share_whose_first_searches_were_easy_is_still_caught_when_the_graph_m
     assert np.mean(recalls[:15]) < 0.9  # the graph misses these queries' neighbours...
     assert np.mean(recalls[-50:]) >= 0.95  # ...and the planner has learnt it
     assert "checked against exact" in result.plan.reason
+
+
+# -- wide numeric ranges sent as their complement's negation ----------------------------
+
+WIDE = (
+    Num("rank") >= 50,
+    Num("rank") > 50,
+    Num("rank") <= 1450,
+    Num("rank") < 1450,
+    Num("rank").between(20, 1480),
+    Num("rank").between(20, 1480, inclusive=False),
+    Num("rank") >= -1,  # nothing is outside it
+)
+
+
+def _sparse(name: str, storage: str = "hash", index_missing: bool = True) -> IndexSchema:
+    return IndexSchema(
+        name,
+        f"{name}:",
+        (
+            TagField("kind"),
+            NumericField("rank", index_missing=index_missing),
+            VectorField("vec", dims=DIMS, distance="L2", m=8, ef_construction=40),
+        ),
+        storage=storage,  # type: ignore[arg-type]
+    )
+
+
+def _with_unranked(idx: SearchIndex, q: np.ndarray) -> set[str]:
+    """The corpus, plus 20 documents without a rank lying right at ``q`` (a filter on rank
+    must never return them, however near they are)."""
+    docs, _ = _corpus()
+    idx.upsert(docs)
+    near = [{"id": f"x{i}", "kind": "common", "vec": q + 1e-3 * i} for i in range(20)]
+    idx.upsert(near)
+    idx.wait_indexed()
+    return {d["id"] for d in near}
+
+
+def _matched(r: redis.Redis, index: str, where: str) -> set[bytes]:
+    reply = r.execute_command(
+        "FT.SEARCH", index, where, "NOCONTENT", "LIMIT", 0, 10_000, "DIALECT", 2
+    )
+    return set(reply[1:])
+
+
+@pytest.mark.parametrize("flt", WIDE, ids=lambda f: f.render())
+def test_a_range_matching_most_of_an_index_runs_as_its_complements_negation_on_the_same_documents(
+    r: redis.Redis, flt: Any
+) -> None:
+    idx = SearchIndex.create(r, _sparse("wide"), overwrite=True)
+    q = np.random.default_rng(7).normal(size=DIMS)
+    unranked = _with_unranked(idx, q)
+    result = idx.search(q, 10, filter=flt)
+    plan = result.plan
+    assert plan.policy == "BATCHES" and plan.filter is not None, plan
+    assert "ismissing(@rank)" in plan.filter and "sent as the negation" in plan.reason
+    # The form sent matches exactly the documents the range matches, bounds included.
+    assert _matched(r, "wide", plan.filter) == _matched(r, "wide", flt.render())
+    assert len(result.ids) == 10 and not set(result.ids) & unranked
+    kept = [d for d in idx.get(result.ids)]
+    assert all(isinstance(d["rank"], int) for d in kept)
+
+
+def test_a_wide_range_is_sent_as_written_where_the_rewrite_would_not_hold_or_not_help(
+    r: redis.Redis,
+) -> None:
+    q = np.random.default_rng(8).normal(size=DIMS)
+    wide = Num("rank") >= 50
+    # Without index_missing nothing tells a document without a rank from one outside.
+    plain = SearchIndex.create(r, _sparse("plain", index_missing=False), overwrite=True)
+    unranked = _with_unranked(plain, q)
+    result = plain.search(q, 10, filter=wide)
+    assert result.plan.policy == "BATCHES" and result.plan.filter is None
+    assert not set(result.ids) & unranked
+    # A JSON array holds several numbers: a document with one on each side would be lost.
+    js = SearchIndex.create(r, _sparse("js", storage="json"), overwrite=True)
+    _with_unranked(js, q)
+    assert js.search(q, 10, filter=wide).plan.filter is None
+    idx = SearchIndex.create(r, _sparse("narrow"), overwrite=True)
+    _with_unranked(idx, q)
+    # A range under a union may be left out of a match; 40% of the index outside: no gain.
+    for flt in ((Num("rank") >= 50) | (Tag("kind") == "rare"), Num("rank") >= 600):
+        plan = idx.search(q, 10, filter=flt).plan
+        assert plan.policy == "BATCHES" and plan.filter is None, plan
+    # Forced policies send the filter as written.
+    forced = idx.search(q, 10, filter=wide, hybrid_policy="batches")
+    assert forced.plan.filter is None
+
+
+def test_a_wide_range_inside_an_intersection_is_rewritten_and_the_rest_kept(
+    r: redis.Redis,
+) -> None:
+    idx = SearchIndex.create(r, _sparse("both"), overwrite=True)
+    q = np.random.default_rng(9).normal(size=DIMS)
+    unranked = _with_unranked(idx, q)
+    flt = (Tag("kind") == "common") & (Num("rank") < 1400)
+    result = idx.search(q, 10, filter=flt)
+    assert result.plan.filter is not None and "@kind:{common}" in result.plan.filter
+    assert _matched(r, "both", result.plan.filter) == _matched(r, "both", flt.render())
+    assert not set(result.ids) & unranked
+    # The string (CLI) form is planned the same.
+    assert idx.search(q, 10, filter="kind:common rank<1400").plan.filter == result.plan.filter

@@ -10,7 +10,14 @@ import redis
 from redvec._resp import pairs, text
 from redvec.errors import IndexExistsError, SchemaError
 from redvec.index import SearchIndex
-from redvec.schema import IndexSchema, TagField, TextField, VectorField, load_schema
+from redvec.schema import (
+    IndexSchema,
+    NumericField,
+    TagField,
+    TextField,
+    VectorField,
+    load_schema,
+)
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "schemas"
 
@@ -210,3 +217,36 @@ def test_bad_schema_file_is_reported(tmp_path: Path) -> None:
         load_schema(bad)
     with pytest.raises(SchemaError, match="cannot read schema file"):
         load_schema(tmp_path / "missing.yaml")
+
+
+def test_a_numeric_field_indexing_missing_values_is_created_so_and_read_back(
+    r: redis.Redis,
+) -> None:
+    schema = IndexSchema.from_dict(
+        {
+            "name": "miss",
+            "prefix": "miss:",
+            "storage": "hash",
+            "fields": [
+                {"name": "price", "type": "numeric", "index_missing": True},
+                {"name": "year", "type": "numeric"},
+                {"name": "v", "type": "vector", "dims": 4, "algorithm": "flat"},
+            ],
+        }
+    )
+    SearchIndex.create(r, schema)
+    raw = {a[3]: a for a in pairs(r.execute_command("FT.INFO", "miss"))["attributes"]}
+    assert b"INDEXMISSING" in raw[b"price"] and b"INDEXMISSING" not in raw[b"year"]
+    assert SearchIndex.open(r, "miss").schema == schema
+    # The default is left out of the schema's JSON, as schemas written before it read.
+    fields = {f["name"]: f for f in schema.to_dict()["fields"]}
+    assert fields["price"]["index_missing"] is True and "index_missing" not in fields["year"]
+    # An index created elsewhere says so in FT.INFO.
+    r.execute_command("FT.DROPINDEX", "miss")
+    r.execute_command(
+        "FT.CREATE", "miss", "ON", "HASH", "PREFIX", 1, "miss:", "SCHEMA",
+        "price", "NUMERIC", "INDEXMISSING", "year", "NUMERIC",
+    )  # fmt: skip
+    opened = SearchIndex.open(r, "miss").schema
+    assert opened.field("price") == NumericField("price", index_missing=True)
+    assert opened.field("year") == NumericField("year")

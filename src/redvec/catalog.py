@@ -74,7 +74,8 @@ def _schema_from_ft_info(name: str, info: dict[str, Any]) -> IndexSchema:
             sep = text(attr.get("SEPARATOR", ",")) or ","
             fields.append(TagField(fname, separator=sep))
         elif kind == "NUMERIC":
-            fields.append(NumericField(fname))
+            flags = {text(a) for a in raw if isinstance(a, bytes | str)}
+            fields.append(NumericField(fname, index_missing="INDEXMISSING" in flags))
         elif kind == "GEO":
             fields.append(GeoField(fname))
         elif kind == "VECTOR":

@@ -39,7 +39,7 @@ from redvec.buffer import (
 from redvec.connection import progress_of
 from redvec.documents import encode_document
 from redvec.errors import DocumentError, IndexNotFoundError, ValidationError
-from redvec.filters import Filter
+from redvec.filters import Filter, narrowed, parse_filter
 from redvec.planner import (
     AUTO,
     FLAT,
@@ -50,6 +50,9 @@ from redvec.planner import (
     choose,
     forced,
     guard_key,
+    narrowable,
+    narrowed_plan,
+    outside_ranges,
     own_batch,
     policy_of,
     single_condition,
@@ -691,14 +694,22 @@ class IndexCore:
         k = q.k + q.offset
         if vf.algorithm != "HNSW":
             return FLAT  # no count needed
-        counts = yield from self.counted([where])
+        ranges = outside_ranges(q.filter, self.schema)
+        counts = yield from self.counted([where, *(c for _, c in ranges if c is not None)])
         matches, documents = counts[where], counts["*"]
         ef = q.ef_runtime if q.ef_runtime is not None else (yield from self.default_ef_runtime())
         widen = self.recall_guard.widen(guard_key(vf.name, matches, documents))
-        return choose(
+        plan = choose(
             matches, documents, k, algorithm=vf.algorithm, dims=vf.dims, ef=ef, widen=widen,
             single=single_condition(where),
         )  # fmt: skip
+        wide = [r for r, c in ranges if narrowable(None if c is None else counts[c], documents)]
+        if not wide or plan.policy != "BATCHES":
+            return plan  # brute force walks the matches once: the filter's form barely counts
+        flt = parse_filter(q.filter, self.schema) if isinstance(q.filter, str) else q.filter
+        assert flt is not None
+        sent = narrowed(flt, wide).render(self.schema)
+        return narrowed_plan(plan, sent, [r.render() for r in wide])
 
     def _check_of(self, q: KnnQuery, plan: SearchPlan) -> _Check | None:
         """The exact twin of a search the planner sent in batches, when the

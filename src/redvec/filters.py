@@ -234,6 +234,59 @@ class _Leaf(Filter):
 
 
 @dataclass(frozen=True)
+class _Range(_Leaf):
+    """A numeric range, its bounds kept as rendered (``-inf``, ``(5``, ``9``, ``+inf``), so
+    that the planner can write it as the negation of its complement (:func:`narrowed`)."""
+
+    lo: str = "-inf"
+    hi: str = "+inf"
+
+    def complement(self) -> list[str]:
+        """The ranges of values outside this one, as query text (none, one or two)."""
+        out = []
+        if self.lo != "-inf":
+            edge = self.lo[1:] if self.lo.startswith("(") else "(" + self.lo
+            out.append(f"@{self.field}:[-inf {edge}]")
+        if self.hi != "+inf":
+            edge = self.hi[1:] if self.hi.startswith("(") else "(" + self.hi
+            out.append(f"@{self.field}:[{edge} +inf]")
+        return out
+
+    def negated_complement(self) -> str:
+        """The same documents as this range for a field holding one number and indexing
+        its missing values: neither outside the range nor without a value."""
+        return "(-(" + " | ".join([*self.complement(), f"ismissing(@{self.field})"]) + "))"
+
+
+def _range_leaf(name: str, lo: str, hi: str) -> _Range:
+    return _Range(name, "numeric", f"[{lo} {hi}]", lo, hi)
+
+
+def conjoined_ranges(flt: Filter) -> list[_Range]:
+    """The numeric ranges that every match of ``flt`` must satisfy: ``flt`` itself, or the
+    parts of its top-level intersection (a range under a union or a negation is not one)."""
+    if isinstance(flt, _Range):
+        return [flt]
+    if isinstance(flt, _Bool) and flt.op == "and":
+        return [r for part in flt.parts for r in conjoined_ranges(part)]
+    return []
+
+
+def narrowed(flt: Filter, ranges: Iterable[_Range]) -> Filter:
+    """``flt`` with each of ``ranges`` (from :func:`conjoined_ranges`) written as the
+    negation of its complement (:meth:`_Range.negated_complement`): the same documents
+    where the fields hold one number each and index missing values, found faster when the
+    complement is short (RediSearch checks each graph batch's candidates against the
+    filter, and a wide numeric range is a union of many tree nodes)."""
+    chosen = set(ranges)
+    if isinstance(flt, _Range) and flt in chosen:
+        return Raw(flt.negated_complement())
+    if isinstance(flt, _Bool) and flt.op == "and":
+        return _Bool("and", tuple(narrowed(part, chosen) for part in flt.parts))
+    return flt
+
+
+@dataclass(frozen=True)
 class Raw(Filter):
     """A query fragment written by the programmer, passed through as it is (the seed's
     ``meta_data_query="@labels:{books}"``). Never build one from user input: it is
@@ -289,7 +342,7 @@ class Num:
     name: str
 
     def _range(self, lo: str, hi: str) -> Filter:
-        return _Leaf(self.name, "numeric", f"[{lo} {hi}]")
+        return _range_leaf(self.name, lo, hi)
 
     def between(self, lo: Any, hi: Any, *, inclusive: bool = True) -> Filter:
         """``lo <= field <= hi`` (both bounds exclusive with ``inclusive=False``);
@@ -456,7 +509,7 @@ def _parse_term(m: re.Match[str], schema: IndexSchema) -> Filter:
             else:
                 lo_s = _fmt(_number(lo, name)) if lo else "-inf"
                 hi_s = _fmt(_number(hi, name)) if hi else "+inf"
-                result = _Leaf(name, "numeric", f"[{lo_s} {hi_s}]")
+                result = _range_leaf(name, lo_s, hi_s)
         elif kind == "geo":
             parts = value.split(",")
             if len(parts) not in (3, 4):
@@ -562,7 +615,7 @@ def filter_from_json(obj: Any, schema: IndexSchema, _depth: int = 0) -> Filter:
             hi = _fmt(_number(rest["lte"], name))
         if "lt" in rest:
             hi = "(" + _fmt(_number(rest["lt"], name))
-        return _Leaf(name, "numeric", f"[{lo} {hi}]")
+        return _range_leaf(name, lo, hi)
     raise FilterError(
         f"field '{name}': a filter leaf takes one of tag, text, geo, or eq/gt/gte/lt/lte; "
         f"got {', '.join(sorted(rest)) or 'nothing'}"

@@ -52,22 +52,27 @@ RediSearch's own choice (``REDISEARCH``); every KNN result carries the plan it r
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import re
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from redvec.errors import ValidationError
+from redvec.filters import Filter, conjoined_ranges, parse_filter
+from redvec.schema import IndexSchema, NumericField
 
 __all__ = [
     "ADHOC_WORK",
     "AUTO",
     "FLAT",
     "MIN_BATCH",
+    "NARROW_SHARE",
     "POLICIES",
     "RECALL_TARGET",
     "REDISEARCH",
@@ -79,6 +84,9 @@ __all__ = [
     "forced",
     "guard_key",
     "min_batch",
+    "narrowable",
+    "narrowed_plan",
+    "outside_ranges",
     "policy_of",
 ]
 
@@ -107,6 +115,12 @@ BATCH_COST = 20
 # recall from 50% up; for an intersection, batches of k / share from the exact count did
 # better than both (RediSearch underestimates an intersection's selectivity).
 OWN_BATCHES = (0.03, 0.25)
+# A numeric range whose complement matches at most this share of the index is sent as the
+# complement's negation (:func:`narrowable`). On 100k x 128 under batches of 112, raw
+# FT.SEARCH, a range matching 90% of the index ran at 525 q/s as written and 1507 as its
+# negated complement; 80%: 586 and 1334; 75%: 604 and 1254; 65%: 655 and 998; 50%: 800 and
+# 832; and a 40% range inside an intersection was slower negated (665 against 825).
+NARROW_SHARE = 0.35
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +132,8 @@ class SearchPlan:
     named a policy), ``redisearch`` (the caller asked for RediSearch's own choice) or
     ``unfiltered``. ``matches`` and ``documents`` are the counts the planner used (kept
     up to :attr:`MatchCounts.max_age` seconds); None when no count was needed. ``reason``
-    says why, in words.
+    says why, in words. ``filter`` is the filter as sent when the planner rewrote it into
+    an equivalent, faster form (:func:`narrowable`), else None.
     """
 
     policy: str | None
@@ -128,6 +143,7 @@ class SearchPlan:
     matches: int | None = None
     documents: int | None = None
     checked: float | None = None
+    filter: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The plan as JSON-ready data (the HTTP answer's ``plan``)."""
@@ -139,6 +155,7 @@ class SearchPlan:
             "matches": self.matches,
             "documents": self.documents,
             "checked": self.checked,
+            "filter": self.filter,
         }
 
 
@@ -236,6 +253,48 @@ def choose(
         f"{widened}",
         matches, documents,
     )  # fmt: skip
+
+
+def narrowable(outside: int | None, documents: int) -> bool:
+    """Whether a numeric range whose complement (the values outside it) matches ``outside``
+    of ``documents`` runs faster as the negation of that complement: where the complement
+    is at most :data:`NARROW_SHARE` of the index (None: the range has no bound, nothing is
+    outside it)."""
+    return outside is None or outside <= NARROW_SHARE * documents
+
+
+@functools.lru_cache(maxsize=4096)
+def outside_ranges(flt: Filter | str, schema: IndexSchema) -> tuple[tuple[Any, str | None], ...]:
+    """The numeric ranges of ``flt`` the planner may send as their complement's negation,
+    each with its complement as query text (None: no bound, nothing outside): ranges every
+    match must satisfy, on a field declared with ``index_missing`` in a HASH, which holds
+    one number per field (a JSON array holds several, and a document with a value on each
+    side of the range would be lost)."""
+    if schema.key_type != "HASH":
+        return ()
+    parsed = parse_filter(flt, schema) if isinstance(flt, str) else flt
+    if parsed is None:
+        return ()
+    fields = {f.name: f for f in schema.fields}
+    out = []
+    for r in conjoined_ranges(parsed):
+        f = fields.get(r.field)
+        if isinstance(f, NumericField) and f.index_missing:
+            parts = r.complement()
+            out.append((r, " | ".join(parts) if parts else None))
+    return tuple(out)
+
+
+def narrowed_plan(plan: SearchPlan, sent: str, ranges: Sequence[str]) -> SearchPlan:
+    """``plan``, saying that its filter is sent as ``sent``, ``ranges`` rewritten."""
+    if plan.chosen_by != "planner":
+        return plan
+    why = (
+        f"; {', '.join(ranges)} sent as the negation of {'its' if len(ranges) == 1 else 'their'}"
+        f" short complement and missing values (the same documents: a numeric field with "
+        f"index_missing holds one number per document in a hash)"
+    )
+    return dataclasses.replace(plan, reason=plan.reason + why, filter=sent)
 
 
 def single_condition(where: str) -> bool:

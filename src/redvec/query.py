@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from redvec.errors import ValidationError
-from redvec.filters import Filter, parse_filter, query_word, stopwords_of, text_tokens
+from redvec.filters import Filter, Raw, parse_filter, query_word, stopwords_of, text_tokens
 from redvec.planner import SearchPlan, policy_of
 from redvec.schema import IndexSchema, NumericField, TagField, VectorField
 from redvec.storage import METADATA, WHOLE
@@ -416,7 +416,9 @@ def build_knn(
     which repeats from query to query: that part is built once and cached, and each query
     costs a list copy and the blob (the search path's overhead over a hand-written
     FT.SEARCH is what ``benchmarks/query_overhead.py`` measures)."""
-    flt = q.filter
+    flt: Filter | str | None = q.filter
+    if plan is not None and plan.filter is not None:
+        flt = Raw(plan.filter)  # the planner's equivalent form, rendered from q.filter
     fields = None if q.return_fields is None else tuple(q.return_fields)
     if plan is None:
         policy, batch = q.hybrid_policy, q.batch_size

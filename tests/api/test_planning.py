@@ -5,6 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import redis
+
+from redvec.index import SearchIndex
+from redvec.schema import IndexSchema, NumericField, VectorField
+
 from .conftest import RunningService
 from .test_service import loaded  # noqa: F401  (the fixture)
 
@@ -74,3 +80,36 @@ def test_a_batch_search_explains_each_search_that_asks(
         first, second = answer.json()["responses"]
         assert first["plan"]["chosen_by"] == "planner"
         assert "plan" not in second and second["mode"] == "dense"
+
+
+def test_explain_shows_a_wide_range_sent_as_its_complements_negation(
+    service: RunningService, r: redis.Redis
+) -> None:
+    dims = 256
+    schema = IndexSchema(
+        "ranked",
+        "ranked:",
+        (
+            NumericField("rank", index_missing=True),
+            VectorField("vec", dims=dims, distance="L2", m=8, ef_construction=40),
+        ),
+    )
+    idx = SearchIndex.create(r, schema)
+    vectors = np.random.default_rng(0).normal(size=(1500, dims)).astype(np.float32)
+    idx.upsert({"id": str(i), "rank": i, "vec": v} for i, v in enumerate(vectors))
+    idx.wait_indexed()
+    body = {
+        "vector": vectors[300].tolist(),
+        "k": 5,
+        "filter": {"field": "rank", "gte": 100},
+        "explain": True,
+    }
+    with service.client() as c:
+        resp = c.post("/v1/indexes/ranked/search", json=body)
+    assert resp.status_code == 200, resp.text
+    plan = resp.json()["plan"]
+    assert plan["policy"] == "BATCHES" and plan["chosen_by"] == "planner"
+    assert plan["filter"] == "(-(@rank:[-inf (100] | ismissing(@rank)))"
+    assert "sent as the negation" in plan["reason"]
+    assert resp.json()["results"][0]["id"] == "300"
+    assert all(int(h["id"]) >= 100 for h in resp.json()["results"])

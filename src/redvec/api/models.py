@@ -130,7 +130,8 @@ class SearchPlanAnswer(msgspec.Struct):
     ``BATCH_SIZE`` sent (null: none), who chose them (planner, forced, redisearch,
     unfiltered), why, the match counts the planner used, and ``checked``: when this search
     was also run exactly to check the plan, the share of the exact answer the plan found
-    (the answer returned is then the exact one)."""
+    (the answer returned is then the exact one), and ``filter``: the filter as sent when the
+    planner rewrote it into an equivalent, faster form."""
 
     policy: str | None
     batch_size: int | None
@@ -139,6 +140,7 @@ class SearchPlanAnswer(msgspec.Struct):
     matches: int | None
     documents: int | None
     checked: float | None = None
+    filter: str | None = None
 
 
 class SearchResponse(msgspec.Struct, omit_defaults=True):

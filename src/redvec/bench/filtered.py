@@ -116,8 +116,8 @@ def _build(
         f"{INDEX}:",
         (
             TagField("t"),
-            NumericField("u"),
-            NumericField("v"),
+            NumericField("u", index_missing=True),
+            NumericField("v", index_missing=True),
             VectorField("vec", dims=dims, m=m, ef_construction=efc, distance="COSINE"),
         ),
         storage="hash",
