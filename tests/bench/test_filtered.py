@@ -27,11 +27,20 @@ def test_bench_filtered_measures_every_method_and_states_the_targets(
     assert len(kinds) == 21  # 7 selectivities x TAG, NUMERIC, combined
     for kind, s in kinds:
         got = {p["method"]: p for p in points if (p["kind"], p["selectivity"]) == (kind, s)}
-        assert {"planner", "unfiltered", "redisearch", "adhoc_bf", "batches"} <= set(got)
+        assert {
+            "planner",
+            "planner_again",
+            "unfiltered",
+            "redisearch",
+            "adhoc_bf",
+            "batches",
+        } <= set(got)
+        assert got["planner_again"]["plan"] == got["planner"]["plan"]
         # Ad-hoc brute force is exact: its recall against exact filtered search must be 1.
         assert got["adhoc_bf"]["recall"] == 1.0, (kind, s)
         assert abs(got["planner"]["matches"] - s * 2000) <= 0.02 * 2000 + 1
     assert "planner vs best forced: min" in run.stdout
     assert "planner vs unfiltered at >= 1%: min" in run.stdout
     assert "estimate (a filter's LIMIT 0 0 count" in run.stdout
+    assert "noise floor: the planner against itself" in run.stdout
     assert b"redvec_bench_filtered" not in r.execute_command("FT._LIST")  # dropped after
