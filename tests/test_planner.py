@@ -371,8 +371,8 @@ def test_the_guard_doubles_batches_that_miss_then_turns_to_brute_force() -> None
     guard = RecallGuard()
     where, matches = "@kind:{common}", 100_000
     for _ in range(3):
-        guard.record(where, 1, 9, 10, batch_size=50, matches=matches, now=0.0)
-    assert guard.widen(where) == 2  # mean 0.9 over three checks: wider
+        guard.record(where, 1, 7, 10, batch_size=50, matches=matches, now=0.0)
+    assert guard.widen(where) == 2  # mean 0.7 over three checks: wider
     guard.record(where, 1, 0, 10, batch_size=50, matches=matches, now=0.0)
     assert guard.widen(where) == 2  # planned before the change: not counted twice
     guard.record(where, 2, 2, 10, batch_size=100, matches=matches, now=0.0)
@@ -413,6 +413,30 @@ def test_the_guard_doubles_batches_that_miss_then_turns_to_brute_force() -> None
     plan = choose(90_000, 100_000, 10, algorithm="HNSW", dims=128, widen=4)
     assert plan.batch_size == 4 * choose(90_000, 100_000, 10, algorithm="HNSW", dims=128).batch_size
     assert choose(90_000, 100_000, 10, algorithm="HNSW", dims=128, widen=0).policy == "ADHOC_BF"
+
+
+def test_batches_that_find_nearly_every_hit_are_not_doubled_for_one_unlucky_check() -> None:
+    """On 100k x 128 the planner's batches of 112 found 98.5% of the exact answer for 10-20%
+    filters, yet in one benchmark run of four the three checks that judged them came out
+    under 95% on their mean (as 10, 8 and 10 of 10 would), the batches doubled, and those
+    filters ran at 0.69-0.80 of the best forced policy for the rest of the run. A
+    shortfall within chance is now checked further before it costs the batches' size."""
+    guard, matches = RecallGuard(), 20_000
+    for found in (10, 8, 10):
+        guard.record("v:2", 1, found, 10, batch_size=112, matches=matches, now=0.0)
+    assert guard.widen("v:2") == 1 and guard.due("v:2", now=0.0)  # not judged yet
+    guard.record("v:2", 1, 10, 10, batch_size=112, matches=matches, now=0.0)
+    assert guard.widen("v:2") == 1 and not guard.due("v:2", now=0.0)  # 38 of 40: settled
+    # A shortfall that persists is still caught, by JUDGE_MAX checks at the latest.
+    checks = 0
+    while guard.widen("v:3") == 1:
+        guard.record("v:3", 1, 9, 10, batch_size=112, matches=matches, now=0.0)
+        checks += 1
+    assert 3 < checks <= RecallGuard.JUDGE_MAX and guard.widen("v:3") == 2
+    # And a clear one at three checks, as before.
+    for found in (8, 8, 8):
+        guard.record("v:4", 1, found, 10, batch_size=112, matches=matches, now=0.0)
+    assert guard.widen("v:4") == 2
 
 
 def test_a_share_whose_first_searches_were_easy_is_still_caught_when_the_graph_misses(
