@@ -362,9 +362,10 @@ class RecallGuard:
     from the checks at one batch size: one finding under half of the exact answer doubles
     the batches at once; three or more at or above ``target`` on the whole settle the key;
     below it, the batches double once the shortfall is beyond chance
-    (:func:`_clearly_below`), or after :attr:`JUDGE_MAX` checks on their mean alone. Three checks can be lucky (on clustered data searched from
-    outside, the first three found all of the answer and the graph found 0.65 of it over
-    300 searches), so a settled key is checked again after ``first`` searches (times what a
+    (:func:`_clearly_below`), or after :attr:`JUDGE_MAX` checks on their mean alone.
+    Three checks can be lucky (on clustered data searched from outside, the first three
+    found all of the answer and the graph found 0.65 of it over 300 searches), so a settled
+    key is checked again after ``first`` searches (times what a
     check costs in searches, when more than one), then after twice as many each time,
     until once per ``every`` searches and at most once per
     ``max_age`` seconds (checks then cost at most one brute-force search per ``every``
