@@ -563,3 +563,30 @@ def test_a_wide_range_inside_an_intersection_is_rewritten_and_the_rest_kept(
     assert not set(result.ids) & unranked
     # The string (CLI) form is planned the same.
     assert idx.search(q, 10, filter="kind:common rank<1400").plan.filter == result.plan.filter
+
+
+def test_a_batch_of_searches_counts_its_wide_ranges_complements_in_the_same_round_trip(
+    r: redis.Redis,
+) -> None:
+    idx = SearchIndex.create(r, _sparse("manywide"), overwrite=True)
+    q = np.random.default_rng(10).normal(size=DIMS)
+    unranked = _with_unranked(idx, q)
+    trips: list[Any] = []
+
+    def counting(plan: Any) -> Any:  # passes every round trip through, and keeps it
+        reply = None
+        try:
+            while True:
+                step = plan.send(reply)
+                trips.append(step)
+                reply = yield step
+        except StopIteration as done:
+            return done.value
+
+    idx.search(q, 1)  # the handle reads the index's settings once
+    queries = [KnnQuery(q, 10, Num("rank") >= n) for n in (40, 50, 60)]
+    results = idx.run(counting(idx.core.search_many(queries)))
+    # The counts ('*', three filters, their three complements), then the searches.
+    assert len(trips) == 2 and len(trips[0]) == 7, [len(t) for t in trips]
+    assert all(res.plan.filter is not None for res in results)
+    assert not any(set(res.ids) & unranked for res in results)

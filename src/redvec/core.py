@@ -694,8 +694,7 @@ class IndexCore:
         k = q.k + q.offset
         if vf.algorithm != "HNSW":
             return FLAT  # no count needed
-        ranges = outside_ranges(q.filter, self.schema)
-        counts = yield from self.counted([where, *(c for _, c in ranges if c is not None)])
+        counts = yield from self.counted([where])
         matches, documents = counts[where], counts["*"]
         ef = q.ef_runtime if q.ef_runtime is not None else (yield from self.default_ef_runtime())
         widen = self.recall_guard.widen(guard_key(vf.name, matches, documents))
@@ -703,9 +702,15 @@ class IndexCore:
             matches, documents, k, algorithm=vf.algorithm, dims=vf.dims, ef=ef, widen=widen,
             single=single_condition(where),
         )  # fmt: skip
-        wide = [r for r, c in ranges if narrowable(None if c is None else counts[c], documents)]
-        if not wide or plan.policy != "BATCHES":
+        if plan.policy != "BATCHES":
             return plan  # brute force walks the matches once: the filter's form barely counts
+        ranges = outside_ranges(q.filter, self.schema)
+        if not ranges:
+            return plan
+        outside = yield from self.counted([c for _, c in ranges if c is not None])
+        wide = [r for r, c in ranges if narrowable(None if c is None else outside[c], documents)]
+        if not wide:
+            return plan
         flt = parse_filter(q.filter, self.schema) if isinstance(q.filter, str) else q.filter
         assert flt is not None
         sent = narrowed(flt, wide).render(self.schema)
@@ -855,6 +860,8 @@ class IndexCore:
                     vf = self.schema.vector_field(q.vector_field)
                     if where != "*" and vf.algorithm == "HNSW":
                         wheres.append(where)
+                        ranges = outside_ranges(q.filter, self.schema)
+                        wheres += [c for _, c in ranges if c is not None]
             except ValidationError as e:
                 raise type(e)(f"searches[{n}]: {e}") from None
         if wheres:

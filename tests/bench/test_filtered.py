@@ -36,6 +36,7 @@ def test_bench_filtered_measures_every_method_and_states_the_targets(
             "batches",
         } <= set(got)
         assert got["planner_again"]["plan"] == got["planner"]["plan"]
+        assert any(m.startswith("unfiltered@") for m in got)
         # Ad-hoc brute force is exact: its recall against exact filtered search must be 1.
         assert got["adhoc_bf"]["recall"] == 1.0, (kind, s)
         assert abs(got["planner"]["matches"] - s * 2000) <= 0.02 * 2000 + 1
@@ -43,4 +44,5 @@ def test_bench_filtered_measures_every_method_and_states_the_targets(
     assert "planner vs unfiltered at >= 1%: min" in run.stdout
     assert "estimate (a filter's LIMIT 0 0 count" in run.stdout
     assert "noise floor: the planner against itself" in run.stdout
+    assert "planner vs unfiltered at equal recall (EF_RUNTIME" in run.stdout
     assert b"redvec_bench_filtered" not in r.execute_command("FT._LIST")  # dropped after
