@@ -39,7 +39,7 @@ from redvec.buffer import (
 from redvec.connection import progress_of
 from redvec.documents import encode_document
 from redvec.errors import DocumentError, IndexNotFoundError, ValidationError
-from redvec.filters import Filter, narrowed, parse_filter
+from redvec.filters import Filter
 from redvec.planner import (
     AUTO,
     FLAT,
@@ -52,6 +52,7 @@ from redvec.planner import (
     guard_key,
     narrowable,
     narrowed_plan,
+    narrowed_where,
     outside_ranges,
     own_batch,
     policy_of,
@@ -711,10 +712,7 @@ class IndexCore:
         wide = [r for r, c in ranges if narrowable(None if c is None else outside[c], documents)]
         if not wide:
             return plan
-        flt = parse_filter(q.filter, self.schema) if isinstance(q.filter, str) else q.filter
-        assert flt is not None
-        sent = narrowed(flt, wide).render(self.schema)
-        return narrowed_plan(plan, sent, [r.render() for r in wide])
+        return narrowed_plan(plan, narrowed_where(q.filter, self.schema, tuple(wide)), wide)
 
     def _check_of(self, q: KnnQuery, plan: SearchPlan) -> _Check | None:
         """The exact twin of a search the planner sent in batches, when the

@@ -1,5 +1,8 @@
 """How a pre-filtered KNN is run: RediSearch's hybrid policy, chosen from the filter's size.
 
+Why this file is over 500 lines: the rule, the counts it decides from, the recall guard
+that checks it and the wide-range rewrite are one decision, read together.
+
 RediSearch runs ``(filter)=>[KNN k @v $BLOB]`` in one of two ways. ``ADHOC_BF`` walks
 every document the filter matches and computes its distance: exact, and cheap while the
 filter matches few documents, but its cost grows with the matches. ``BATCHES`` walks the
@@ -64,7 +67,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from redvec.errors import ValidationError
-from redvec.filters import Filter, conjoined_ranges, parse_filter
+from redvec.filters import Filter, conjoined_ranges, narrowed, parse_filter
 from redvec.schema import IndexSchema, NumericField
 
 __all__ = [
@@ -86,6 +89,7 @@ __all__ = [
     "min_batch",
     "narrowable",
     "narrowed_plan",
+    "narrowed_where",
     "outside_ranges",
     "policy_of",
 ]
@@ -285,12 +289,22 @@ def outside_ranges(flt: Filter | str, schema: IndexSchema) -> tuple[tuple[Any, s
     return tuple(out)
 
 
-def narrowed_plan(plan: SearchPlan, sent: str, ranges: Sequence[str]) -> SearchPlan:
+@functools.lru_cache(maxsize=4096)
+def narrowed_where(flt: Filter | str, schema: IndexSchema, wide: tuple[Any, ...]) -> str:
+    """The query text of ``flt`` with its ranges ``wide`` sent as their complement's
+    negation (rendered once per filter: a search planned so repeats it)."""
+    parsed = parse_filter(flt, schema) if isinstance(flt, str) else flt
+    assert parsed is not None
+    return narrowed(parsed, wide).render(schema)
+
+
+def narrowed_plan(plan: SearchPlan, sent: str, ranges: Sequence[Any]) -> SearchPlan:
     """``plan``, saying that its filter is sent as ``sent``, ``ranges`` rewritten."""
     if plan.chosen_by != "planner":
         return plan
+    named = ", ".join(r.render() for r in ranges)
     why = (
-        f"; {', '.join(ranges)} sent as the negation of {'its' if len(ranges) == 1 else 'their'}"
+        f"; {named} sent as the negation of {'its' if len(ranges) == 1 else 'their'}"
         f" short complement and missing values (the same documents: a numeric field with "
         f"index_missing holds one number per document in a hash)"
     )
